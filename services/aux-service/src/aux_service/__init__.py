@@ -1,0 +1,1 @@
+"""Kontaxa aux-service: internal; reads S3 and SSM Parameter Store."""

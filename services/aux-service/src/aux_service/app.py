@@ -1,0 +1,58 @@
+"""The aux-service application factory."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from aux_service.aws import AwsGateway
+from aux_service.cache import SingleFlightCache
+from aux_service.config import SERVICE_NAME, Settings
+from aux_service.routes import api_router
+from kontaxa_common.logs import Redactor, configure_logging
+from kontaxa_common.metrics import Metrics
+from kontaxa_common.models import Parameter
+from kontaxa_common.secrets import SecretFiles
+from kontaxa_common.version import VersionMetadata
+from kontaxa_common.web import install_common
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build aux-service from `settings` (read from the environment when omitted)."""
+    settings = settings or Settings()
+    redactor = Redactor()
+    configure_logging(SERVICE_NAME, settings.log_level, redactor)
+    metadata = VersionMetadata(
+        SERVICE_NAME, settings.app_version, settings.git_sha, settings.build_time
+    )
+    metrics = Metrics(SERVICE_NAME)
+    secrets = SecretFiles(settings.secrets_dir, settings.secrets_reload_seconds, redactor)
+    parameter_cache: SingleFlightCache[Parameter | list[Parameter]] = SingleFlightCache(
+        settings.parameter_cache_ttl_seconds,
+        settings.parameter_cache_max_entries,
+        on_lookup=lambda hit: metrics.count_cache("parameters", hit),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        secrets.refresh(force=True)
+        yield
+
+    app = FastAPI(
+        title="Kontaxa aux-service",
+        version=settings.app_version,
+        description="Internal service of the Kontaxa platform: S3 and SSM Parameter Store "
+        "through boto3. Callers must present the shared service token.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metadata = metadata
+    app.state.metrics = metrics
+    app.state.secrets = secrets
+    app.state.aws = AwsGateway(settings, metrics)
+    app.state.parameter_cache = parameter_cache
+    app.state.aws_status = "unchecked"
+    app.state.aws_checked_at = float("-inf")
+    install_common(app, metadata=metadata, metrics=metrics, meta=metadata.meta)
+    app.include_router(api_router)
+    return app

@@ -1,0 +1,31 @@
+"""aux-service settings: field names are the environment variable names."""
+
+from pydantic import Field
+
+from kontaxa_common.settings import ServiceSettings
+
+SERVICE_NAME = "aux-service"
+
+
+class Settings(ServiceSettings):
+    """Configuration of aux-service."""
+
+    aws_region: str = Field("us-east-1", description="AWS region of S3 and SSM.")
+    aws_endpoint_url: str | None = Field(
+        None, description="Endpoint override for an emulator (moto, LocalStack); unset on AWS."
+    )
+    aws_connect_timeout_seconds: float = Field(2.0, gt=0, description="Connect timeout to AWS.")
+    aws_read_timeout_seconds: float = Field(5.0, gt=0, description="Read timeout for AWS replies.")
+    aws_max_attempts: int = Field(
+        2, ge=1, le=5, description="Attempts per AWS call, first included (botocore standard mode)."
+    )
+    parameter_prefix: str = Field(
+        "/kontaxa/app", pattern=r"^/[A-Za-z0-9_.\-/]*$", description="SSM path served."
+    )
+    parameter_cache_ttl_seconds: float = Field(
+        30.0, ge=0, description="Lifetime of cached parameter reads; 0 disables the cache."
+    )
+    parameter_cache_max_entries: int = Field(1024, ge=1, description="Cached names at most.")
+    ready_cache_seconds: float = Field(
+        5.0, ge=0, description="How long a readiness check of AWS is reused."
+    )

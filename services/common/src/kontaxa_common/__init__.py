@@ -1,0 +1,1 @@
+"""Cross-cutting code shared by the Kontaxa services."""

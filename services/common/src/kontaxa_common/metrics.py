@@ -1,0 +1,61 @@
+"""Prometheus metrics, one registry per app so several apps can live in one process (tests)."""
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+# Buckets from 1 ms to 10 s: a cache hit sits at the bottom, an AWS timeout at the top.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """The metrics both services expose on `/metrics`."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self, service: str) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "http_requests_total",
+            "HTTP requests served, by route template and status.",
+            ["service", "method", "route", "status"],
+            registry=self.registry,
+        )
+        self.request_duration = Histogram(
+            "http_request_duration_seconds",
+            "Time to serve an HTTP request, by route template and status.",
+            ["service", "method", "route", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.upstream_duration = Histogram(
+            "upstream_request_duration_seconds",
+            "Time of calls to upstreams (aux-service; AWS by operation), by outcome.",
+            ["service", "upstream", "operation", "outcome"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.cache_lookups = Counter(
+            "cache_lookups_total",
+            "Cache lookups by cache and result (hit or miss).",
+            ["service", "cache", "result"],
+            registry=self.registry,
+        )
+        self._service = service
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one served request and its latency."""
+        labels = (self._service, method, route, str(status))
+        self.requests.labels(*labels).inc()
+        self.request_duration.labels(*labels).observe(seconds)
+
+    def observe_upstream(self, upstream: str, operation: str, outcome: str, seconds: float) -> None:
+        """Record one upstream call."""
+        self.upstream_duration.labels(self._service, upstream, operation, outcome).observe(seconds)
+
+    def count_cache(self, cache: str, hit: bool) -> None:
+        """Count one cache lookup."""
+        self.cache_lookups.labels(self._service, cache, "hit" if hit else "miss").inc()
+
+    def render(self) -> bytes:
+        """The exposition text for `/metrics`."""
+        return generate_latest(self.registry)

@@ -1,0 +1,32 @@
+"""Settings every Kontaxa service reads; each service extends this class.
+
+Field names are the environment variable names (case-insensitive), set by the
+service's ConfigMap and Deployment in `infra/k8s/apps/<service>`.
+"""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Version metadata, server and secrets settings common to both services."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    app_version: str = Field("0.0.0-dev", description="Version of this service (ConfigMap).")
+    git_sha: str = Field("unknown", description="Git commit the image was built from.")
+    build_time: str = Field("unknown", description="Build timestamp, RFC 3339.")
+    host: str = Field("0.0.0.0", description="Address uvicorn binds to.")  # noqa: S104 - containers
+    port: int = Field(8080, ge=1, le=65535, description="Port uvicorn listens on.")
+    secrets_dir: Path = Field(
+        Path("/mnt/secrets"), description="Where the Secrets Store CSI driver mounts secret files."
+    )
+    secrets_reload_seconds: float = Field(
+        1.0, ge=0, description="At most this often the secret files are checked for changes."
+    )
+    log_level: str = Field("INFO", description="Python log level.")
+    shutdown_timeout_seconds: int = Field(
+        20, gt=0, description="Time in-flight requests get to finish after SIGTERM."
+    )

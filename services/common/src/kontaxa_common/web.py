@@ -1,0 +1,21 @@
+"""Wiring shared by both apps: middleware, error handlers and `/metrics`."""
+
+from fastapi import FastAPI, Response
+
+from kontaxa_common.errors import MetaFn, install_error_handlers
+from kontaxa_common.metrics import Metrics
+from kontaxa_common.middleware import ServiceMiddleware
+from kontaxa_common.version import VersionMetadata
+
+
+def install_common(
+    app: FastAPI, *, metadata: VersionMetadata, metrics: Metrics, meta: MetaFn
+) -> None:
+    """Add the service middleware, the error envelope handlers and the `/metrics` endpoint."""
+    install_error_handlers(app, meta)
+    app.add_middleware(ServiceMiddleware, metadata=metadata, metrics=metrics, meta=meta)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        """Prometheus exposition of this service's metrics."""
+        return Response(metrics.render(), media_type=metrics.content_type)

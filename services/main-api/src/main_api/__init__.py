@@ -1,0 +1,1 @@
+"""Kontaxa main-api: the public API."""

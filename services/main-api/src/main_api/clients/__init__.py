@@ -1,0 +1,1 @@
+"""Clients of main-api's upstreams."""

@@ -1,0 +1,20 @@
+"""S3 buckets, through aux-service."""
+
+from fastapi import APIRouter
+
+from kontaxa_common.errors import error_responses
+from main_api.deps import Authenticated, AuxDep, MetadataDep
+from main_api.models import BucketList, ErrorResponse
+
+router = APIRouter(tags=["data"], dependencies=[Authenticated])
+
+
+@router.get(
+    "/buckets",
+    response_model=BucketList,
+    responses=error_responses(ErrorResponse, 401, 403, 429, 502, 503, 504),
+)
+async def list_buckets(aux: AuxDep, metadata: MetadataDep) -> dict[str, object]:
+    """The S3 buckets aux-service's role can list."""
+    body = await aux.buckets()
+    return {"buckets": body["buckets"], "count": body["count"], "meta": metadata.meta()}
