@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from kontaxa_common.requestid import current_request_id
 
 REDACTED = "[REDACTED]"
+_NEVER_DEBUG = ("botocore", "boto3", "urllib3", "s3transfer", "aiohttp", "httpx", "httpcore")
 
 
 class Redactor:
@@ -74,3 +75,7 @@ def configure_logging(service: str, level: str, redactor: Redactor) -> None:
         logging.getLogger(name).propagate = True
     # Our middleware writes the one access line per request.
     logging.getLogger("uvicorn.access").disabled = True
+    # These log whole requests and responses (headers, bodies, decrypted values) at DEBUG:
+    # never let them, whatever LOG_LEVEL says.
+    for name in _NEVER_DEBUG:
+        logging.getLogger(name).setLevel(max(logging.INFO, root.level))

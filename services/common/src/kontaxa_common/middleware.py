@@ -20,7 +20,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-access_log = logging.getLogger("kontaxa.access")
 logger = logging.getLogger(__name__)
 _REQUEST_ID = b"x-request-id"
 _JSON = (b"content-type", b"application/json")
@@ -36,6 +35,7 @@ class ServiceMiddleware:
         self.metadata = metadata
         self.metrics = metrics
         self.meta = meta
+        self.access_log = logging.getLogger(f"kontaxa.access.{metadata.service}")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -85,7 +85,7 @@ class ServiceMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
             self.metrics.observe_request(scope["method"], template, status, elapsed)
-            access_log.info(
+            self.access_log.info(
                 "request",
                 extra={
                     "method": scope["method"],

@@ -29,6 +29,7 @@ _CONNECT_ERRORS = (
     aiohttp.ClientConnectorError,
     aiohttp.ConnectionTimeoutError,
     aiohttp.ServerDisconnectedError,
+    aiohttp.ClientConnectionResetError,
 )
 # Statuses of aux-service passed to the client as they are, with aux's own code and message.
 _PASSED_THROUGH = {400, 403, 404, 429}

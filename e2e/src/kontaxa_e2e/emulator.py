@@ -1,0 +1,46 @@
+"""The AWS emulator for tests: a real moto server over HTTP on 127.0.0.1."""
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from kontaxa_e2e.servers import free_port
+
+REGION = "us-east-1"
+# moto accepts any credentials; these never reach AWS.
+CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}  # noqa: S105
+
+
+@dataclass
+class Emulator:
+    """A running moto server and boto3 clients bound to it."""
+
+    url: str
+    server: ThreadedMotoServer
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for `service` pointed at this emulator."""
+        return boto3.client(service, endpoint_url=self.url, region_name=REGION, **CREDENTIALS)
+
+    def reset(self) -> None:
+        """Drop every resource (moto's reset API)."""
+        import urllib.request
+
+        request = urllib.request.Request(self.url + "/moto-api/reset", method="POST")  # noqa: S310
+        urllib.request.urlopen(request, timeout=5).close()  # noqa: S310
+
+
+@contextlib.contextmanager
+def moto_server() -> Iterator[Emulator]:
+    """Run moto in this process on a free loopback port for the duration of the block."""
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield Emulator(url=f"http://127.0.0.1:{port}", server=server)
+    finally:
+        server.stop()

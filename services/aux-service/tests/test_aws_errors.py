@@ -1,0 +1,81 @@
+"""AWS failures mapped to HTTP: denied 403, throttled 429 with Retry-After, unreachable 503.
+
+The failing AWS endpoint is a scripted fake: the one place a fake is allowed (fault injection).
+"""
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kontaxa_e2e.inprocess import SeedData
+from kontaxa_e2e.servers import FakeReply, FakeUpstream, free_port
+
+from .conftest import Aux, start_aux
+
+
+def _aws_error(code: str, status: int = 400) -> FakeReply:
+    """An error as SSM (JSON protocol) and S3 (XML) send it; the path tells which."""
+    return FakeReply(status=status, body=json.dumps({"__type": code, "message": "nope"}).encode())
+
+
+def _s3_error(code: str, status: int) -> FakeReply:
+    body = f"<?xml version='1.0'?><Error><Code>{code}</Code><Message>m</Message></Error>"
+    return FakeReply(status=status, body=body.encode(), headers={"Content-Type": "application/xml"})
+
+
+@pytest.fixture
+def faulty(secrets_root: Path) -> Iterator[tuple[FakeUpstream, Aux]]:
+    upstream = FakeUpstream(_aws_error("AccessDeniedException"))
+    with upstream, start_aux(upstream.url, secrets_root, SeedData()) as aux:
+        yield upstream, aux
+
+
+def test_access_denied_is_403(faulty: tuple[FakeUpstream, Aux]) -> None:
+    _, aux = faulty
+    response = aux.get("/parameters/welcome-message")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "forbidden"
+    assert "nope" not in response.text  # AWS's own message is not passed on
+
+
+def test_s3_access_denied_is_403(faulty: tuple[FakeUpstream, Aux]) -> None:
+    upstream, aux = faulty
+    upstream.reply = _s3_error("AccessDenied", 403)
+    assert aux.get("/buckets").status_code == 403
+
+
+def test_throttling_is_429_with_retry_after_and_bounded_retries(
+    faulty: tuple[FakeUpstream, Aux],
+) -> None:
+    upstream, aux = faulty
+    upstream.reply = _aws_error("ThrottlingException")
+    for _ in range(5):
+        response = aux.get("/parameters/welcome-message")
+        assert response.status_code == 429
+        assert response.headers["Retry-After"] == "1"
+        assert response.json()["error"]["code"] == "throttled"
+    # AWS_MAX_ATTEMPTS (2) per request at most: no retry storm.
+    assert len(upstream.requests) <= 10
+
+
+def test_unknown_aws_error_is_502_without_detail(faulty: tuple[FakeUpstream, Aux]) -> None:
+    upstream, aux = faulty
+    upstream.reply = _aws_error("InternalServerError", status=500)
+    response = aux.get("/parameters/welcome-message")
+    assert response.status_code == 502
+    assert "nope" not in response.text
+
+
+def test_unreachable_endpoint_is_503_and_ready_fails(secrets_root: Path) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    with start_aux(closed, secrets_root, SeedData()) as aux:
+        response = aux.get("/parameters/welcome-message")
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "aws_unavailable"
+        assert aux.get("/buckets").status_code == 503
+        ready = aux.http.get("/ready")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["aws"] == "aws_unavailable"
+        assert aux.http.get("/health").status_code == 200

@@ -1,0 +1,61 @@
+"""The TTL cache with single flight: concurrent misses make one SSM call."""
+
+import asyncio
+import time
+from pathlib import Path
+
+import httpx
+
+from kontaxa_e2e.emulator import Emulator
+from kontaxa_e2e.inprocess import SeedData
+
+from .conftest import Aux, start_aux
+
+
+async def _concurrent_gets(aux: Aux, path: str, count: int) -> list[int]:
+    headers = {"X-Service-Token": aux.keys.service_token}
+    limits = httpx.Limits(max_connections=count)
+    async with httpx.AsyncClient(base_url=aux.server.url, limits=limits, timeout=30) as client:
+        replies = await asyncio.gather(*(client.get(path, headers=headers) for _ in range(count)))
+    return [reply.status_code for reply in replies]
+
+
+def test_fifty_concurrent_misses_make_one_ssm_call(aux: Aux) -> None:
+    statuses = asyncio.run(_concurrent_gets(aux, "/parameters/welcome-message", 50))
+    assert statuses == [200] * 50
+    assert aux.calls["GetParameter"] == 1
+
+
+def test_warm_reads_do_not_call_ssm_again(aux: Aux) -> None:
+    for _ in range(20):
+        assert aux.get("/parameters/feature-flags").status_code == 200
+    assert aux.calls["GetParameter"] == 1
+    metrics = aux.http.get("/metrics").text
+    assert 'cache_lookups_total{cache="parameters",result="hit",service="aux-service"} 19.0' in metrics
+
+
+def test_failures_are_not_cached(aux: Aux) -> None:
+    assert aux.get("/parameters/missing").status_code == 404
+    assert aux.get("/parameters/missing").status_code == 404
+    assert aux.calls["GetParameter"] == 2
+
+
+def test_ttl_zero_disables_the_cache(
+    emulator: Emulator, seeded: SeedData, secrets_root: Path
+) -> None:
+    with start_aux(emulator.url, secrets_root, seeded, parameter_cache_ttl_seconds=0) as aux:
+        for _ in range(3):
+            assert aux.get("/parameters/welcome-message").status_code == 200
+        assert aux.calls["GetParameter"] == 3
+
+
+def test_cache_expires_after_ttl(emulator: Emulator, seeded: SeedData, secrets_root: Path) -> None:
+    with start_aux(emulator.url, secrets_root, seeded, parameter_cache_ttl_seconds=0.2) as aux:
+        assert aux.get("/parameters/welcome-message").status_code == 200
+        emulator.client("ssm").put_parameter(
+            Name="/kontaxa/app/welcome-message", Value="changed", Type="String", Overwrite=True
+        )
+        assert aux.get("/parameters/welcome-message").json()["parameter"]["value"] != "changed"
+        time.sleep(0.3)
+        fresh = aux.get("/parameters/welcome-message").json()["parameter"]
+        assert (fresh["value"], fresh["version"]) == ("changed", 2)

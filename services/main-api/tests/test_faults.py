@@ -1,0 +1,126 @@
+"""main-api's error mapping for aux-service failures; fakes stand in only for the faults."""
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kontaxa_e2e.inprocess import Keys
+from kontaxa_e2e.servers import FakeReply, FakeUpstream, free_port
+
+from .conftest import start_main
+
+
+@pytest.fixture
+def keys(secrets_root: Path) -> Keys:
+    keys = Keys()
+    keys.write(secrets_root)
+    return keys
+
+
+def _auth(keys: Keys) -> dict[str, str]:
+    return {"Authorization": f"Bearer {keys.api_keys['primary']}"}
+
+
+def test_unreachable_aux_is_503(keys: Keys, secrets_root: Path) -> None:
+    with start_main(f"http://127.0.0.1:{free_port()}", keys, secrets_root) as (_, _, http):
+        started = time.monotonic()
+        response = http.get("/parameters/welcome-message", headers=_auth(keys))
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "upstream_unavailable"
+        assert time.monotonic() - started < 2
+        assert http.get("/ready").status_code == 503
+        assert http.get("/health").status_code == 200
+
+
+def test_slow_aux_is_504_within_the_read_timeout(keys: Keys, secrets_root: Path) -> None:
+    with FakeUpstream(FakeReply(delay=3)) as slow, start_main(
+        slow.url, keys, secrets_root, aux_read_timeout_seconds=0.5
+    ) as (_, _, http):
+        started = time.monotonic()
+        response = http.get("/buckets", headers=_auth(keys))
+        elapsed = time.monotonic() - started
+        assert response.status_code == 504
+        assert response.json()["error"]["code"] == "upstream_timeout"
+        assert 0.4 < elapsed < 2
+        assert len(slow.requests) == 1  # a timeout is not retried
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_aux_5xx_is_502_without_its_body(keys: Keys, secrets_root: Path, status: int) -> None:
+    reply = FakeReply(status=status, body={"error": {"code": "x", "message": "aux internals"}})
+    with FakeUpstream(reply) as failing, start_main(failing.url, keys, secrets_root) as (
+        _, _, http
+    ):
+        response = http.get("/parameters", headers=_auth(keys))
+        assert response.status_code == 502
+        assert "aux internals" not in response.text
+        assert len(failing.requests) == 1  # a 5xx is not retried
+
+
+def test_aux_throttling_passes_through_with_retry_after(keys: Keys, secrets_root: Path) -> None:
+    reply = FakeReply(status=429, headers={"Retry-After": "7"},
+                      body={"error": {"code": "throttled", "message": "AWS is throttling"}})
+    with FakeUpstream(reply) as throttled, start_main(throttled.url, keys, secrets_root) as (
+        _, _, http
+    ):
+        response = http.get("/parameters/x", headers=_auth(keys))
+        assert response.status_code == 429
+        assert response.headers["Retry-After"] == "7"
+
+
+def test_aux_refusing_the_service_token_is_502(keys: Keys, secrets_root: Path) -> None:
+    with FakeUpstream(FakeReply(status=401)) as refusing, start_main(
+        refusing.url, keys, secrets_root
+    ) as (_, _, http):
+        response = http.get("/buckets", headers=_auth(keys))
+        assert response.status_code == 502
+        assert "service token" in response.json()["error"]["message"]
+
+
+def test_aux_garbage_is_502(keys: Keys, secrets_root: Path) -> None:
+    with FakeUpstream(FakeReply(body=b"<html>not json</html>")) as garbage, start_main(
+        garbage.url, keys, secrets_root
+    ) as (_, _, http):
+        assert http.get("/buckets", headers=_auth(keys)).status_code == 502
+
+
+@pytest.fixture
+def hanging_up_listener() -> Iterator[tuple[str, list[int]]]:
+    """Accepts connections and closes them at once, counting them (a dying upstream)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted: list[int] = []
+
+    def loop() -> None:
+        while True:
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            connection.close()
+
+    threading.Thread(target=loop, daemon=True).start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}", accepted
+    server.close()
+
+
+def test_connect_errors_are_retried_a_bounded_number_of_times(
+    keys: Keys, secrets_root: Path, hanging_up_listener: tuple[str, list[int]]
+) -> None:
+    url, accepted = hanging_up_listener
+    with start_main(url, keys, secrets_root, aux_max_retries=2) as (_, _, http):
+        response = http.get("/buckets", headers=_auth(keys))
+        assert response.status_code == 503
+        assert len(accepted) == 3  # the first try and two retries
+
+
+def test_missing_service_token_gives_503_not_a_call(keys: Keys, secrets_root: Path) -> None:
+    (secrets_root / "service-token").unlink()
+    with FakeUpstream(FakeReply()) as aux, start_main(aux.url, keys, secrets_root) as (_, _, http):
+        response = http.get("/buckets", headers=_auth(keys))
+        assert response.status_code == 503
+        assert aux.requests == []
