@@ -1,0 +1,283 @@
+"""Fetch the objects of a SecretProviderClass and build the files of the mount.
+
+This is the one implementation behind every mode: the gRPC provider in kind,
+and the local runner that writes each service's secrets directory itself. Both
+call `fetch_files_for_parameters` (or `mount_directory`) with the class's
+`parameters`, so the file names the services read come from the same code.
+
+Credentials come from the caller's environment (the default boto3 chain, i.e.
+AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), never from the pod being mounted.
+"""
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import jmespath
+import jmespath.exceptions
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from secrets_provider.errors import (
+    ObjectContentError,
+    ObjectNotFoundError,
+    ObjectSpecError,
+    StoreError,
+)
+from secrets_provider.files import DEFAULT_FILE_MODE, SecretFile, write_files
+from secrets_provider.objects import ObjectType, SecretObject, parse_objects
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_ssm import SSMClient
+
+logger = logging.getLogger(__name__)
+
+# SecretProviderClass parameters this provider reads (the AWS provider's names).
+OBJECTS_PARAMETER = "objects"
+REGION_PARAMETER = "region"
+PATH_TRANSLATION_PARAMETER = "pathTranslation"
+
+# The emulator answers in milliseconds; fail a mount fast rather than hang the kubelet.
+_CLIENT_CONFIG = Config(
+    connect_timeout=3, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"}
+)
+_NOT_FOUND_CODES = frozenset(
+    {
+        "ResourceNotFoundException",
+        "ParameterNotFound",
+        "ParameterVersionNotFound",
+        "ParameterVersionLabelNotFound",
+    }
+)
+
+
+def fetch_files(
+    objects: str | Sequence[SecretObject],
+    current_versions: Mapping[str, str] | None = None,
+    *,
+    region: str,
+    endpoint_url: str | None = None,
+    default_mode: int = DEFAULT_FILE_MODE,
+    path_translation: str = "",
+    session: boto3.session.Session | None = None,
+) -> tuple[list[SecretFile], dict[str, str]]:
+    """Fetch every object and return the mount's files and `{file name: version}`.
+
+    `objects` is the `objects` YAML or the result of `parse_objects`.
+    `current_versions` are the versions mounted now (the MountRequest's); an
+    object whose version changed is logged as rotated. The files are always the
+    whole mount, fetched afresh. `endpoint_url` None leaves it to boto3, which
+    honours AWS_ENDPOINT_URL. Raises a MountError subclass; nothing is written.
+    """
+    parsed = (
+        parse_objects(objects, region=region, path_translation=path_translation)
+        if isinstance(objects, str)
+        else list(objects)
+    )
+    if not parsed:
+        raise ObjectSpecError("objects lists no object: name at least one secret or parameter")
+    store = _Store(session or boto3.session.Session(), region, endpoint_url)
+    files: list[SecretFile] = []
+    versions: dict[str, str] = {}
+    for obj in parsed:
+        value, version = store.fetch(obj)
+        object_mode = default_mode if obj.file_permission is None else obj.file_permission
+        files.append(SecretFile(obj.file_name, object_mode, value))
+        versions[obj.file_name] = version
+        if obj.jmes_path:
+            document = _json_document(obj, value)
+            for entry in obj.jmes_path:
+                mode = object_mode if entry.file_permission is None else entry.file_permission
+                contents = _jmes_value(obj, entry.path, entry.object_alias, document)
+                files.append(SecretFile(entry.object_alias, mode, contents))
+                versions[entry.object_alias] = version
+    _log_rotations(current_versions or {}, versions)
+    return files, versions
+
+
+def fetch_files_for_parameters(
+    parameters: Mapping[str, str],
+    current_versions: Mapping[str, str] | None = None,
+    *,
+    default_region: str,
+    endpoint_url: str | None = None,
+    default_mode: int = DEFAULT_FILE_MODE,
+    session: boto3.session.Session | None = None,
+) -> tuple[list[SecretFile], dict[str, str]]:
+    """`fetch_files` for a SecretProviderClass's `parameters` (objects, region, pathTranslation).
+
+    Other keys (pod info, usePodIdentity, failoverRegion, ...) are accepted and
+    ignored: the emulator has one region and credentials are the caller's own.
+    """
+    objects = parameters.get(OBJECTS_PARAMETER)
+    if not objects:
+        raise ObjectSpecError(
+            f"the SecretProviderClass parameters have no {OBJECTS_PARAMETER!r}: "
+            "list the secrets and parameters to mount there"
+        )
+    region = parameters.get(REGION_PARAMETER) or default_region
+    if not region:
+        raise ObjectSpecError("no region: set `region` in the SecretProviderClass parameters")
+    return fetch_files(
+        objects,
+        current_versions,
+        region=region,
+        endpoint_url=endpoint_url,
+        default_mode=default_mode,
+        path_translation=parameters.get(PATH_TRANSLATION_PARAMETER, ""),
+        session=session,
+    )
+
+
+def mount_directory(
+    directory: Path,
+    parameters: Mapping[str, str],
+    current_versions: Mapping[str, str] | None = None,
+    *,
+    default_region: str,
+    endpoint_url: str | None = None,
+    default_mode: int = DEFAULT_FILE_MODE,
+    session: boto3.session.Session | None = None,
+) -> dict[str, str]:
+    """Fetch as `fetch_files_for_parameters`, write the files into `directory`; return the versions.
+
+    All objects are fetched before anything is written, and the write is atomic,
+    so a failed mount leaves the directory as it was.
+    """
+    files, versions = fetch_files_for_parameters(
+        parameters,
+        current_versions,
+        default_region=default_region,
+        endpoint_url=endpoint_url,
+        default_mode=default_mode,
+        session=session,
+    )
+    write_files(directory, files)
+    return versions
+
+
+class _Store:
+    """Secrets Manager and Parameter Store clients for one mount."""
+
+    def __init__(
+        self, session: boto3.session.Session, region: str, endpoint_url: str | None
+    ) -> None:
+        self._session = session
+        self._region = region
+        self._endpoint_url = endpoint_url
+        self._secrets: SecretsManagerClient | None = None
+        self._parameters: SSMClient | None = None
+
+    def fetch(self, obj: SecretObject) -> tuple[bytes, str]:
+        """The object's value and version; MountError subclasses on failure."""
+        try:
+            if obj.object_type is ObjectType.SECRETS_MANAGER:
+                return self._fetch_secret(obj)
+            return self._fetch_parameter(obj)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            message = error.response.get("Error", {}).get("Message", "")
+            if code in _NOT_FOUND_CODES:
+                raise ObjectNotFoundError(
+                    f"{_describe(obj)} not found in region {self._region} ({code}): create it, "
+                    "or fix objectName, objectVersion or objectVersionLabel in the "
+                    "SecretProviderClass"
+                ) from error
+            raise StoreError(f"reading {_describe(obj)} failed: {code}: {message}") from error
+        except NoCredentialsError as error:
+            raise StoreError(
+                "no AWS credentials in the provider's environment: set AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY (the emulator's dummy values)"
+            ) from error
+        except (BotoCoreError, ValueError) as error:
+            raise StoreError(
+                f"reading {_describe(obj)} failed: {error}; is the emulator running at "
+                f"{self._endpoint_url or 'the AWS_ENDPOINT_URL'}?"
+            ) from error
+
+    def _fetch_secret(self, obj: SecretObject) -> tuple[bytes, str]:
+        if self._secrets is None:
+            self._secrets = self._session.client(
+                "secretsmanager",
+                region_name=self._region,
+                endpoint_url=self._endpoint_url,
+                config=_CLIENT_CONFIG,
+            )
+        request: dict[str, Any] = {"SecretId": obj.object_name}
+        if obj.object_version:
+            request["VersionId"] = obj.object_version
+        if obj.object_version_label:
+            request["VersionStage"] = obj.object_version_label
+        response = self._secrets.get_secret_value(**request)
+        if "SecretString" in response:
+            value = response["SecretString"].encode()
+        else:
+            value = response.get("SecretBinary", b"")
+        return value, response["VersionId"]
+
+    def _fetch_parameter(self, obj: SecretObject) -> tuple[bytes, str]:
+        if self._parameters is None:
+            self._parameters = self._session.client(
+                "ssm",
+                region_name=self._region,
+                endpoint_url=self._endpoint_url,
+                config=_CLIENT_CONFIG,
+            )
+        name = obj.object_name
+        # Parameter Store's selector syntax: name:version or name:label.
+        selector = obj.object_version or obj.object_version_label
+        if selector:
+            name = f"{name}:{selector}"
+        parameter = self._parameters.get_parameter(Name=name, WithDecryption=True)["Parameter"]
+        return parameter.get("Value", "").encode(), str(parameter.get("Version", ""))
+
+
+def _describe(obj: SecretObject) -> str:
+    kind = "secret" if obj.object_type is ObjectType.SECRETS_MANAGER else "SSM parameter"
+    pinned = ""
+    if obj.object_version:
+        pinned += f" version {obj.object_version!r}"
+    if obj.object_version_label:
+        pinned += f" label {obj.object_version_label!r}"
+    return f"{kind} {obj.object_name!r}{pinned}"
+
+
+def _json_document(obj: SecretObject, value: bytes) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        raise ObjectContentError(
+            f"{_describe(obj)} is not valid JSON, so its jmesPath entries cannot be read: "
+            "store a JSON object or remove jmesPath"
+        ) from None
+
+
+def _jmes_value(obj: SecretObject, path: str, alias: str, document: Any) -> bytes:
+    try:
+        found = jmespath.search(path, document)
+    except jmespath.exceptions.JMESPathError as error:
+        raise ObjectContentError(
+            f"JMES path {path!r} of {_describe(obj)} failed: {error}"
+        ) from error
+    if found is None:
+        raise ObjectContentError(
+            f"JMES path {path!r} for objectAlias {alias!r} does not point to a value in "
+            f"{_describe(obj)}: add the key to the secret or fix the path"
+        )
+    if not isinstance(found, str):
+        raise ObjectContentError(
+            f"JMES path {path!r} of {_describe(obj)} selects a {type(found).__name__}; "
+            "only a string can be mounted as a file"
+        )
+    return found.encode()
+
+
+def _log_rotations(current: Mapping[str, str], fetched: Mapping[str, str]) -> None:
+    for name, version in fetched.items():
+        previous = current.get(name)
+        if previous is not None and previous != version:
+            logger.info("object %s rotated from version %s to %s", name, previous, version)

@@ -1,0 +1,1 @@
+"""Generated stubs of the CSI driver's provider API, v1alpha1 (see service.proto)."""
