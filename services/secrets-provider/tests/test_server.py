@@ -10,6 +10,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,16 +71,24 @@ def stop(process: subprocess.Popen[bytes]) -> int:
         raise
 
 
+@dataclass
+class RunningProvider:
+    """A client of the provider process, and the file its output goes to."""
+
+    stub: service_pb2_grpc.CSIDriverProviderStub
+    log: Path
+
+
 @pytest.fixture(scope="module")
-def provider(moto_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A provider process serving <dir>/aws.sock, and a client stub of it."""
+def provider(moto_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProvider]:
+    """A provider process serving <dir>/aws.sock (LOG_LEVEL=DEBUG), and a client stub of it."""
     socket_dir = Path(tempfile.mkdtemp(prefix="sp-", dir="/tmp"))
     log = tmp_path_factory.mktemp("provider") / "provider.log"
     process = start_provider(socket_dir, moto_url, log)
     channel = grpc.insecure_channel(f"unix://{socket_dir / 'aws.sock'}")
     try:
         grpc.channel_ready_future(channel).result(timeout=10)
-        yield service_pb2_grpc.CSIDriverProviderStub(channel)
+        yield RunningProvider(service_pb2_grpc.CSIDriverProviderStub(channel), log)
     finally:
         channel.close()
         stop(process)
@@ -137,8 +146,8 @@ def versions_of(response: service_pb2.MountResponse) -> dict[str, str]:
     return {item.id: item.version for item in response.object_version}
 
 
-def test_version_reports_the_api_and_the_provider(provider: Any) -> None:
-    response = provider.Version(service_pb2.VersionRequest(version="v1alpha1"), timeout=5)
+def test_version_reports_the_api_and_the_provider(provider: RunningProvider) -> None:
+    response = provider.stub.Version(service_pb2.VersionRequest(version="v1alpha1"), timeout=5)
 
     assert response.version == "v1alpha1"
     assert response.runtime_name == "kontaxa-secrets-provider"
@@ -146,7 +155,7 @@ def test_version_reports_the_api_and_the_provider(provider: Any) -> None:
 
 
 def test_mount_returns_the_files_modes_and_versions_for_the_driver_to_write(
-    provider: Any,
+    provider: RunningProvider,
     store: Any,
     contract_secrets: dict[str, dict[str, str]],
     main_api_objects: str,
@@ -156,7 +165,7 @@ def test_mount_returns_the_files_modes_and_versions_for_the_driver_to_write(
     target = tmp_path / "mount"
     target.mkdir()
 
-    response = provider.Mount(mount_request(main_api_objects, target), timeout=10)
+    response = provider.stub.Mount(mount_request(main_api_objects, target), timeout=10)
 
     assert files_of(response) == {
         "service-token": (contract_values["service-token"].encode(), 420),
@@ -174,16 +183,25 @@ def test_mount_returns_the_files_modes_and_versions_for_the_driver_to_write(
     assert not response.HasField("error")
     # The driver writes the files; the provider never touches the pod's volume.
     assert list(target.iterdir()) == []
+    # Even at DEBUG, the provider logs the mount but no secret value.
+    log = provider.log.read_text()
+    assert "mount for pod kontaxa/main-api-7d9c8b6f5-x2k4q (service account main-api)" in log
+    assert "mounted 4 files" in log
+    for value in ("token-0123456789abcdef", "primary-key-1111", "secondary-key-2222"):
+        assert value not in log
 
 
 def test_mount_honours_path_translation_and_file_permission(
-    provider: Any, store: Any, contract_secrets: dict[str, dict[str, str]], tmp_path: Path
+    provider: RunningProvider,
+    store: Any,
+    contract_secrets: dict[str, dict[str, str]],
+    tmp_path: Path,
 ) -> None:
     objects = (
         '- {objectName: kontaxa/service-token, objectType: secretsmanager, filePermission: "0400"}'
     )
 
-    response = provider.Mount(
+    response = provider.stub.Mount(
         mount_request(objects, tmp_path, parameters={"pathTranslation": "-"}), timeout=10
     )
 
@@ -191,16 +209,16 @@ def test_mount_honours_path_translation_and_file_permission(
 
 
 def test_rotation_second_mount_returns_new_content_and_version(
-    provider: Any,
+    provider: RunningProvider,
     store: Any,
     contract_secrets: dict[str, dict[str, str]],
     main_api_objects: str,
     tmp_path: Path,
 ) -> None:
-    first = provider.Mount(mount_request(main_api_objects, tmp_path), timeout=10)
+    first = provider.stub.Mount(mount_request(main_api_objects, tmp_path), timeout=10)
     rotated = store.rotate_secret("kontaxa/service-token", "token-rotated-9999")
 
-    second = provider.Mount(
+    second = provider.stub.Mount(
         mount_request(main_api_objects, tmp_path, current=versions_of(first)), timeout=10
     )
 
@@ -241,7 +259,7 @@ def test_rotation_second_mount_returns_new_content_and_version(
     ],
 )
 def test_failed_mount_is_an_error_status_with_the_reason(
-    provider: Any,
+    provider: RunningProvider,
     store: Any,
     contract_secrets: dict[str, dict[str, str]],
     tmp_path: Path,
@@ -250,7 +268,7 @@ def test_failed_mount_is_an_error_status_with_the_reason(
     message: str,
 ) -> None:
     with pytest.raises(grpc.RpcError) as raised:
-        provider.Mount(mount_request(objects, tmp_path), timeout=10)
+        provider.stub.Mount(mount_request(objects, tmp_path), timeout=10)
 
     assert raised.value.code() == code
     assert message in raised.value.details()
@@ -269,14 +287,14 @@ def test_failed_mount_is_an_error_status_with_the_reason(
     ],
 )
 def test_malformed_mount_requests_are_invalid_arguments(
-    provider: Any, tmp_path: Path, change: dict[str, str], message: str
+    provider: RunningProvider, tmp_path: Path, change: dict[str, str], message: str
 ) -> None:
     request = mount_request("- {objectName: x, objectType: secretsmanager}", tmp_path)
     for field, value in change.items():
         setattr(request, field, value)
 
     with pytest.raises(grpc.RpcError) as raised:
-        provider.Mount(request, timeout=10)
+        provider.stub.Mount(request, timeout=10)
 
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert message in raised.value.details()

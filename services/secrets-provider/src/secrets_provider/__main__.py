@@ -8,6 +8,8 @@ from typing import Any
 from secrets_provider.config import Settings
 from secrets_provider.server import serve
 
+_AWS_LOGGERS = ("boto3", "botocore", "urllib3")
+
 
 def main(argv: list[str] | None = None) -> None:
     """Read the settings (flags win over environment variables) and serve."""
@@ -29,6 +31,9 @@ def main(argv: list[str] | None = None) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    # botocore's DEBUG lines carry response bodies, i.e. secret values: never below INFO.
+    for name in _AWS_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
     serve(settings)
 
 
