@@ -1,0 +1,19 @@
+module "platform" {
+  source = "../../modules/platform"
+
+  github_repository           = var.github_repository
+  github_repository_owner_id  = var.github_repository_owner_id
+  github_repository_id        = var.github_repository_id
+  github_branches             = var.github_branches
+  github_environments         = var.github_environments
+  create_github_oidc_provider = var.create_github_oidc_provider
+  github_oidc_provider_arn    = var.github_oidc_provider_arn
+
+  create_eks                   = var.create_eks
+  cluster_name                 = var.cluster_name
+  kubernetes_version           = var.kubernetes_version
+  endpoint_public_access_cidrs = var.endpoint_public_access_cidrs
+  node_instance_types          = var.node_instance_types
+
+  tags = { environment = "aws" }
+}

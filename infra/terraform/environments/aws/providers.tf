@@ -1,0 +1,5 @@
+# Credentials come from the environment (GitHub OIDC in CI, SSO on a laptop): none here.
+provider "aws" {
+  region              = var.region
+  allowed_account_ids = [var.account_id]
+}

@@ -1,0 +1,86 @@
+variable "account_id" {
+  description = "AWS account to manage; the provider refuses credentials of any other account."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9]{12}$", var.account_id))
+    error_message = "account_id must be 12 digits."
+  }
+}
+
+variable "region" {
+  description = "AWS region."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "github_repository" {
+  description = "GitHub repository (OWNER/REPO) whose workflows may push images."
+  type        = string
+}
+
+variable "github_repository_owner_id" {
+  description = "Numeric owner id: also trust the immutable sub form (give with github_repository_id)."
+  type        = string
+  default     = null
+}
+
+variable "github_repository_id" {
+  description = "Numeric repository id: also trust the immutable sub form."
+  type        = string
+  default     = null
+}
+
+variable "github_branches" {
+  description = "Branches whose workflows may assume the CI role."
+  type        = list(string)
+  default     = ["main"]
+}
+
+variable "github_environments" {
+  description = "GitHub environments whose jobs may assume the CI role."
+  type        = list(string)
+  default     = []
+}
+
+variable "create_github_oidc_provider" {
+  description = "Create the GitHub OIDC provider (an account has at most one); false reuses github_oidc_provider_arn."
+  type        = bool
+  default     = true
+}
+
+variable "github_oidc_provider_arn" {
+  description = "Existing GitHub OIDC provider, when create_github_oidc_provider is false."
+  type        = string
+  default     = null
+}
+
+variable "cluster_name" {
+  description = "EKS cluster the IRSA roles trust: an existing one, or the one created with create_eks."
+  type        = string
+  default     = "kontaxa"
+}
+
+variable "create_eks" {
+  description = "Create VPC, cluster and node group too. False (default) uses the existing cluster_name."
+  type        = bool
+  default     = false
+}
+
+variable "kubernetes_version" {
+  description = "Kubernetes version when create_eks is true."
+  type        = string
+  default     = "1.33"
+}
+
+variable "endpoint_public_access_cidrs" {
+  description = "CIDRs allowed to the public API endpoint of a created cluster; empty keeps it private."
+  type        = list(string)
+  default     = []
+}
+
+variable "node_instance_types" {
+  description = "Instance types of a created node group."
+  type        = list(string)
+  default     = ["t3.large"]
+}

@@ -1,0 +1,14 @@
+module "platform" {
+  source = "../../modules/platform"
+
+  github_repository       = var.github_repository
+  create_ecr_repositories = var.create_ecr_repositories
+
+  # Emulators run no instances: the cluster and its issuer, but no node group.
+  create_eks              = var.create_eks
+  create_node_group       = false
+  cluster_oidc_issuer_url = var.cluster_oidc_issuer_url
+
+  disposable = true
+  tags       = { environment = "local" }
+}

@@ -1,0 +1,58 @@
+variable "endpoint_url" {
+  description = "Base URL of the AWS emulator (moto server or LocalStack) that every service endpoint points at."
+  type        = string
+  default     = "http://127.0.0.1:5000"
+
+  validation {
+    condition     = can(regex("^https?://", var.endpoint_url))
+    error_message = "endpoint_url must be an http(s) URL, such as http://127.0.0.1:5000."
+  }
+}
+
+variable "region" {
+  description = "Region the emulator serves."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "emulator_access_key" {
+  description = "Access key the emulator accepts; a 12-digit key makes LocalStack use it as the account id."
+  type        = string
+  default     = "test"
+}
+
+variable "emulator_secret_key" {
+  description = "Secret key the emulator accepts. Emulators check nothing: this is not a credential."
+  type        = string
+  default     = "test"
+}
+
+variable "account_id" {
+  description = "Account id the emulator reports; the provider refuses any other, so this root can never touch a real account."
+  type        = string
+  default     = "123456789012"
+}
+
+variable "github_repository" {
+  description = "GitHub repository (OWNER/REPO) the CI role trusts."
+  type        = string
+  default     = "kontaxa/kontaxa"
+}
+
+variable "create_eks" {
+  description = "Create the EKS cluster on the emulator, so IRSA roles trust a real issuer output (moto has EKS; LocalStack's free edition has not)."
+  type        = bool
+  default     = true
+}
+
+variable "cluster_oidc_issuer_url" {
+  description = "With create_eks = false: the service account issuer of the local cluster (kind) the IRSA roles trust."
+  type        = string
+  default     = null
+}
+
+variable "create_ecr_repositories" {
+  description = "Create the ECR repositories (false where the emulator has no ECR)."
+  type        = bool
+  default     = true
+}

@@ -1,0 +1,33 @@
+output "parameter_names" {
+  description = "Names of all the parameters (String and SecureString), keyed by name relative to the prefix."
+  value = merge(
+    { for key, parameter in aws_ssm_parameter.string : key => parameter.name },
+    { for key, parameter in aws_ssm_parameter.secure : key => parameter.name },
+  )
+}
+
+output "secret_arns" {
+  description = "ARNs of the Secrets Manager secrets, keyed by their alias (service-token, api-keys). No values are output."
+  value = {
+    "service-token" = aws_secretsmanager_secret.service_token.arn
+    "api-keys"      = aws_secretsmanager_secret.api_keys.arn
+  }
+}
+
+output "secret_names" {
+  description = "Names of the Secrets Manager secrets (the objectName of the SecretProviderClass)."
+  value = {
+    "service-token" = aws_secretsmanager_secret.service_token.name
+    "api-keys"      = aws_secretsmanager_secret.api_keys.name
+  }
+}
+
+output "bucket_name" {
+  description = "Name of the demo bucket."
+  value       = aws_s3_bucket.demo.bucket
+}
+
+output "bucket_arn" {
+  description = "ARN of the demo bucket."
+  value       = aws_s3_bucket.demo.arn
+}

@@ -1,0 +1,82 @@
+data "aws_partition" "current" {}
+
+locals {
+  partition = data.aws_partition.current.partition
+}
+
+# Source: Amazon EKS User Guide, "Amazon EKS cluster IAM role".
+data "aws_iam_policy_document" "cluster_trust" {
+  statement {
+    sid     = "EksControlPlane"
+    actions = ["sts:AssumeRole", "sts:TagSession"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["eks.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "cluster" {
+  count = var.create ? 1 : 0
+
+  name               = "${var.cluster_name}-cluster"
+  assume_role_policy = data.aws_iam_policy_document.cluster_trust.json
+  tags               = var.tags
+}
+
+resource "aws_iam_role_policy_attachment" "cluster" {
+  count = var.create ? 1 : 0
+
+  role       = aws_iam_role.cluster[0].name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/AmazonEKSClusterPolicy"
+}
+
+# Envelope encryption of Kubernetes Secrets with a key of our own, rotated yearly.
+resource "aws_kms_key" "cluster" {
+  #checkov:skip=CKV2_AWS_64:The default key policy is deliberate: it delegates to IAM in this account, and the cluster role gets use of the key through EKS
+  count = var.create ? 1 : 0
+
+  description             = "${var.cluster_name}: envelope encryption of Kubernetes Secrets"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  tags                    = var.tags
+}
+
+resource "aws_eks_cluster" "this" {
+  count = var.create ? 1 : 0
+
+  name     = var.cluster_name
+  version  = var.kubernetes_version
+  role_arn = aws_iam_role.cluster[0].arn
+
+  enabled_cluster_log_types = var.cluster_log_types
+
+  vpc_config {
+    subnet_ids              = aws_subnet.private[*].id
+    endpoint_private_access = true
+    endpoint_public_access  = length(var.endpoint_public_access_cidrs) > 0
+    public_access_cidrs     = length(var.endpoint_public_access_cidrs) > 0 ? var.endpoint_public_access_cidrs : null
+  }
+
+  encryption_config {
+    resources = ["secrets"]
+
+    provider {
+      key_arn = aws_kms_key.cluster[0].arn
+    }
+  }
+
+  tags = var.tags
+
+  depends_on = [aws_iam_role_policy_attachment.cluster]
+}
+
+# The cluster's service account issuer as an IAM identity provider: what IRSA roles trust.
+resource "aws_iam_openid_connect_provider" "this" {
+  count = var.create ? 1 : 0
+
+  url            = aws_eks_cluster.this[0].identity[0].oidc[0].issuer
+  client_id_list = ["sts.amazonaws.com"]
+  tags           = var.tags
+}

@@ -1,0 +1,59 @@
+# The whole platform, composed once. Both environment roots call this module and
+# differ only in provider settings, backend and the flags they pass.
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+
+locals {
+  tags = merge({ "app.kubernetes.io/part-of" = var.name, "managed-by" = "terraform" }, var.tags)
+
+  ecr_repository_arns = var.create_ecr_repositories ? [for name in sort(var.ecr_repositories) : module.ecr.repository_arns[name]] : [
+    for name in sort(var.ecr_repositories) :
+    "arn:${data.aws_partition.current.partition}:ecr:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:repository/${name}"
+  ]
+}
+
+module "ecr" {
+  source = "../ecr"
+
+  repository_names = var.create_ecr_repositories ? var.ecr_repositories : toset([])
+  force_delete     = var.disposable
+  tags             = local.tags
+}
+
+module "app_config" {
+  source = "../app-config"
+
+  name_prefix                    = var.name
+  parameter_prefix               = var.parameter_prefix
+  string_parameters              = var.string_parameters
+  secure_parameters              = var.secure_parameters
+  generated_value_version        = var.generated_value_version
+  secret_recovery_window_in_days = var.disposable ? 0 : 30
+  bucket_force_destroy           = var.disposable
+  tags                           = local.tags
+}
+
+module "app_access" {
+  source = "../app-access"
+
+  name_prefix      = var.name
+  parameter_prefix = var.parameter_prefix
+  secret_arns      = values(module.app_config.secret_arns)
+  tags             = local.tags
+}
+
+module "github_oidc" {
+  source = "../github-oidc"
+
+  create_provider     = var.create_github_oidc_provider
+  provider_arn        = var.github_oidc_provider_arn
+  repository          = var.github_repository
+  repository_owner_id = var.github_repository_owner_id
+  repository_id       = var.github_repository_id
+  branches            = var.github_branches
+  environments        = var.github_environments
+  role_name           = "${var.name}-github-ci"
+  ecr_repository_arns = local.ecr_repository_arns
+  tags                = local.tags
+}

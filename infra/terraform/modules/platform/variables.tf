@@ -1,0 +1,156 @@
+variable "name" {
+  description = "Application name: prefix of secrets, policies, roles and the demo bucket."
+  type        = string
+  default     = "kontaxa"
+}
+
+variable "namespace" {
+  description = "Kubernetes namespace of the application's service accounts."
+  type        = string
+  default     = "kontaxa"
+}
+
+variable "parameter_prefix" {
+  description = "SSM path of the application's parameters (aux-service's PARAMETER_PREFIX)."
+  type        = string
+  default     = "/kontaxa/app"
+}
+
+variable "string_parameters" {
+  description = "Plain String parameters under parameter_prefix, keyed by relative name."
+  type        = map(string)
+  default = {
+    "welcome-message" = "Welcome to Kontaxa"
+    "feature-flags"   = "{\"dark_mode\":true}"
+  }
+}
+
+variable "secure_parameters" {
+  description = "Generated SecureString parameters under parameter_prefix, by relative name."
+  type        = set(string)
+  default     = ["db/password"]
+}
+
+variable "generated_value_version" {
+  description = "Increase to generate and write new secret and SecureString values."
+  type        = number
+  default     = 1
+}
+
+variable "ecr_repositories" {
+  description = "ECR repositories, one per image."
+  type        = set(string)
+  default     = ["kontaxa/main-api", "kontaxa/aux-service", "kontaxa/secrets-provider", "kontox-goldenimage"]
+}
+
+variable "create_ecr_repositories" {
+  description = "Create the ECR repositories. False where the AWS API at hand has no ECR (LocalStack's free edition); the CI role still names their ARNs."
+  type        = bool
+  default     = true
+}
+
+variable "github_repository" {
+  description = "GitHub repository (OWNER/REPO) whose workflows may push images."
+  type        = string
+}
+
+variable "github_repository_owner_id" {
+  description = "Numeric owner id, to trust the immutable sub form as well (give with github_repository_id)."
+  type        = string
+  default     = null
+}
+
+variable "github_repository_id" {
+  description = "Numeric repository id, to trust the immutable sub form as well."
+  type        = string
+  default     = null
+}
+
+variable "github_branches" {
+  description = "Branches whose workflows may assume the CI role."
+  type        = list(string)
+  default     = ["main"]
+}
+
+variable "github_environments" {
+  description = "GitHub environments whose jobs may assume the CI role."
+  type        = list(string)
+  default     = []
+}
+
+variable "create_github_oidc_provider" {
+  description = "Create the GitHub OIDC provider; false when the account already has it (pass github_oidc_provider_arn)."
+  type        = bool
+  default     = true
+}
+
+variable "github_oidc_provider_arn" {
+  description = "ARN of the account's existing GitHub OIDC provider, when create_github_oidc_provider is false."
+  type        = string
+  default     = null
+}
+
+variable "create_eks" {
+  description = "Create VPC, EKS cluster and its OIDC provider here. False: IRSA trusts an existing cluster (cluster_name) or a given issuer (cluster_oidc_issuer_url)."
+  type        = bool
+  default     = false
+}
+
+variable "create_node_group" {
+  description = "With create_eks, also create the managed node group."
+  type        = bool
+  default     = true
+}
+
+variable "cluster_name" {
+  description = "Name of the EKS cluster (created with create_eks, else looked up unless cluster_oidc_issuer_url is given)."
+  type        = string
+  default     = "kontaxa"
+}
+
+variable "cluster_oidc_issuer_url" {
+  description = "Service account issuer of a cluster that is not EKS (kind with LocalStack, for instance). When set and create_eks is false, an IAM OIDC provider is created for it and nothing is looked up."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.cluster_oidc_issuer_url == null || startswith(coalesce(var.cluster_oidc_issuer_url, "-"), "https://")
+    error_message = "cluster_oidc_issuer_url must start with https://."
+  }
+}
+
+variable "kubernetes_version" {
+  description = "Kubernetes version of a created cluster."
+  type        = string
+  default     = "1.33"
+}
+
+variable "vpc_cidr" {
+  description = "CIDR of a created cluster's VPC."
+  type        = string
+  default     = "10.40.0.0/16"
+}
+
+variable "endpoint_public_access_cidrs" {
+  description = "CIDRs that may reach a created cluster's public API endpoint; empty keeps it private."
+  type        = list(string)
+  default     = []
+}
+
+variable "node_instance_types" {
+  description = "Instance types of a created node group."
+  type        = list(string)
+  default     = ["t3.large"]
+}
+
+variable "disposable" {
+  description = "A throwaway environment (emulators): destroy deletes buckets and repositories with content and secrets without a recovery window."
+  type        = bool
+  default     = false
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}
