@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -11,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +153,8 @@ def test_version_reports_the_api_and_the_provider(provider: RunningProvider) -> 
 
     assert response.version == "v1alpha1"
     assert response.runtime_name == "kontaxa-secrets-provider"
-    assert response.runtime_version == "0.1.0"
+    assert response.runtime_version == version("kontaxa-secrets-provider")
+    assert re.fullmatch(r"\d+\.\d+\.\d+", response.runtime_version)
 
 
 def test_mount_returns_the_files_modes_and_versions_for_the_driver_to_write(
