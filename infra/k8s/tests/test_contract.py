@@ -1,0 +1,240 @@
+"""What the services and the process-mode runner read from the manifests, checked against the code.
+
+A wrong env name, port, probe path or secret file name fails here, not only in a
+cluster: the env each container gets is validated by the service's own Settings
+class, the probe paths are routes of the app those settings build, and the secret
+file names come from the secrets provider's own parser of the SecretProviderClass.
+"""
+
+import importlib
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+from k8s_manifests import ENVIRONMENTS, K8S_ROOT, Obj, find, one, pod_spec, render
+from pydantic_settings import BaseSettings
+
+from kontaxa_common.secrets import SERVICE_TOKEN_FILE
+from main_api.config import API_KEY_FILE_PREFIX
+from secrets_provider.objects import parse_objects
+
+SERVICES = {"main-api": "main_api", "aux-service": "aux_service"}
+
+# Set by the manifests although no Settings class declares them: boto3 reads these
+# itself. Only ever from the emulator-credentials Secret (a test below checks it).
+BOTO3_CREDENTIALS = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+
+# The secret files each service reads (see the contract in services/*/config.py).
+SECRET_FILES = {
+    "main-api": {"service-token", "api-keys", "api-key-primary", "api-key-secondary"},
+    "aux-service": {"service-token"},
+}
+
+
+def _settings_class(module: str) -> type[BaseSettings]:
+    settings: type[BaseSettings] = importlib.import_module(f"{module}.config").Settings
+    return settings
+
+
+def _container_env(objects: tuple[Obj, ...], container: Obj) -> dict[str, tuple[str, Any]]:
+    """Every env var of a container with where it comes from: ("configmap"|"secret"|"value", v)."""
+    env: dict[str, tuple[str, Any]] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            data = one(objects, "ConfigMap", source["configMapRef"]["name"])["data"]
+            env.update({k: ("configmap", v) for k, v in data.items()})
+        elif "secretRef" in source:
+            secret = one(objects, "Secret", source["secretRef"]["name"])
+            env.update({k: ("secret", source["secretRef"]["name"]) for k in secret["data"]})
+        else:
+            pytest.fail(f"unexpected envFrom source {source}")
+    for item in container.get("env", []):
+        if "value" in item:
+            env[item["name"]] = ("value", item["value"])
+        else:
+            ref = item["valueFrom"].get("secretKeyRef") or item["valueFrom"]["configMapKeyRef"]
+            kind = "secret" if "secretKeyRef" in item["valueFrom"] else "configmap"
+            env[item["name"]] = (kind, ref["name"])
+    return env
+
+
+def _check_env(env: dict[str, tuple[str, Any]], settings: type[BaseSettings]) -> None:
+    """Every variable is a Settings field (or a boto3 credential from the emulator Secret)."""
+    fields = {name.upper() for name in settings.model_fields}
+    for name, (origin, value) in env.items():
+        if name in BOTO3_CREDENTIALS:
+            assert (origin, value) == ("secret", "emulator-credentials"), name
+            continue
+        assert name in fields, f"{name} is not a field of {settings.__module__}.Settings"
+        assert origin != "secret", f"{name}: secrets are files, never env"
+
+
+@pytest.mark.parametrize("env_name", ENVIRONMENTS)
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_container_command_env_and_port(env_name: str, service: str) -> None:
+    """python -m <module>; env made of Settings fields that validate; port 8080 named http."""
+    objects = render(f"overlays/{env_name}")
+    module = SERVICES[service]
+    settings_class = _settings_class(module)
+    (container,) = pod_spec(one(objects, "Deployment", service))["containers"]
+    assert container["command"] == ["python", "-m", module]
+    assert "args" not in container
+    env = _container_env(objects, container)
+    _check_env(env, settings_class)
+    # The runner sets HOST and PORT itself; the container relies on the defaults.
+    assert "PORT" not in env
+    assert "HOST" not in env
+    assert settings_class.model_fields["port"].default == 8080
+    assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    values = {k.lower(): v for k, (origin, v) in env.items() if origin in ("configmap", "value")}
+    settings = settings_class(_env_file=None, **values)  # type: ignore[call-arg]
+    assert settings.secrets_dir.as_posix() == "/mnt/secrets"  # type: ignore[attr-defined]
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    assert settings.secrets_dir.as_posix() in mounts  # type: ignore[attr-defined]
+
+
+def test_env_check_can_fail() -> None:
+    """A name that is not a Settings field, or a secret as env, is refused."""
+    settings_class = _settings_class("main_api")
+    with pytest.raises(AssertionError, match="AUX_SERVICE_ULR"):
+        _check_env({"AUX_SERVICE_ULR": ("configmap", "x")}, settings_class)
+    with pytest.raises(AssertionError):
+        _check_env({"AWS_ACCESS_KEY_ID": ("value", "x")}, settings_class)
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_probe_and_metrics_paths_are_routes(service: str) -> None:
+    """The probe paths and the ServiceMonitor's path are routes of the app the env builds."""
+    objects = render("overlays/local")
+    module = SERVICES[service]
+    app_module = importlib.import_module(f"{module}.app")
+    app = app_module.create_app(_settings_class(module)(_env_file=None))  # type: ignore[call-arg]
+    # Included routers are resolved lazily; the OpenAPI document lists their paths.
+    routes = set(app.openapi()["paths"]) | {getattr(r, "path", None) for r in app.routes}
+    (container,) = pod_spec(one(objects, "Deployment", service))["containers"]
+    probes = [container[p]["httpGet"]["path"] for p in ("livenessProbe", "readinessProbe")]
+    probes.append(container["startupProbe"]["httpGet"]["path"])
+    monitor = one(objects, "ServiceMonitor", service)
+    endpoints = [e["path"] for e in monitor["spec"]["endpoints"]]
+    for path in probes + endpoints:
+        assert path in routes, f"{service} serves no {path}"
+
+
+@pytest.mark.parametrize("env_name", ENVIRONMENTS)
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_secret_files(env_name: str, service: str) -> None:
+    """The SecretProviderClass mounts exactly the files the service reads, at SECRETS_DIR."""
+    objects = render(f"overlays/{env_name}")
+    pod = pod_spec(one(objects, "Deployment", service))
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if "csi" in volumes[m["name"]]]
+    class_name = volumes[mount["name"]]["csi"]["volumeAttributes"]["secretProviderClass"]
+    spc = one(objects, "SecretProviderClass", class_name)
+    assert spc["spec"]["provider"] == "aws"
+    parameters = spc["spec"]["parameters"]
+    parsed = parse_objects(parameters["objects"], region=parameters["region"])
+    files = {o.file_name for o in parsed} | {j.object_alias for o in parsed for j in o.jmes_path}
+    assert files == SECRET_FILES[service]
+    assert SERVICE_TOKEN_FILE in files
+    if service == "main-api":
+        assert any(f.startswith(API_KEY_FILE_PREFIX) for f in files)
+    config = one(objects, "ConfigMap", f"{service}-config")["data"]
+    assert mount["mountPath"] == config["SECRETS_DIR"]
+
+
+@pytest.mark.parametrize("env_name", ENVIRONMENTS)
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_service_selects_the_pods(env_name: str, service: str) -> None:
+    """Service port 8080 -> http, selector matching the pods; the ServiceMonitor matches it."""
+    objects = render(f"overlays/{env_name}")
+    svc = one(objects, "Service", service)
+    labels = one(objects, "Deployment", service)["spec"]["template"]["metadata"]["labels"]
+    assert svc["spec"]["type"] == "ClusterIP"
+    assert svc["spec"]["selector"].items() <= labels.items()
+    assert svc["spec"]["ports"] == [
+        {"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}
+    ]
+    monitor = one(objects, "ServiceMonitor", service)
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
+    assert {e["port"] for e in monitor["spec"]["endpoints"]} == {"http"}
+    account = one(objects, "ServiceAccount", service)
+    assert pod_spec(one(objects, "Deployment", service))["serviceAccountName"] == service
+    assert account["automountServiceAccountToken"] is (service == "aux-service")
+
+
+@pytest.mark.parametrize("env_name", ENVIRONMENTS)
+def test_aux_service_url_names_the_service(env_name: str) -> None:
+    """main-api's AUX_SERVICE_URL is aux-service's Service and port."""
+    objects = render(f"overlays/{env_name}")
+    url = urlsplit(one(objects, "ConfigMap", "main-api-config")["data"]["AUX_SERVICE_URL"])
+    assert url.scheme == "http"
+    assert url.hostname == "aux-service"
+    svc = one(objects, "Service", "aux-service")
+    assert url.port == svc["spec"]["ports"][0]["port"]
+
+
+def _emulator_service(url: str, platform: tuple[Obj, ...]) -> Obj:
+    """The Service an in-cluster URL names (<name>.<namespace>.svc:<port>)."""
+    parts = urlsplit(url)
+    assert parts.hostname is not None
+    name, namespace, svc_suffix = parts.hostname.split(".")[:3]
+    assert svc_suffix == "svc"
+    matches = [
+        s
+        for s in find(platform, "Service", name)
+        if s["metadata"]["namespace"] == namespace
+        and parts.port in {p["port"] for p in s["spec"]["ports"]}
+    ]
+    assert matches, f"{url}: no Service {namespace}/{name} on port {parts.port}"
+    return matches[0]
+
+
+def test_local_aws_endpoint_is_the_emulator() -> None:
+    """aux-service in kind talks to the emulator Service that the local platform deploys."""
+    url = one(render("overlays/local"), "ConfigMap", "aux-service-config")["data"][
+        "AWS_ENDPOINT_URL"
+    ]
+    platform = render("platform/local")
+    service = _emulator_service(url, platform)
+    emulator = one(platform, "Deployment", service["metadata"]["name"])
+    assert service["spec"]["selector"].items() <= (
+        emulator["spec"]["template"]["metadata"]["labels"].items()
+    )
+
+
+def test_secrets_provider_daemonset() -> None:
+    """The drop-in provider: its Settings, the driver's providers dir, socket aws.sock."""
+    platform = render("platform/local")
+    daemonset = one(platform, "DaemonSet", "kontaxa-secrets-provider")
+    pod = pod_spec(daemonset)
+    (container,) = pod["containers"]
+    assert container["command"] == ["python", "-m", "secrets_provider"]
+    assert container["image"].startswith("kontaxa/secrets-provider:")
+    env = _container_env(platform, container)
+    _check_env(env, _settings_class("secrets_provider"))
+    values = {k: v for k, (origin, v) in env.items() if origin == "value"}
+    assert values["PROVIDER_NAME"] == "aws"
+    aux_url = one(render("overlays/local"), "ConfigMap", "aux-service-config")["data"][
+        "AWS_ENDPOINT_URL"
+    ]
+    assert values["AWS_ENDPOINT_URL"] == aux_url
+    _emulator_service(values["AWS_ENDPOINT_URL"], platform)
+    driver_values = yaml.safe_load(
+        (K8S_ROOT / "platform/values/secrets-store-csi-driver/common.yaml").read_text()
+    )
+    providers_dir = driver_values["linux"]["providersDir"]
+    assert values["PROVIDER_DIR"] == providers_dir
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    (mount,) = [m for m in container["volumeMounts"] if "hostPath" in volumes[m["name"]]]
+    assert mount["mountPath"] == providers_dir
+    assert volumes[mount["name"]]["hostPath"]["path"] == providers_dir
+    socket = f"{providers_dir}/{values['PROVIDER_NAME']}.sock"
+    assert container["readinessProbe"]["exec"]["command"] == ["test", "-S", socket]
+    account = one(platform, "ServiceAccount", pod["serviceAccountName"])
+    assert account["automountServiceAccountToken"] is False
+    # No Kubernetes API access at all: nothing binds a role to the provider's account.
+    for binding in find(platform, "ClusterRoleBinding") + find(platform, "RoleBinding"):
+        assert pod["serviceAccountName"] not in str(binding)
+    # EKS runs the official provider instead.
+    assert not find(render("platform/eks"), "DaemonSet", "kontaxa-secrets-provider")

@@ -1,0 +1,186 @@
+"""SLO rules and the dashboard: valid PromQL over the series the services really export."""
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import promql_parser
+import pytest
+import yaml
+from k8s_manifests import ENVIRONMENTS, K8S_ROOT, find, one, render
+
+from kontaxa_common.metrics import LATENCY_BUCKETS, Metrics
+
+# Labels Prometheus adds to every series scraped through a ServiceMonitor.
+TARGET_LABELS = {"namespace", "pod", "job", "service", "instance", "endpoint", "container"}
+# Series Prometheus makes itself.
+PROMETHEUS_SERIES = {"up": set(TARGET_LABELS)}
+
+
+def exported_series() -> dict[str, set[str]]:
+    """Every series name the services export, with its label names (scraped labels included)."""
+    metrics = Metrics("probe")
+    metrics.observe_request("GET", "/x", 200, 0.01)
+    metrics.observe_upstream("aux-service", "get", "ok", 0.01)
+    metrics.count_cache("parameters", hit=True)
+    series: dict[str, set[str]] = {}
+    for family in metrics.registry.collect():
+        for sample in family.samples:
+            series.setdefault(sample.name, set()).update(sample.labels)
+    assert "http_requests_total" in series, "the services' metrics changed shape"
+    return {name: labels | TARGET_LABELS for name, labels in series.items()}
+
+
+def _nodes(node: Any) -> Iterator[Any]:
+    """Every node of a parsed PromQL expression."""
+    yield node
+    for attribute in ("lhs", "rhs", "expr", "param", "vector_selector"):
+        child = getattr(node, attribute, None)
+        if child is not None:
+            yield from _nodes(child)
+    for child in getattr(node, "args", None) or []:
+        yield from _nodes(child)
+
+
+def selectors(expr: str) -> list[Any]:
+    """The vector selectors of a PromQL expression; raises ValueError if it does not parse."""
+    return [n for n in _nodes(promql_parser.parse(expr)) if type(n).__name__ == "VectorSelector"]
+
+
+def grouping_labels(expr: str) -> set[str]:
+    """Labels named in `by (...)` clauses."""
+    labels = set()
+    for node in _nodes(promql_parser.parse(expr)):
+        modifier = getattr(node, "modifier", None)
+        if type(node).__name__ == "AggregateExpr" and modifier is not None:
+            labels.update(modifier.labels)
+    return labels
+
+
+def _rules() -> list[dict[str, Any]]:
+    rule = one(render("monitoring/local"), "PrometheusRule", "kontaxa-slo")
+    return [r for group in rule["spec"]["groups"] for r in group["rules"]]
+
+
+def check_expression(expr: str, known: dict[str, set[str]]) -> None:
+    """Parses; names only known series; uses only their labels; `le` only on real buckets."""
+    found = selectors(expr)
+    assert found, f"no series in {expr}"
+    for selector in found:
+        assert selector.name in known, f"unknown series {selector.name!r} in {expr}"
+        for matcher in selector.matchers.matchers:
+            assert matcher.name in known[selector.name], (
+                f"{selector.name} has no label {matcher.name!r}"
+            )
+            if matcher.name == "le":
+                assert float(matcher.value) in LATENCY_BUCKETS, f"no bucket le={matcher.value}"
+    for label in grouping_labels(expr):
+        assert any(label in labels for labels in known.values()), f"no series has {label!r}"
+
+
+def test_rules_use_real_series() -> None:
+    """Every rule parses and reads series the services export (or rules record)."""
+    rules = _rules()
+    known = exported_series() | PROMETHEUS_SERIES
+    recorded = {r["record"]: {"service"} for r in rules if "record" in r}
+    assert len(recorded) >= 21
+    known = {**known, **{name: labels | TARGET_LABELS for name, labels in recorded.items()}}
+    for rule in rules:
+        check_expression(rule["expr"], known)
+
+
+def test_alerts_cover_availability_and_latency_burn() -> None:
+    """Fast and slow burn for both SLOs, a p99 alert, each with severity and summary."""
+    alerts = {r["alert"]: r for r in _rules() if "alert" in r}
+    for slo in ("Availability", "Latency"):
+        for speed in ("Fast", "Slow"):
+            alert = alerts[f"Kontaxa{slo}BudgetBurn{speed}"]
+            used = {s.name for s in selectors(alert["expr"])}
+            assert len(used) == 4, "multiwindow: two long and two short windows"
+    assert "histogram_quantile(0.99" in alerts["KontaxaP99LatencyHigh"]["expr"]
+    for name, alert in alerts.items():
+        assert alert["labels"]["severity"] in {"critical", "warning"}, name
+        assert alert["annotations"]["summary"], name
+
+
+def test_recording_rules_referenced_by_alerts_exist() -> None:
+    """An alert never reads a recording rule nobody records."""
+    rules = _rules()
+    recorded = {r["record"] for r in rules if "record" in r}
+    for rule in rules:
+        for selector in selectors(rule["expr"]):
+            if ":" in selector.name:
+                assert selector.name in recorded, selector.name
+
+
+def test_the_expression_check_can_fail() -> None:
+    """Typos in a series, a label or a bucket are caught."""
+    known = exported_series()
+    with pytest.raises(AssertionError, match="unknown series"):
+        check_expression("rate(http_request_total[5m])", known)
+    with pytest.raises(AssertionError, match="no label"):
+        check_expression('rate(http_requests_total{code="500"}[5m])', known)
+    with pytest.raises(AssertionError, match="no bucket"):
+        check_expression('rate(http_request_duration_seconds_bucket{le="0.3"}[5m])', known)
+    with pytest.raises(ValueError, match="parenthesis"):
+        selectors("sum(rate(http_requests_total[5m])")
+
+
+def _dashboard() -> dict[str, Any]:
+    configmap = one(render("monitoring/local"), "ConfigMap", "kontaxa-services-dashboard")
+    (text,) = configmap["data"].values()
+    dashboard: dict[str, Any] = json.loads(text)
+    return dashboard
+
+
+def _grafana_to_promql(expr: str) -> str:
+    """Grafana's variables replaced by values Prometheus would receive."""
+    return expr.replace("$__rate_interval", "5m").replace("$service", ".*")
+
+
+def test_dashboard_panels() -> None:
+    """Request rate, errors, p50/p99, upstream latency and cache hit ratio, over real series."""
+    dashboard = _dashboard()
+    known = exported_series()
+    known |= {r["record"]: {"service"} for r in _rules() if "record" in r}
+    exprs = {panel["title"]: [t["expr"] for t in panel["targets"]] for panel in dashboard["panels"]}
+    text = json.dumps(exprs)
+    assert "rate(http_requests_total" in text
+    assert 'status=~\\"5..\\"' in text
+    assert "histogram_quantile(0.5," in text
+    assert "histogram_quantile(0.99," in text
+    assert "upstream_request_duration_seconds_bucket" in text
+    assert 'result=\\"hit\\"' in text
+    for panel_exprs in exprs.values():
+        for expr in panel_exprs:
+            check_expression(_grafana_to_promql(expr), known)
+    ids = [panel["id"] for panel in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    variable = next(v for v in dashboard["templating"]["list"] if v["name"] == "service")
+    match = re.search(r"label_values\((.+), (\w+)\)", variable["query"])
+    assert match
+    check_expression(match.group(1), known)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_dashboard_reaches_the_grafana_sidecar(env: str) -> None:
+    """The ConfigMap carries the label the sidecar is configured to load."""
+    values = yaml.safe_load((K8S_ROOT / "monitoring/values/common.yaml").read_text())
+    sidecar = values["grafana"]["sidecar"]["dashboards"]
+    configmap = one(render(f"monitoring/{env}"), "ConfigMap", "kontaxa-services-dashboard")
+    assert configmap["metadata"]["labels"][sidecar["label"]] == sidecar["labelValue"]
+    assert sidecar["enabled"] is True
+    assert sidecar["searchNamespace"] == "ALL"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_prometheus_selects_the_services(env: str) -> None:
+    """Both services have a ServiceMonitor; Prometheus selects monitors and rules by any label."""
+    spec = yaml.safe_load((K8S_ROOT / "monitoring/values/common.yaml").read_text())["prometheus"][
+        "prometheusSpec"
+    ]
+    assert spec["serviceMonitorSelectorNilUsesHelmValues"] is False
+    assert spec["ruleSelectorNilUsesHelmValues"] is False
+    monitors = {m["metadata"]["name"] for m in find(render(f"overlays/{env}"), "ServiceMonitor")}
+    assert monitors == {"main-api", "aux-service"}

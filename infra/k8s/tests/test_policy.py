@@ -1,0 +1,321 @@
+"""Hardening of every workload, pinned images, and overlays that differ only where allowed."""
+
+import copy
+import re
+from typing import Any
+
+import pytest
+import yaml
+from k8s_manifests import (
+    ENVIRONMENTS,
+    K8S_ROOT,
+    REPO_ROOT,
+    WORKLOAD_KINDS,
+    Obj,
+    environment_of,
+    find,
+    one,
+    pod_spec,
+    render,
+    rendered_dirs,
+    walk,
+)
+
+SERVICES = ("main-api", "aux-service")
+
+# Workloads that may run as root, and why. They must still drop every capability,
+# forbid privilege escalation and keep a read-only root filesystem.
+ROOT_ALLOWED = {
+    ("DaemonSet", "kontaxa-secrets-provider"): "creates its socket in the root-owned host dir",
+}
+# Pods that mount a service-account token, and why.
+TOKEN_ALLOWED = {
+    ("Deployment", "aux-service"): "IRSA: boto3 signs in with the projected token",
+}
+
+
+def _workloads() -> dict[tuple[str, str, str, str], Obj]:
+    """Every workload of every environment tree, by (environment, kind, namespace, name)."""
+    found = {}
+    for directory in rendered_dirs():
+        env = environment_of(directory)
+        if env is None:
+            continue
+        for obj in render(directory):
+            if obj["kind"] in WORKLOAD_KINDS:
+                namespace = obj["metadata"].get("namespace", "")
+                found[(env, obj["kind"], namespace, obj["metadata"]["name"])] = obj
+    return found
+
+
+WORKLOADS = _workloads()
+
+
+def test_the_workloads_are_found() -> None:
+    """The policy below sees the services, the provider DaemonSet and the emulator."""
+    names = {name for _, _, _, name in WORKLOADS}
+    assert {"main-api", "aux-service", "kontaxa-secrets-provider", "aws-emulator"} <= names
+
+
+def _containers(spec: Obj) -> list[Obj]:
+    return spec.get("initContainers", []) + spec["containers"]
+
+
+def _id(key: tuple[str, str, str, str]) -> str:
+    return f"{key[0]}:{key[1]}/{key[3]}"
+
+
+@pytest.mark.parametrize("key", sorted(WORKLOADS), ids=_id)
+def test_workload_is_hardened(key: tuple[str, str, str, str]) -> None:
+    """Non-root, read-only root, no capabilities, RuntimeDefault seccomp, bounded resources."""
+    _, kind, _, name = key
+    spec = pod_spec(WORKLOADS[key])
+    pod_security = spec.get("securityContext", {})
+    assert pod_security.get("seccompProfile", {}).get("type") == "RuntimeDefault"
+    for host_namespace in ("hostNetwork", "hostPID", "hostIPC"):
+        assert not spec.get(host_namespace), host_namespace
+    may_run_as_root = (kind, name) in ROOT_ALLOWED
+    for container in _containers(spec):
+        security = container.get("securityContext", {})
+        where = f"{kind}/{name} container {container['name']}"
+        assert security.get("allowPrivilegeEscalation") is False, where
+        assert security.get("readOnlyRootFilesystem") is True, where
+        assert security.get("privileged", False) is False, where
+        assert security.get("capabilities", {}).get("drop") == ["ALL"], where
+        assert not security.get("capabilities", {}).get("add"), where
+        run_as_non_root = security.get("runAsNonRoot", pod_security.get("runAsNonRoot"))
+        if not may_run_as_root:
+            assert run_as_non_root is True, where
+            assert security.get("runAsUser", pod_security.get("runAsUser", 1)) != 0, where
+        for bound in ("requests", "limits"):
+            for resource in ("cpu", "memory"):
+                assert resource in container.get("resources", {}).get(bound, {}), (
+                    f"{where}: no {bound}.{resource}"
+                )
+
+
+@pytest.mark.parametrize("key", sorted(WORKLOADS), ids=_id)
+def test_token_mounted_only_where_needed(key: tuple[str, str, str, str]) -> None:
+    """No service-account token in a pod unless it needs one (IRSA)."""
+    _, kind, _, name = key
+    spec = pod_spec(WORKLOADS[key])
+    mounts = spec.get("automountServiceAccountToken")
+    if (kind, name) in TOKEN_ALLOWED:
+        assert mounts is True
+    else:
+        assert mounts is False, f"{kind}/{name} mounts a service-account token"
+
+
+def test_exceptions_are_still_in_use() -> None:
+    """Every exception above names a real workload (no stale allowance)."""
+    present = {(kind, name) for _, kind, _, name in WORKLOADS}
+    assert set(ROOT_ALLOWED) <= present
+    assert set(TOKEN_ALLOWED) <= present
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("service", SERVICES)
+def test_service_pod_contract(env: str, service: str) -> None:
+    """Probes, preStop pause, zone spread and the read-only CSI secrets mount."""
+    deployment = one(render(f"overlays/{env}"), "Deployment", service)
+    spec = pod_spec(deployment)
+    (container,) = spec["containers"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
+    assert container["lifecycle"]["preStop"]["sleep"]["seconds"] >= 3
+    assert (
+        spec["terminationGracePeriodSeconds"]
+        > container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    )
+    spread = {c["topologyKey"]: c for c in spec["topologySpreadConstraints"]}
+    assert "topology.kubernetes.io/zone" in spread
+    selector = spread["topology.kubernetes.io/zone"]["labelSelector"]["matchLabels"]
+    assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    csi_mounts = [m for m in container["volumeMounts"] if "csi" in volumes[m["name"]]]
+    assert len(csi_mounts) == 1
+    assert csi_mounts[0]["readOnly"] is True
+    csi = volumes[csi_mounts[0]["name"]]["csi"]
+    assert csi["driver"] == "secrets-store.csi.k8s.io"
+    assert csi["readOnly"] is True
+    assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
+
+
+IMAGE = re.compile(
+    r"^(?P<name>[^@:]+(?::\d+/[^@:]+)?)(?::(?P<tag>[\w][\w.-]*))?(?:@sha256:[0-9a-f]{64})?$"
+)
+
+
+def _images() -> set[str]:
+    return {
+        container["image"]
+        for workload in WORKLOADS.values()
+        for container in _containers(pod_spec(workload))
+    }
+
+
+def test_every_image_is_pinned() -> None:
+    """Tag or digest on every image; never `latest`."""
+    images = _images()
+    assert len(images) >= 5
+    for image in images:
+        match = IMAGE.match(image)
+        assert match, f"unparseable image {image}"
+        assert match["tag"] or "@sha256:" in image, f"{image} is not pinned"
+        assert match["tag"] != "latest", f"{image} uses latest"
+
+
+def test_helm_images_and_charts_are_pinned() -> None:
+    """Chart versions are exact; image tags set in values files are exact."""
+    for directory in rendered_dirs():
+        if not environment_of(directory):
+            continue
+        for app in find(render(directory), "Application"):
+            for source in app["spec"]["sources"]:
+                if "chart" in source:
+                    assert re.fullmatch(r"\d+\.\d+\.\d+", str(source["targetRevision"])), (
+                        f"{app['metadata']['name']}: chart version {source['targetRevision']}"
+                    )
+    for values in (K8S_ROOT / "platform/values").rglob("*.yaml"):
+        for node in walk(yaml.safe_load(values.read_text())):
+            if isinstance(node, dict) and "tag" in node:
+                assert str(node["tag"]) not in ("", "latest"), values
+
+
+def test_emulator_images() -> None:
+    """moto in kind is the moto the workspace locks; LocalStack is the last free tag."""
+    lock = (REPO_ROOT / "uv.lock").read_text()
+    moto_version = re.search(r'\[\[package\]\]\nname = "moto"\nversion = "([^"]+)"', lock)
+    assert moto_version, "moto is not in uv.lock"
+    emulator = one(render("platform/local"), "Deployment", "aws-emulator")
+    (container,) = pod_spec(emulator)["containers"]
+    assert container["image"] == f"motoserver/moto:{moto_version.group(1)}"
+    localstack = yaml.safe_load((K8S_ROOT / "platform/values/localstack/local.yaml").read_text())
+    assert localstack["image"] == {
+        "repository": "localstack/localstack",
+        "tag": "4.14",
+        "pullPolicy": "IfNotPresent",
+    }
+
+
+# --- the two overlays are the same manifests ---------------------------------------
+
+# What the eks and local overlays may set differently: (kind, name or "*", path).
+# A path is a tuple of keys; "*" matches any list index or map key.
+ALLOWED_DIFFERENCES: list[tuple[str, str, tuple[Any, ...]]] = [
+    # images: locally built (kind) or ECR by immutable tag (eks)
+    ("Deployment", "*", ("spec", "template", "spec", "containers", "*", "image")),
+    # version metadata: set with the image tag at promotion
+    ("ConfigMap", "*", ("data", "APP_VERSION")),
+    ("ConfigMap", "*", ("data", "GIT_SHA")),
+    ("ConfigMap", "*", ("data", "BUILD_TIME")),
+    # the in-cluster emulator and its static test credentials (local only; envFrom is
+    # checked entry by entry in test_allowed_differences_are_the_expected_ones)
+    ("ConfigMap", "aux-service-config", ("data", "AWS_ENDPOINT_URL")),
+    ("Deployment", "aux-service", ("spec", "template", "spec", "containers", "*", "envFrom")),
+    ("Deployment", "aux-service", ("metadata", "annotations", "checkov.io/skip4")),
+    ("Secret", "emulator-credentials", ()),
+    # IRSA (eks only)
+    ("ServiceAccount", "*", ("metadata", "annotations", "eks.amazonaws.com/role-arn")),
+    # HPA bounds: one replica locally, production bounds on eks
+    ("HorizontalPodAutoscaler", "*", ("spec", "minReplicas")),
+    ("HorizontalPodAutoscaler", "*", ("spec", "maxReplicas")),
+    # ingress: localhost without TLS, or the public host with TLS
+    ("Ingress", "main-api", ("spec", "rules", "*", "host")),
+    ("Ingress", "main-api", ("spec", "tls")),
+    ("Ingress", "main-api", ("metadata", "annotations")),
+]
+
+
+def _drop(node: Any, path: tuple[Any, ...]) -> Any:
+    """`node` without the values at `path` (removing emptied annotation maps too)."""
+    if not path:
+        return None
+    head, rest = path[0], path[1:]
+    if isinstance(node, dict):
+        keys = list(node) if head == "*" else [head]
+        for key in keys:
+            if key not in node:
+                continue
+            if rest:
+                node[key] = _drop(node[key], rest)
+                if node[key] in ({}, None) and key == "annotations":
+                    del node[key]
+            else:
+                del node[key]
+    elif isinstance(node, list) and head == "*":
+        for index, item in enumerate(node):
+            node[index] = _drop(item, rest) if rest else None
+    return node
+
+
+def _normalized(env: str) -> dict[tuple[str, str], Any]:
+    objects = {}
+    for obj in render(f"overlays/{env}"):
+        key = (obj["kind"], obj["metadata"]["name"])
+        normal: Any = copy.deepcopy(obj)
+        for kind, name, path in ALLOWED_DIFFERENCES:
+            if kind == obj["kind"] and name in ("*", obj["metadata"]["name"]):
+                normal = _drop(normal, path)
+        if normal is not None:
+            objects[key] = normal
+    return objects
+
+
+def test_overlays_differ_only_in_the_allowed_fields() -> None:
+    """overlays/local and overlays/eks are the same manifests but for the list above."""
+    local, eks = _normalized("local"), _normalized("eks")
+    assert set(local) == set(eks), set(local) ^ set(eks)
+    for key in sorted(local):
+        assert local[key] == eks[key], f"{key} differs outside the allowed fields"
+
+
+def test_allowed_differences_are_the_expected_ones() -> None:
+    """Where the overlays differ, they differ as intended (and envFrom only by the credentials)."""
+    local, eks = render("overlays/local"), render("overlays/eks")
+    for service in SERVICES:
+        local_env = pod_spec(one(local, "Deployment", service))["containers"][0]["envFrom"]
+        eks_env = pod_spec(one(eks, "Deployment", service))["containers"][0]["envFrom"]
+        extra = [e for e in local_env if e not in eks_env]
+        credentials = [{"secretRef": {"name": "emulator-credentials"}}]
+        assert extra == (credentials if service == "aux-service" else [])
+        assert all(e in local_env for e in eks_env)
+        assert one(local, "SecretProviderClass", f"{service}-secrets") == one(
+            eks, "SecretProviderClass", f"{service}-secrets"
+        )
+        assert "AWS_ENDPOINT_URL" not in one(eks, "ConfigMap", f"{service}-config")["data"]
+        role = one(eks, "ServiceAccount", service)["metadata"]["annotations"][
+            "eks.amazonaws.com/role-arn"
+        ]
+        assert re.fullmatch(rf"arn:aws:iam::\d{{12}}:role/kontaxa-{service}", role)
+        assert "annotations" not in one(local, "ServiceAccount", service)["metadata"]
+    assert one(local, "Secret", "emulator-credentials")
+    assert not find(eks, "Secret")
+    assert one(local, "Ingress", "main-api")["spec"]["rules"][0]["host"] == "localhost"
+    assert "tls" not in one(local, "Ingress", "main-api")["spec"]
+    assert one(eks, "Ingress", "main-api")["spec"]["tls"][0]["secretName"]
+
+
+def test_the_equivalence_check_can_fail() -> None:
+    """A difference outside the list is caught (the normalization hides nothing else)."""
+    local = _normalized("local")
+    changed = copy.deepcopy(local)
+    pod = changed[("Deployment", "main-api")]["spec"]["template"]["spec"]
+    pod["containers"][0]["readinessProbe"]["periodSeconds"] += 1
+    assert changed != local
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_image_tags_and_version_values(service: str) -> None:
+    """kind runs the local `dev` build; eks runs ECR by git SHA, with GIT_SHA matching the tag."""
+    local_image = pod_spec(one(render("overlays/local"), "Deployment", service))["containers"][0]
+    assert local_image["image"] == f"kontaxa/{service}:dev"
+    assert local_image["imagePullPolicy"] == "IfNotPresent"
+    eks = render("overlays/eks")
+    image = pod_spec(one(eks, "Deployment", service))["containers"][0]["image"]
+    match = re.fullmatch(
+        rf"\d{{12}}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/kontaxa/{service}:(?P<sha>[0-9a-f]{{40}})",
+        image,
+    )
+    assert match, image
+    assert one(eks, "ConfigMap", f"{service}-config")["data"]["GIT_SHA"] == match["sha"]
