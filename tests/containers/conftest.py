@@ -24,11 +24,23 @@ REQUIRE_ENV = "KONTAXA_REQUIRE_CONTAINERS"
 BUILD_TIMEOUT = 1800
 
 
+SKIP_PREFIX = "container tier skipped:"
+
+
 def _no_engine(reason: str) -> None:
-    message = f"container tier: {reason}"
     if os.environ.get(REQUIRE_ENV) == "1":
-        pytest.fail(f"{message}, but {REQUIRE_ENV}=1 requires it", pytrace=False)
-    pytest.skip(message)
+        pytest.fail(f"container tier: {reason}, but {REQUIRE_ENV}=1 requires it", pytrace=False)
+    pytest.skip(f"{SKIP_PREFIX} {reason}")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    """Report every skip for want of an engine at one place, so `-ra` prints one line."""
+    report = yield
+    longrepr = getattr(report, "longrepr", None)
+    if report.skipped and isinstance(longrepr, tuple) and SKIP_PREFIX in str(longrepr[2]):
+        report.longrepr = (__file__, 1, longrepr[2])
+    return report
 
 
 @pytest.fixture(scope="session")
