@@ -7,6 +7,7 @@ import yaml
 from k8s_manifests import (
     ENVIRONMENTS,
     K8S_ROOT,
+    KUBERNETES_VERSION,
     Obj,
     environment_dirs,
     find,
@@ -228,6 +229,8 @@ def test_helm_values_per_environment() -> None:
     }
     autoscaler = _values("cluster-autoscaler", "eks")
     assert autoscaler["rbac"]["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
+    # Cluster Autoscaler's minor version must be the cluster's.
+    assert autoscaler["image"]["tag"].startswith(f"v{KUBERNETES_VERSION}.")
 
     monitoring_local = yaml.safe_load((K8S_ROOT / "monitoring/values/local.yaml").read_text())
     for component in ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy"):
