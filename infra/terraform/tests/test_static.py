@@ -1,0 +1,208 @@
+"""Offline checks of the Terraform code: format, validate, layout, docs and house rules."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from .conftest import (
+    MODULE_DIRS,
+    ROOT_DIRS,
+    TERRAFORM_DIR,
+    TERRAFORM_WRAPPER,
+    Terraform,
+    clean_env,
+)
+
+ALL_TF_FILES = sorted(
+    path
+    for path in TERRAFORM_DIR.rglob("*.tf")
+    if not any(part.startswith(".") for part in path.relative_to(TERRAFORM_DIR).parts)
+    and path.name != "localstack_providers_override.tf"
+)
+BLOCK = re.compile(r'^(resource|data|variable|output|module|provider|ephemeral)\s+"([^"]+)"', re.M)
+
+
+def _blocks(text: str, kind: str) -> dict[str, str]:
+    """Top-level blocks of one kind, name -> body (HCL keeps top-level blocks at column 0)."""
+    found: dict[str, str] = {}
+    starts = [(m.start(), m.group(1), m.group(2)) for m in BLOCK.finditer(text)]
+    for index, (start, block_kind, name) in enumerate(starts):
+        end = starts[index + 1][0] if index + 1 < len(starts) else len(text)
+        if block_kind == kind:
+            found[name] = text[start:end]
+    return found
+
+
+def _names(path: Path, kind: str) -> list[str]:
+    return list(_blocks(path.read_text(), kind)) if path.exists() else []
+
+
+@pytest.mark.usefixtures("terraform_available")
+def test_terraform_fmt_is_clean() -> None:
+    result = subprocess.run(
+        [str(TERRAFORM_WRAPPER), "fmt", "-check", "-recursive", "-diff", str(TERRAFORM_DIR)],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, f"terraform fmt would change:\n{result.stdout}{result.stderr}"
+
+
+@pytest.mark.usefixtures("terraform_available")
+@pytest.mark.parametrize(
+    "config_dir",
+    MODULE_DIRS + ROOT_DIRS,
+    ids=[str(p.relative_to(TERRAFORM_DIR)) for p in MODULE_DIRS + ROOT_DIRS],
+)
+def test_terraform_validate(config_dir: Path, tmp_path: Path, plugin_cache: dict[str, str]) -> None:
+    terraform = Terraform(config_dir, tmp_path / ".terraform", env=clean_env(**plugin_cache))
+    terraform.run("init", "-backend=false")
+    report = json.loads(terraform.run("validate", "-json", check=False).stdout)
+    messages = [
+        f"{d['severity']}: {d['summary']} {d.get('detail', '')}" for d in report["diagnostics"]
+    ]
+    assert report["valid"], messages
+    assert report["warning_count"] == 0, messages
+
+
+def _module_docs() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "module_docs", TERRAFORM_DIR / "scripts" / "module_docs.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("module_dir", MODULE_DIRS, ids=[p.name for p in MODULE_DIRS])
+def test_module_has_the_standard_files_and_a_current_readme(module_dir: Path) -> None:
+    for required in ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md"):
+        assert (module_dir / required).is_file(), f"{module_dir.name}: {required} is missing"
+    inputs = _names(module_dir / "variables.tf", "variable")
+    outputs = _names(module_dir / "outputs.tf", "output")
+    assert inputs, f"{module_dir.name}: no inputs found"
+    assert outputs, f"{module_dir.name}: no outputs found"
+    section = _module_docs().render(module_dir)
+    for name in inputs + outputs:
+        assert f"| `{name}` |" in section
+    assert section in (module_dir / "README.md").read_text(), (
+        f"{module_dir.name}/README.md is out of date: run ./task tf:docs"
+    )
+
+
+@pytest.mark.parametrize(
+    "path", ALL_TF_FILES, ids=[str(p.relative_to(TERRAFORM_DIR)) for p in ALL_TF_FILES]
+)
+def test_variables_are_typed_and_described_and_never_any(path: Path) -> None:
+    for name, body in _blocks(path.read_text(), "variable").items():
+        assert re.search(r"^\s+type\s*=", body, re.M), f"variable {name} has no type"
+        assert re.search(r'^\s+description\s*=\s*"\S', body, re.M), (
+            f"variable {name}: no description"
+        )
+        assert not re.search(r"\bany\b", _type_expression(body)), f"variable {name} uses any"
+
+
+def _type_expression(body: str) -> str:
+    match = re.search(
+        r"^\s+type\s*=\s*(.*?)(?=^\s+(default|description|validation|sensitive|nullable)\b|\Z)",
+        body,
+        re.M | re.S,
+    )
+    return match.group(1) if match else ""
+
+
+def test_every_iam_policy_is_an_aws_iam_policy_document() -> None:
+    attribute = re.compile(r"^\s+(policy|assume_role_policy)\s*=\s*(.+)$", re.M)
+    checked = 0
+    for path in ALL_TF_FILES:
+        for resource_type, body in _blocks(path.read_text(), "resource").items():
+            if resource_type == "aws_ecr_lifecycle_policy":
+                continue  # an ECR lifecycle document, not IAM
+            for match in attribute.finditer(body):
+                checked += 1
+                assert match.group(2).startswith("data.aws_iam_policy_document."), (
+                    f"{path.name} {resource_type}: {match.group(1)} = {match.group(2)}"
+                )
+    assert checked >= 6, "expected the IAM policies and roles of the modules"
+
+
+def test_environment_roots_declare_no_resources() -> None:
+    """The roots differ only in configuration: every resource lives in a module."""
+    for root in ROOT_DIRS:
+        for path in root.glob("*.tf"):
+            text = path.read_text()
+            for kind in ("resource", "data", "ephemeral"):
+                assert not _blocks(text, kind), (
+                    f"{path.relative_to(TERRAFORM_DIR)} declares a {kind}"
+                )
+        modules = {n for p in root.glob("*.tf") for n in _blocks(p.read_text(), "module")}
+        assert modules == {"platform"}, f"{root.name} must only call modules/platform"
+
+
+def test_only_the_aws_provider_is_required_and_locked() -> None:
+    sources = {
+        match.group(1)
+        for path in ALL_TF_FILES
+        for match in re.finditer(r'^\s+source\s*=\s*"([^".][^"]*)"', path.read_text(), re.M)
+    }
+    assert sources == {"hashicorp/aws"}, sources
+    for root in ROOT_DIRS:
+        lock = (root / ".terraform.lock.hcl").read_text()
+        assert re.findall(r'^provider "([^"]+)"', lock, re.M) == [
+            "registry.terraform.io/hashicorp/aws"
+        ]
+        assert 'version     = "5.100.0"' in lock
+        # zh: one per released platform, so a connected machine on any platform verifies
+        # the registry download; h1: the unpacked package of the offline mirror.
+        assert len(re.findall(r'"zh:[0-9a-f]{64}"', lock)) == 15
+        assert re.search(r'"h1:[A-Za-z0-9+/]{43}="', lock)
+
+
+def test_cli_config_installs_only_aws_from_the_mirror() -> None:
+    config = (TERRAFORM_DIR / "cli-config.tfrc").read_text()
+    assert re.search(r'filesystem_mirror\s*\{\s*path\s*=\s*"/[^"]+"', config)
+    assert 'include = ["registry.terraform.io/hashicorp/aws"]' in config
+    assert not re.search(r"\bdirect\s*\{", config), "the mirror must not fall back to the registry"
+
+
+@pytest.mark.parametrize("mirror_exists", [True, False])
+def test_wrapper_uses_the_cli_config_only_when_the_mirror_exists(
+    tmp_path: Path, mirror_exists: bool
+) -> None:
+    """scripts/terraform.sh: mirror present -> our CLI config; absent -> registry defaults."""
+    tree = tmp_path / "tf"
+    (tree / "scripts").mkdir(parents=True)
+    wrapper = tree / "scripts" / "terraform.sh"
+    wrapper.write_text(TERRAFORM_WRAPPER.read_text())
+    wrapper.chmod(0o755)
+    mirror = tmp_path / "mirror"
+    if mirror_exists:
+        mirror.mkdir()
+    (tree / "cli-config.tfrc").write_text(
+        f'provider_installation {{\n  filesystem_mirror {{\n    path = "{mirror}"\n  }}\n}}\n'
+    )
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    fake = fake_bin / "terraform"
+    fake.write_text(
+        '#!/bin/sh\necho "config=${TF_CLI_CONFIG_FILE-unset} checkpoint=$CHECKPOINT_DISABLE"\n'
+    )
+    fake.chmod(0o755)
+    env = {**clean_env(), "PATH": f"{fake_bin}{os.pathsep}{os.environ['PATH']}"}
+    env["TF_CLI_CONFIG_FILE"] = str(tmp_path / "does-not-exist.tfrc")
+    out = subprocess.run(
+        [str(wrapper), "version"], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    expected = f"config={tree / 'cli-config.tfrc'}" if mirror_exists else "config=unset"
+    assert out.strip() == f"{expected} checkpoint=1"
