@@ -12,7 +12,7 @@ from kontaxa_e2e.servers import free_port
 
 REGION = "us-east-1"
 # moto accepts any credentials; these never reach AWS.
-CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}  # noqa: S105
+CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
 
 
 @dataclass

@@ -38,6 +38,17 @@ def raw_get(base_url: str, path: str, headers: dict[str, str]) -> tuple[int, Any
         connection.close()
 
 
+def eventually(check: Callable[[], bool], timeout: float = 30, interval: float = 0.25) -> bool:
+    """Poll `check` until true or `timeout`; returns the last result."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if check():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+
+
 def wait_for_port(port: int, timeout: float = 10.0) -> None:
     """Block until something accepts connections on 127.0.0.1:`port`."""
     deadline = time.monotonic() + timeout
@@ -55,8 +66,13 @@ class UvicornThread:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_config=None, access_log=False,
-            lifespan="on", timeout_graceful_shutdown=5,
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=5,
         )
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, daemon=True)
@@ -129,7 +145,7 @@ class FakeUpstream:
 
             do_GET = do_POST = do_PUT = _answer  # noqa: N815
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 """Silence the default stderr access log."""
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -26,7 +26,7 @@ class Aux:
     http: httpx.Client
 
     def get_as_is(self, path: str) -> tuple[int, dict[str, Any]]:
-        """GET `path` exactly as written: no client-side dot-segment removal (as curl --path-as-is)."""
+        """GET `path` exactly as written: no client-side dot-segment removal."""
         return raw_get(self.server.url, path, {"X-Service-Token": self.keys.service_token})
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:

@@ -7,8 +7,11 @@ from kontaxa_e2e.inprocess import SeedData
 
 from .conftest import Aux
 
-META = {"aux_service_version": "1.4.0-test", "git_sha": "aux0sha",
-        "build_time": "2026-01-01T00:00:00Z"}
+META = {
+    "aux_service_version": "1.4.0-test",
+    "git_sha": "aux0sha",
+    "build_time": "2026-01-01T00:00:00Z",
+}
 
 
 def test_health_needs_nothing(aux: Aux) -> None:
@@ -33,9 +36,13 @@ def test_ready_fails_without_the_service_token(aux: Aux, secrets_root: Path) -> 
 
 def test_version(aux: Aux) -> None:
     response = aux.http.get("/version")
-    assert response.json() == {"service": "aux-service", "version": "1.4.0-test",
-                               "git_sha": "aux0sha", "build_time": "2026-01-01T00:00:00Z",
-                               "meta": META}
+    assert response.json() == {
+        "service": "aux-service",
+        "version": "1.4.0-test",
+        "git_sha": "aux0sha",
+        "build_time": "2026-01-01T00:00:00Z",
+        "meta": META,
+    }
     assert response.headers["X-Aux-Service-Version"] == "1.4.0-test"
 
 
@@ -63,14 +70,21 @@ def test_rotated_service_token_is_picked_up(aux: Aux, secrets_root: Path) -> Non
     old = aux.keys.service_token
     (secrets_root / "service-token").write_text("rotated-token-value-123")
     assert aux.http.get("/buckets", headers={"X-Service-Token": old}).status_code == 401
-    assert aux.http.get(
-        "/buckets", headers={"X-Service-Token": "rotated-token-value-123"}
-    ).status_code == 200
+    assert (
+        aux.http.get("/buckets", headers={"X-Service-Token": "rotated-token-value-123"}).status_code
+        == 200
+    )
 
 
 def test_every_response_carries_version_metadata(aux: Aux) -> None:
-    for path in ("/health", "/version", "/buckets", "/parameters/nope", "/parameters/a..b/../c",
-                 "/no-such-endpoint"):
+    for path in (
+        "/health",
+        "/version",
+        "/buckets",
+        "/parameters/nope",
+        "/parameters/a..b/../c",
+        "/no-such-endpoint",
+    ):
         response = aux.get(path)
         assert response.headers["X-Aux-Service-Version"] == "1.4.0-test", path
         assert response.json()["meta"] == META, path
@@ -78,8 +92,10 @@ def test_every_response_carries_version_metadata(aux: Aux) -> None:
 
 
 def test_request_id_is_propagated_or_generated(aux: Aux) -> None:
-    assert aux.http.get("/health", headers={"X-Request-ID": "trace-42"}).headers[
-        "X-Request-ID"] == "trace-42"
+    assert (
+        aux.http.get("/health", headers={"X-Request-ID": "trace-42"}).headers["X-Request-ID"]
+        == "trace-42"
+    )
     generated = aux.http.get("/health").headers["X-Request-ID"]
     assert len(generated) == 32
     bad = aux.http.get("/health", headers={"X-Request-ID": "x" * 200})
@@ -92,17 +108,27 @@ def test_metrics_by_route_template(aux: Aux) -> None:
     aux.get("/parameters/welcome-message")
     aux.get("/parameters/feature-flags")
     text = aux.http.get("/metrics").text
-    assert ('http_requests_total{method="GET",route="/parameters/{name:path}",'
-            'service="aux-service",status="200"} 2.0') in text
-    assert 'upstream_request_duration_seconds_count{operation="GetParameter",outcome="ok",' \
-           'service="aux-service",upstream="aws"} 2.0' in text
+    assert (
+        'http_requests_total{method="GET",route="/parameters/{name:path}",'
+        'service="aux-service",status="200"} 2.0'
+    ) in text
+    assert (
+        'upstream_request_duration_seconds_count{operation="GetParameter",outcome="ok",'
+        'service="aux-service",upstream="aws"} 2.0' in text
+    )
 
 
 def test_openapi_documents_every_endpoint_and_error(aux: Aux) -> None:
     schema = aux.http.get("/openapi.json").json()
     paths = schema["paths"]
-    assert set(paths) == {"/health", "/ready", "/version", "/buckets", "/parameters",
-                          "/parameters/{name}"}
+    assert set(paths) == {
+        "/health",
+        "/ready",
+        "/version",
+        "/buckets",
+        "/parameters",
+        "/parameters/{name}",
+    }
     responses = paths["/parameters/{name}"]["get"]["responses"]
     assert {"200", "400", "401", "403", "404", "429", "502", "503", "504"} <= set(responses)
     assert "X-Service-Token" in str(schema["components"]["securitySchemes"])
@@ -114,6 +140,7 @@ def test_unhandled_error_is_an_enveloped_500(
     from .conftest import start_aux
 
     with start_aux(emulator.url, secrets_root, seeded) as aux:
+
         async def explode() -> None:
             raise RuntimeError("internal detail that must not leak")
 

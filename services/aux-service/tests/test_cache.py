@@ -31,7 +31,9 @@ def test_warm_reads_do_not_call_ssm_again(aux: Aux) -> None:
         assert aux.get("/parameters/feature-flags").status_code == 200
     assert aux.calls["GetParameter"] == 1
     metrics = aux.http.get("/metrics").text
-    assert 'cache_lookups_total{cache="parameters",result="hit",service="aux-service"} 19.0' in metrics
+    assert (
+        'cache_lookups_total{cache="parameters",result="hit",service="aux-service"} 19.0' in metrics
+    )
 
 
 def test_failures_are_not_cached(aux: Aux) -> None:

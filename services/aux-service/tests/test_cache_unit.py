@@ -45,8 +45,9 @@ def test_a_failed_load_reaches_every_waiter_and_is_retried_next_time() -> None:
 
     async def main() -> tuple[list[object], str]:
         cache: SingleFlightCache[str] = SingleFlightCache(30, 10)
-        first = await asyncio.gather(*(cache.get("k", load) for _ in range(5)),
-                                     return_exceptions=True)
+        first = await asyncio.gather(
+            *(cache.get("k", load) for _ in range(5)), return_exceptions=True
+        )
         return first, await cache.get("k", load)
 
     first, second = asyncio.run(main())

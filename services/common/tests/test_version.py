@@ -10,8 +10,12 @@ def test_header_names() -> None:
 
 def test_peer_versions_are_learnt() -> None:
     metadata = VersionMetadata("main-api", "2.0.0", "abc", "t", peers={"aux-service": None})
-    assert metadata.meta() == {"main_api_version": "2.0.0", "aux_service_version": None,
-                               "git_sha": "abc", "build_time": "t"}
+    assert metadata.meta() == {
+        "main_api_version": "2.0.0",
+        "aux_service_version": None,
+        "git_sha": "abc",
+        "build_time": "t",
+    }
     assert metadata.header_items() == [(b"x-main-api-version", b"2.0.0")]
     metadata.learn("aux-service", None)
     assert metadata.peers["aux-service"] is None

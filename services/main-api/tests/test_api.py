@@ -24,8 +24,12 @@ def test_version_includes_aux(stack: Stack) -> None:
     body = stack.http.get("/version").json()
     assert body["service"] == "main-api"
     assert body["version"] == "2.3.0-test"
-    assert body["aux_service"] == {"service": "aux-service", "version": "1.4.0-test",
-                                   "git_sha": "aux0sha", "build_time": "2026-01-01T00:00:00Z"}
+    assert body["aux_service"] == {
+        "service": "aux-service",
+        "version": "1.4.0-test",
+        "git_sha": "aux0sha",
+        "build_time": "2026-01-01T00:00:00Z",
+    }
     assert body["meta"] == MAIN_META
 
 
@@ -54,9 +58,12 @@ def test_unknown_parameter_is_404(stack: Stack) -> None:
 
 @pytest.mark.parametrize("path", ["/buckets", "/parameters", "/parameters/welcome-message"])
 def test_data_endpoints_require_a_valid_bearer_key(stack: Stack, path: str) -> None:
-    for headers in ({}, {"Authorization": "Bearer wrong-key"},
-                    {"Authorization": f"Basic {stack.keys.api_keys['primary']}"},
-                    {"Authorization": stack.keys.api_keys["primary"]}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong-key"},
+        {"Authorization": f"Basic {stack.keys.api_keys['primary']}"},
+        {"Authorization": stack.keys.api_keys["primary"]},
+    ):
         response = stack.http.get(path, headers=headers)
         assert response.status_code == 401, headers
         assert response.headers["WWW-Authenticate"] == "Bearer"
@@ -102,8 +109,13 @@ def test_bad_names_are_400_before_any_upstream_call(stack: Stack, name: str) -> 
 
 def test_every_response_carries_version_metadata(stack: Stack) -> None:
     stack.http.get("/version")  # aux's version is known from here on
-    for path, status in (("/health", 200), ("/buckets", 200), ("/parameters/nope", 404),
-                         ("/parameters/a%20b", 400), ("/no-such-endpoint", 404)):
+    for path, status in (
+        ("/health", 200),
+        ("/buckets", 200),
+        ("/parameters/nope", 404),
+        ("/parameters/a%20b", 400),
+        ("/no-such-endpoint", 404),
+    ):
         response = stack.get(path)
         assert response.status_code == status, path
         assert response.headers["X-Main-Api-Version"] == "2.3.0-test"
@@ -123,16 +135,26 @@ def test_request_id_reaches_aux_service(stack: Stack) -> None:
 def test_metrics(stack: Stack) -> None:
     stack.get("/parameters/welcome-message")
     text = stack.http.get("/metrics").text
-    assert ('http_requests_total{method="GET",route="/parameters/{name:path}",'
-            'service="main-api",status="200"} 1.0') in text
-    assert ('upstream_request_duration_seconds_count{operation="get_parameter",outcome="ok",'
-            'service="main-api",upstream="aux-service"} 1.0') in text
+    assert (
+        'http_requests_total{method="GET",route="/parameters/{name:path}",'
+        'service="main-api",status="200"} 1.0'
+    ) in text
+    assert (
+        'upstream_request_duration_seconds_count{operation="get_parameter",outcome="ok",'
+        'service="main-api",upstream="aux-service"} 1.0'
+    ) in text
 
 
 def test_openapi_is_complete(stack: Stack) -> None:
     schema = stack.http.get("/openapi.json").json()
-    assert set(schema["paths"]) == {"/health", "/ready", "/version", "/buckets", "/parameters",
-                                    "/parameters/{name}"}
+    assert set(schema["paths"]) == {
+        "/health",
+        "/ready",
+        "/version",
+        "/buckets",
+        "/parameters",
+        "/parameters/{name}",
+    }
     expected = {
         "/buckets": {"200", "401", "403", "429", "502", "503", "504"},
         "/parameters": {"200", "401", "403", "429", "502", "503", "504"},

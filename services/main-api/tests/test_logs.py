@@ -16,8 +16,11 @@ def test_request_id_is_logged_by_both_services(stack: Stack) -> None:
 
 
 def test_secrets_and_keys_never_reach_the_logs(stack: Stack) -> None:
-    secret_values = [stack.keys.service_token, *stack.keys.api_keys.values(),
-                     stack.data.secure["db/password"]]
+    secret_values = [
+        stack.keys.service_token,
+        *stack.keys.api_keys.values(),
+        stack.data.secure["db/password"],
+    ]
     with capture_service_logs() as logs:
         for key in stack.keys.api_keys.values():
             stack.get("/buckets", key=key)

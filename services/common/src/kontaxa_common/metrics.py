@@ -34,6 +34,12 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.upstream_retries = Counter(
+            "upstream_retries_total",
+            "Calls to an upstream retried after a connect error.",
+            ["service", "upstream"],
+            registry=self.registry,
+        )
         self.cache_lookups = Counter(
             "cache_lookups_total",
             "Cache lookups by cache and result (hit or miss).",
@@ -51,6 +57,10 @@ class Metrics:
     def observe_upstream(self, upstream: str, operation: str, outcome: str, seconds: float) -> None:
         """Record one upstream call."""
         self.upstream_duration.labels(self._service, upstream, operation, outcome).observe(seconds)
+
+    def count_retry(self, upstream: str) -> None:
+        """Count one retry of an upstream call."""
+        self.upstream_retries.labels(self._service, upstream).inc()
 
     def count_cache(self, cache: str, hit: bool) -> None:
         """Count one cache lookup."""

@@ -25,8 +25,9 @@ from main_api.config import AUX_SERVICE, Settings
 logger = logging.getLogger(__name__)
 
 # Errors raised before a request reached aux-service: safe to retry a GET.
+# (A reset or an immediate hang-up on a pooled connection is one too: nothing was answered.)
 _CONNECT_ERRORS = (
-    aiohttp.ClientConnectorError,
+    aiohttp.ClientOSError,  # includes ClientConnectorError (refused, DNS) and ECONNRESET
     aiohttp.ConnectionTimeoutError,
     aiohttp.ServerDisconnectedError,
     aiohttp.ClientConnectionResetError,
@@ -116,6 +117,7 @@ class AuxClient:
                             503, "upstream_unavailable", "aux-service is unreachable"
                         ) from exc
                     # Exponential backoff with full jitter: 50 ms, 100 ms, ...
+                    self._metrics.count_retry(AUX_SERVICE)
                     await asyncio.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311
                 except (TimeoutError, aiohttp.SocketTimeoutError) as exc:
                     outcome = "timeout"

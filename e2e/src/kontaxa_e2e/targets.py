@@ -1,0 +1,168 @@
+"""Where the e2e suite runs: one set of assertions, several targets.
+
+- `process`: the runner's process runtime, brought up by the suite in a temp dir;
+- `containers`: the same, each service in a container (needs a Docker engine);
+- `kind`: a kind cluster that `task local-up` (kind runtime) brought up;
+- `url`: any running stack, given its URLs (fault tests skip: nothing to stop).
+"""
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from kontaxa_e2e.emulator import CREDENTIALS, REGION
+
+SERVICE_TOKEN_SECRET = "kontaxa/service-token"  # noqa: S105 - a secret's name
+API_KEYS_SECRET = "kontaxa/api-keys"  # noqa: S105 - a secret's name
+PARAMETER_PREFIX = "/kontaxa/app"
+SERVICES = ("main-api", "aux-service")
+
+
+def digest(value: str | bytes) -> str:
+    """SHA-256 of a secret value: compared, never printed."""
+    data = value.encode() if isinstance(value, str) else value
+    return hashlib.sha256(data.strip()).hexdigest()
+
+
+class Target(ABC):
+    """A running Kontaxa stack the suite can observe and, where possible, disturb."""
+
+    name: str
+    main_url: str
+    aux_url: str
+    emulator_url: str
+    can_disturb = True
+
+    def aws(self, service: str) -> Any:
+        """A boto3 client for the emulator behind the stack."""
+        return boto3.client(
+            service, endpoint_url=self.emulator_url, region_name=REGION, **CREDENTIALS
+        )
+
+    def secret(self, name: str) -> str:
+        """A Secrets Manager value, as the emulator holds it now."""
+        value: str = self.aws("secretsmanager").get_secret_value(SecretId=name)["SecretString"]
+        return value
+
+    def api_key(self) -> str:
+        """The current primary API key (from Secrets Manager, the source of truth)."""
+        key: str = json.loads(self.secret(API_KEYS_SECRET))["primary"]
+        return key
+
+    def service_token(self) -> str:
+        """The current service token."""
+        return self.secret(SERVICE_TOKEN_SECRET)
+
+    @abstractmethod
+    def mounted_digests(self, service: str) -> dict[str, str]:
+        """Digest of each secret file the service's pod reads, by file name."""
+
+    @abstractmethod
+    def config_values(self, service: str) -> dict[str, str]:
+        """The service's ConfigMap data as deployed."""
+
+    def stop(self, component: str) -> None:
+        """Stop `main-api`, `aux-service` or `emulator`."""
+        raise NotImplementedError(f"the {self.name} target cannot stop components")
+
+    def start(self, component: str) -> None:
+        """Start a stopped component and wait until it is ready (the emulator is restored)."""
+        raise NotImplementedError(f"the {self.name} target cannot start components")
+
+    def remount_secrets(self) -> None:
+        """Make the pods' secret files catch up with the emulator (CSI rotation)."""
+        raise NotImplementedError(f"the {self.name} target cannot remount secrets")
+
+    def close(self) -> None:  # noqa: B027 - most targets have nothing to tear down
+        """Tear down what the target started."""
+
+
+def read_digests(directory: Path) -> dict[str, str]:
+    """Digests of the visible files of a secrets directory."""
+    return {
+        path.name: digest(path.read_bytes())
+        for path in sorted(directory.iterdir())
+        if not path.name.startswith(".") and path.is_file()
+    }
+
+
+class ProcessTarget(Target):
+    """The process runtime, brought up in a private state directory on free ports."""
+
+    name = "process"
+
+    def __init__(self, state_dir: Path, runtime_factory: Callable[..., Any] | None = None) -> None:
+        from kontaxa_local.executor import Executor
+        from kontaxa_local.process_runtime import ProcessRuntime
+        from kontaxa_local.settings import Settings
+
+        settings = Settings(
+            runtime="process",
+            state_dir=state_dir,
+            ports={"main-api": 0, "aux-service": 0, "emulator": 0},
+            ready_timeout=120,
+        )
+        self.runtime = (runtime_factory or ProcessRuntime)(settings, Executor())
+        self.runtime.up()
+        from kontaxa_local.state import State
+
+        state = State.load(state_dir)
+        assert state is not None
+        self.main_url = state.components["main-api"].url
+        self.aux_url = state.components["aux-service"].url
+        self.emulator_url = state.emulator_url
+
+    def mounted_digests(self, service: str) -> dict[str, str]:
+        """Digests of the files the runner mounted for `service`."""
+        return read_digests(self.runtime.host_path(service, "/mnt/secrets"))
+
+    def config_values(self, service: str) -> dict[str, str]:
+        """The rendered ConfigMap of `service` (what its process got as env)."""
+        from kontaxa_local import manifests
+        from kontaxa_local.settings import OVERLAY
+
+        for item in manifests.load(manifests.render(OVERLAY)):
+            if item["kind"] == "ConfigMap" and item["metadata"]["name"] == f"{service}-config":
+                return {k: str(v) for k, v in item["data"].items()}
+        raise KeyError(f"no ConfigMap {service}-config in the local overlay")
+
+    def stop(self, component: str) -> None:
+        """Stop one process."""
+        self.runtime.stop_component(component)
+
+    def start(self, component: str) -> None:
+        """Start it again; an emulator comes back empty, so Terraform and secrets are redone."""
+        self.runtime.start_component(component)
+        if component == "emulator":
+            self.runtime.restore_emulator()
+
+    def remount_secrets(self) -> None:
+        """Run the secrets-provider library again for every pod."""
+        self.runtime.remount_secrets()
+
+    def close(self) -> None:
+        """local-down."""
+        self.runtime.down()
+
+
+class UrlTarget(Target):
+    """An already running stack, known by its URLs; nothing can be disturbed."""
+
+    name = "url"
+    can_disturb = False
+
+    def __init__(self, main_url: str, aux_url: str, emulator_url: str) -> None:
+        self.main_url, self.aux_url, self.emulator_url = main_url, aux_url, emulator_url
+
+    def mounted_digests(self, service: str) -> dict[str, str]:
+        """Not observable from outside."""
+        raise NotImplementedError("the url target cannot read the pods' files")
+
+    def config_values(self, service: str) -> dict[str, str]:
+        """Taken from the rendered local overlay (assumes the stack runs it)."""
+        return ProcessTarget.config_values(self, service)  # type: ignore[arg-type]

@@ -1,0 +1,58 @@
+"""Liveness, readiness and version of both services; version metadata everywhere."""
+
+import httpx
+import pytest
+
+from kontaxa_e2e.targets import Target
+
+
+@pytest.mark.parametrize("service", ["main-api", "aux-service"])
+def test_health_ready_version(target: Target, service: str) -> None:
+    url = target.main_url if service == "main-api" else target.aux_url
+    config = target.config_values(service)
+    with httpx.Client(base_url=url, timeout=30) as client:
+        assert client.get("/health").json()["status"] == "ok"
+        ready = client.get("/ready")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["status"] == "ready"
+        version = client.get("/version").json()
+    assert version["service"] == service
+    assert (version["version"], version["git_sha"], version["build_time"]) == (
+        config["APP_VERSION"],
+        config["GIT_SHA"],
+        config["BUILD_TIME"],
+    )
+
+
+def test_main_api_reports_aux_service_version(target: Target, main: httpx.Client) -> None:
+    aux_config = target.config_values("aux-service")
+    body = main.get("/version").json()
+    assert body["aux_service"]["version"] == aux_config["APP_VERSION"]
+
+
+def test_version_metadata_on_every_response(
+    target: Target, main: httpx.Client, auth: object
+) -> None:
+    main_config = target.config_values("main-api")
+    aux_config = target.config_values("aux-service")
+    main.get("/version")
+    headers = auth()  # type: ignore[operator]
+    cases = [
+        ("/health", {}, 200),
+        ("/buckets", headers, 200),
+        ("/parameters/missing", headers, 404),
+        ("/parameters/bad%20name", headers, 400),
+        ("/buckets", {}, 401),
+        ("/nowhere", {}, 404),
+    ]
+    for path, path_headers, status in cases:
+        response = main.get(path, headers=path_headers)
+        assert response.status_code == status, (path, response.text)
+        assert response.headers["X-Main-Api-Version"] == main_config["APP_VERSION"]
+        assert response.headers["X-Aux-Service-Version"] == aux_config["APP_VERSION"]
+        assert response.json()["meta"] == {
+            "main_api_version": main_config["APP_VERSION"],
+            "aux_service_version": aux_config["APP_VERSION"],
+            "git_sha": main_config["GIT_SHA"],
+            "build_time": main_config["BUILD_TIME"],
+        }

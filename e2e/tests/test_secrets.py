@@ -1,0 +1,56 @@
+"""Secret injection and rotation, proved through the services and the emulator."""
+
+from collections.abc import Callable
+
+import httpx
+
+from kontaxa_e2e.servers import eventually
+from kontaxa_e2e.targets import API_KEYS_SECRET, Target, digest
+
+
+def test_aux_service_requires_the_injected_token(target: Target, aux: httpx.Client) -> None:
+    assert aux.get("/buckets").status_code == 401
+    assert aux.get("/buckets", headers={"X-Service-Token": "guess"}).status_code == 401
+    ok = aux.get("/buckets", headers={"X-Service-Token": target.service_token()})
+    assert ok.status_code == 200
+
+
+def test_main_api_calls_succeed_with_the_injected_token(
+    main: httpx.Client, auth: Callable[[], dict[str, str]]
+) -> None:
+    assert main.get("/parameters/welcome-message", headers=auth()).status_code == 200
+
+
+def test_pods_read_exactly_the_emulator_values(target: Target) -> None:
+    import json
+
+    keys = json.loads(target.secret(API_KEYS_SECRET))
+    token = digest(target.service_token())
+    main_files = target.mounted_digests("main-api")
+    aux_files = target.mounted_digests("aux-service")
+    assert main_files["service-token"] == token == aux_files["service-token"]
+    assert main_files["api-key-primary"] == digest(keys["primary"])
+    assert main_files["api-key-secondary"] == digest(keys["secondary"])
+    assert main_files["api-keys"] == digest(target.secret(API_KEYS_SECRET))
+    assert set(aux_files) == {"service-token"}  # least privilege: no API keys in aux-service
+
+
+def test_rotation_new_key_works_old_key_fails(disturbable: Target, main: httpx.Client) -> None:
+    import json
+    import secrets
+
+    target = disturbable
+    old = target.api_key()
+    document = json.loads(target.secret(API_KEYS_SECRET))
+    document["primary"] = "rotated-" + secrets.token_urlsafe(16)
+    target.aws("secretsmanager").put_secret_value(
+        SecretId=API_KEYS_SECRET, SecretString=json.dumps(document)
+    )
+    target.remount_secrets()
+
+    def status(key: str) -> int:
+        return main.get("/buckets", headers={"Authorization": f"Bearer {key}"}).status_code
+
+    assert eventually(lambda: status(document["primary"]) == 200)
+    assert status(old) == 401
+    assert target.mounted_digests("main-api")["api-key-primary"] == digest(document["primary"])

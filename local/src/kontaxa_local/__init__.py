@@ -1,0 +1,1 @@
+"""The Kontaxa local-first runner."""

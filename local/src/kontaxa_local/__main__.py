@@ -1,0 +1,7 @@
+"""`python -m kontaxa_local`."""
+
+import sys
+
+from kontaxa_local.cli import main
+
+sys.exit(main())

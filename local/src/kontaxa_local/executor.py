@@ -1,0 +1,178 @@
+"""Runs or, in dry-run mode, prints (and records) every command and manifest, in order.
+
+Both runtimes go through an Executor, so `--dry-run` shows exactly what `up`
+would do, and tests can assert the recorded plan.
+"""
+
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kontaxa_local import console
+from kontaxa_local.errors import StepFailed
+
+
+@dataclass
+class Action:
+    """One thing the runner does: a command, a manifest applied, a spawned process or a wait."""
+
+    kind: str  # "run", "apply", "spawn", "wait", "write"
+    what: str
+    command: list[str] = field(default_factory=list)
+    manifest: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+
+
+class Executor:
+    """Executes actions for real; subclasses may only print and record them."""
+
+    dry_run = False
+
+    def __init__(self) -> None:
+        self.actions: list[Action] = []
+
+    def run(
+        self,
+        step: str,
+        command: list[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        input_text: str | None = None,
+        log: Path | None = None,
+        timeout: float = 900,
+    ) -> str:
+        """Run `command` to completion and return its output; raise StepFailed on failure."""
+        self.actions.append(Action("run", step, list(command), env=dict(env or {})))
+        return run_command(
+            step, command, env=env, cwd=cwd, input_text=input_text, log=log, timeout=timeout
+        )
+
+    def apply(self, step: str, manifest: str, command: list[str]) -> None:
+        """Apply a manifest with `command` (which reads it on stdin)."""
+        self.actions.append(Action("apply", step, list(command), manifest=manifest))
+        run_command(step, command, input_text=manifest)
+
+    def wait(
+        self,
+        step: str,
+        check: Callable[[], bool],
+        timeout: float,
+        interval: float = 2.0,
+        on_timeout: Callable[[], StepFailed] | None = None,
+    ) -> None:
+        """Poll `check` until true; raise StepFailed after `timeout` seconds."""
+        import time
+
+        self.actions.append(Action("wait", step))
+        deadline = time.monotonic() + timeout
+        while not check():
+            if time.monotonic() > deadline:
+                raise on_timeout() if on_timeout else StepFailed(step, f"not done in {timeout}s")
+            time.sleep(interval)
+
+    def record(
+        self,
+        kind: str,
+        step: str,
+        command: list[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        manifest: str = "",
+    ) -> bool:
+        """Record an action done in Python; returns True when it should really be done."""
+        self.actions.append(Action(kind, step, list(command or []), manifest, dict(env or {})))
+        return True
+
+
+class DryRunExecutor(Executor):
+    """Prints every action in order instead of doing it."""
+
+    dry_run = True
+
+    def _show(self, action: Action) -> None:
+        self.actions.append(action)
+        console.console.print(f"[bold]{len(self.actions):>3}. {action.kind}[/] {action.what}")
+        if action.env:
+            for key, value in sorted(action.env.items()):
+                console.console.print(f"       env {key}={value}")
+        if action.command:
+            console.console.print("       $ " + " ".join(action.command))
+        if action.manifest:
+            console.console.print("       ---\n" + _indent(action.manifest.rstrip(), 7))
+
+    def run(self, step: str, command: list[str], **kwargs: object) -> str:  # type: ignore[override]
+        """Print the command."""
+        env = kwargs.get("env")
+        self._show(
+            Action("run", step, list(command), env=dict(env) if isinstance(env, dict) else {})
+        )
+        return ""
+
+    def apply(self, step: str, manifest: str, command: list[str]) -> None:
+        """Print the manifest and the command that would apply it."""
+        self._show(Action("apply", step, list(command), manifest=manifest))
+
+    def wait(
+        self,
+        step: str,
+        check: Callable[[], bool],
+        timeout: float,
+        interval: float = 2.0,
+        on_timeout: Callable[[], StepFailed] | None = None,
+    ) -> None:
+        """Print what would be waited for."""
+        self._show(Action("wait", f"{step} (up to {timeout:.0f}s)"))
+
+    def record(
+        self,
+        kind: str,
+        step: str,
+        command: list[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        manifest: str = "",
+    ) -> bool:
+        """Print the action; it must not be done."""
+        self._show(Action(kind, step, list(command or []), manifest, dict(env or {})))
+        return False
+
+
+def _indent(text: str, width: int) -> str:
+    return "\n".join(" " * width + line for line in text.splitlines())
+
+
+def run_command(
+    step: str,
+    command: list[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    input_text: str | None = None,
+    log: Path | None = None,
+    timeout: float = 900,
+) -> str:
+    """Run a command; on failure raise StepFailed with its last output lines."""
+    try:
+        result = subprocess.run(  # noqa: S603 - the runner's own commands
+            command,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            input=input_text,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise StepFailed(step, f"{command[0]} is not installed or not on PATH", command) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise StepFailed(step, f"timed out after {timeout:.0f}s", command) from exc
+    output = result.stdout + result.stderr
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a") as handle:
+            handle.write(f"$ {' '.join(command)}\n{output}\n")
+    if result.returncode != 0:
+        tail = "\n".join(output.strip().splitlines()[-15:])
+        raise StepFailed(step, f"exit status {result.returncode}", command, log, tail)
+    return result.stdout

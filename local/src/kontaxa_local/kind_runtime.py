@@ -1,0 +1,419 @@
+"""The kind runtime: a kind cluster, Argo CD syncing the working tree from an in-cluster git server.
+
+Runs on laptops and in GitHub Actions (not on machines without a Docker engine
+and registries); its `--dry-run` plan is what the test suite checks.
+"""
+
+import json
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from kontaxa_local import console, manifests, procs, terraform
+from kontaxa_local.errors import StepFailed
+from kontaxa_local.executor import Executor, run_command
+from kontaxa_local.process_runtime import StatusRow, free_port
+from kontaxa_local.settings import (
+    ARGOCD_BOOTSTRAP,
+    ARGOCD_INSTALL,
+    GIT_SERVER_DIR,
+    KIND_CONFIG,
+    REPO_ROOT,
+    Settings,
+)
+from kontaxa_local.state import Component, State
+
+IMAGES = (
+    "kontaxa/main-api",
+    "kontaxa/aux-service",
+    "kontaxa/secrets-provider",
+    "kontaxa/git-server",
+)
+# The service account issuer of a kind cluster: what IRSA roles trust locally.
+KIND_ISSUER = "https://kubernetes.default.svc.cluster.local"
+EMULATOR = ("aws-emulator", "aws-emulator", 4566)  # namespace, service, port
+GIT_SERVER = ("git-server", "git-server", 9418)
+INGRESS_URL = "http://localhost:8080"
+
+
+class KindRuntime:
+    """Brings the full environment up in kind; every command goes through the executor."""
+
+    name = "kind"
+
+    def __init__(self, settings: Settings, executor: Executor) -> None:
+        self.settings = settings
+        self.executor = executor
+        self.dir = settings.state_dir
+        self.context = f"kind-{settings.kind_cluster}"
+        self.log = self.dir / "logs/kind.log"
+
+    def kubectl(self, *args: str) -> list[str]:
+        """A kubectl command bound to the kind cluster's context."""
+        return ["kubectl", "--context", self.context, *args]
+
+    # ---- up ----------------------------------------------------------------------------
+    def up(self) -> State | None:
+        """Cluster, images, Argo CD, git server, snapshot, root app, Terraform, wait."""
+        started = time.monotonic()
+        state = State.load(self.dir) or State(runtime=self.name, started_at=time.time())
+        try:
+            self._cluster()
+            self._images()
+            self._argocd()
+            revision = self._seed_git(state)
+            self._bootstrap()
+            self._terraform(state)
+            self._wait_synced(revision)
+        finally:
+            self._stop_port_forwards(state)
+        if not self.executor.dry_run:
+            state.save(self.dir)
+            console.done(
+                f"up in {time.monotonic() - started:.0f}s: main-api at {INGRESS_URL} "
+                "(Host: main-api.localtest.me); status: task local-status"
+            )
+        return state
+
+    def _cluster(self) -> None:
+        console.step(f"kind cluster {self.settings.kind_cluster}")
+        exists = False
+        if not self.executor.dry_run:
+            clusters = run_command("list kind clusters", ["kind", "get", "clusters"]).split()
+            exists = self.settings.kind_cluster in clusters
+        if exists:
+            console.done("exists: reused")
+            return
+        self.executor.run(
+            "create the kind cluster",
+            [
+                "kind",
+                "create",
+                "cluster",
+                "--name",
+                self.settings.kind_cluster,
+                "--config",
+                str(KIND_CONFIG),
+                "--image",
+                self.settings.kind_node_image,
+                "--wait",
+                "180s",
+            ],
+            log=self.log,
+        )
+
+    def _images(self) -> None:
+        console.step("build the images and load them into kind")
+        tag = self.settings.image_tag
+        self.executor.run(
+            "build the golden and service images",
+            [str(REPO_ROOT / "task"), "images", f"IMAGE_TAG={tag}"],
+            log=self.log,
+            timeout=3600,
+        )
+        self.executor.run(
+            "build the git server image",
+            ["docker", "build", "--tag", f"kontaxa/git-server:{tag}", str(GIT_SERVER_DIR)],
+            log=self.log,
+            timeout=1800,
+        )
+        self.executor.run(
+            "load the images into kind",
+            [
+                "kind",
+                "load",
+                "docker-image",
+                "--name",
+                self.settings.kind_cluster,
+                *(f"{image}:{tag}" for image in IMAGES),
+            ],
+            log=self.log,
+            timeout=1800,
+        )
+
+    def _apply_kustomization(self, step: str, path: Path) -> None:
+        command = self.kubectl("apply", "--server-side", "--force-conflicts")
+        if path == ARGOCD_INSTALL:  # names the upstream manifest by URL: kubectl fetches it
+            self.executor.run(step, [*command, "-k", str(path)], log=self.log, timeout=600)
+            return
+        rendered = run_command(f"render {path}", ["kubectl", "kustomize", str(path)])
+        self.executor.apply(step, rendered, [*command, "-f", "-"])
+
+    def _argocd(self) -> None:
+        console.step("install Argo CD (server-side apply: its CRDs are too large otherwise)")
+        self._apply_kustomization("install Argo CD", ARGOCD_INSTALL)
+        self.executor.run(
+            "wait for Argo CD",
+            self.kubectl(
+                "-n",
+                "argocd",
+                "rollout",
+                "status",
+                "deployment/argocd-repo-server",
+                "deployment/argocd-server",
+                "statefulset/argocd-application-controller",
+                "--timeout=600s",
+            ),
+            log=self.log,
+            timeout=700,
+        )
+
+    def _seed_git(self, state: State) -> str:
+        console.step("start the in-cluster git server and push a snapshot of the working tree")
+        self._apply_kustomization("deploy the git server", GIT_SERVER_DIR)
+        self.executor.run(
+            "wait for the git server",
+            self.kubectl(
+                "-n",
+                GIT_SERVER[0],
+                "rollout",
+                "status",
+                f"deployment/{GIT_SERVER[1]}",
+                "--timeout=300s",
+            ),
+            log=self.log,
+            timeout=400,
+        )
+        revision = snapshot_commit(self.executor, self.dir / "snapshot.index")
+        port = self._port_forward(state, "git-forward", GIT_SERVER)
+        self.executor.run(
+            "push the snapshot",
+            [
+                "git",
+                "-C",
+                str(REPO_ROOT),
+                "push",
+                "--force",
+                f"git://127.0.0.1:{port}/kontaxa.git",
+                f"{revision}:refs/heads/main",
+            ],
+            log=self.log,
+        )
+        console.done(f"seeded revision {revision[:12]}")
+        return revision
+
+    def _bootstrap(self) -> None:
+        console.step("apply the AppProjects and the root Application (app of apps)")
+        self._apply_kustomization("bootstrap Argo CD", ARGOCD_BOOTSTRAP)
+
+    def _terraform(self, state: State) -> None:
+        console.step("apply the Terraform local root to the in-cluster emulator")
+        namespace, service, _ = EMULATOR
+        self.executor.run(
+            "wait for the emulator Deployment",
+            self.kubectl(
+                "-n",
+                namespace,
+                "wait",
+                "--for=condition=Available",
+                f"deployment/{service}",
+                "--timeout=900s",
+            ),
+            log=self.log,
+            timeout=1000,
+        )
+        port = self._port_forward(state, "emulator-forward", EMULATOR)
+        extra = {"create_eks": "false", "cluster_oidc_issuer_url": KIND_ISSUER}
+        if self.settings.emulator == "localstack":
+            extra["create_ecr_repositories"] = "false"
+        terraform.apply(
+            self.executor,
+            self.settings,
+            f"http://127.0.0.1:{port}",
+            extra,
+            self.dir / "logs/terraform.log",
+        )
+
+    def _wait_synced(self, revision: str) -> None:
+        console.step("wait until every Argo CD Application is Synced and Healthy")
+        self.executor.wait(
+            f"Applications Synced and Healthy at {revision[:12]}",
+            lambda: (
+                all(a.synced_at(revision) for a in self.applications())
+                and bool(self.applications())
+            ),
+            timeout=1200,
+            interval=5,
+            on_timeout=lambda: StepFailed(
+                "wait for Argo CD",
+                "not all Applications are Synced "
+                "and Healthy: " + "; ".join(str(a) for a in self.applications()),
+            ),
+        )
+
+    # ---- helpers -------------------------------------------------------------------------
+    def _port_forward(self, state: State, name: str, target: tuple[str, str, int]) -> int:
+        namespace, service, remote = target
+        port = 0 if self.executor.dry_run else free_port()
+        command = self.kubectl(
+            "-n",
+            namespace,
+            "port-forward",
+            f"service/{service}",
+            f"{port or '<free port>'}:{remote}",
+            "--address",
+            "127.0.0.1",
+        )
+        if self.executor.record("spawn", f"port-forward to {service}", command):
+            record = procs.spawn(
+                name, command, _host_env(), self.dir / f"logs/{name}.log", self.dir
+            )
+            state.components[name] = Component(record, f"http://127.0.0.1:{port}", "")
+            state.save(self.dir)
+            _wait_port(port, name, record)
+        return port
+
+    def _stop_port_forwards(self, state: State) -> None:
+        for name in [n for n in state.components if n.endswith("-forward")]:
+            procs.stop(state.components.pop(name).process, grace=2)
+
+    def applications(self) -> list["Application"]:
+        """Every Argo CD Application with its sync and health."""
+        try:
+            text = run_command(
+                "list Applications",
+                self.kubectl("-n", "argocd", "get", "applications.argoproj.io", "-o", "json"),
+                timeout=60,
+            )
+        except StepFailed:
+            return []
+        return [Application.from_object(item) for item in json.loads(text).get("items", [])]
+
+    # ---- down, status, logs ------------------------------------------------------------
+    def down(self) -> None:
+        """Delete the cluster and what the runner recorded."""
+        state = State.load(self.dir)
+        if state is not None:
+            self._stop_port_forwards(state)
+        self.executor.run(
+            "delete the kind cluster",
+            ["kind", "delete", "cluster", "--name", self.settings.kind_cluster],
+        )
+        if not self.executor.dry_run:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def status(self) -> list[StatusRow]:
+        """The cluster and each Application's sync and health."""
+        rows = [
+            StatusRow(
+                f"application/{a.name}", f"{a.sync}/{a.health}", "", f"revision {a.revision[:12]}"
+            )
+            for a in self.applications()
+        ]
+        if rows:
+            rows.insert(
+                0,
+                StatusRow(
+                    "main-api (ingress)", "routed", INGRESS_URL, "Host: main-api.localtest.me"
+                ),
+            )
+        return rows
+
+    def log_files(self) -> dict[str, Path]:
+        """The runner's own logs (pod logs: kubectl logs)."""
+        return {path.stem: path for path in sorted((self.dir / "logs").glob("*.log"))}
+
+    def remount_secrets(self) -> None:
+        """In kind the CSI driver rotates mounts itself (rotation poll interval)."""
+        console.note("kind: the Secrets Store CSI driver remounts on its rotation interval")
+
+
+class Application:
+    """An Argo CD Application's status."""
+
+    def __init__(self, name: str, sync: str, health: str, revision: str) -> None:
+        self.name, self.sync, self.health, self.revision = name, sync, health, revision
+
+    @classmethod
+    def from_object(cls, item: manifests.Object) -> "Application":
+        """From `kubectl get applications -o json`."""
+        status = item.get("status", {})
+        sync = status.get("sync", {})
+        revision = sync.get("revision") or ",".join(sync.get("revisions", []))
+        return cls(
+            item["metadata"]["name"],
+            sync.get("status", "Unknown"),
+            status.get("health", {}).get("status", "Unknown"),
+            revision,
+        )
+
+    def synced_at(self, revision: str) -> bool:
+        """Synced and Healthy; at `revision` when the app's source is our git repository."""
+        ours = [r for r in self.revision.split(",") if re.fullmatch(r"[0-9a-f]{40}", r)]
+        at_revision = not ours or revision in ours  # Helm-only sources report a chart version
+        return self.sync == "Synced" and self.health == "Healthy" and at_revision
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.sync}/{self.health}"
+
+
+def snapshot_commit(executor: Executor, index: Path) -> str:
+    """A commit of the working tree as it is on disk (uncommitted changes included)."""
+    env = {"GIT_INDEX_FILE": str(index), "PATH": "/usr/bin:/bin"}
+    git = ["git", "-C", str(REPO_ROOT)]
+    if executor.dry_run:
+        executor.record(
+            "run",
+            "snapshot the working tree (temporary index, HEAD untouched)",
+            [*git, "add", "--all"],
+            env,
+        )
+        executor.record(
+            "run",
+            "write the snapshot commit",
+            [*git, "commit-tree", "<tree>", "-p", "HEAD", "-m", "local snapshot"],
+        )
+        return "<snapshot>"
+    index.parent.mkdir(parents=True, exist_ok=True)
+    index.unlink(missing_ok=True)
+    run_command("snapshot the working tree", [*git, "add", "--all"], env=env)
+    tree = run_command("write the tree", [*git, "write-tree"], env=env).strip()
+    parent = subprocess.run(  # noqa: S603
+        [*git, "rev-parse", "--verify", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    commit = run_command(
+        "write the snapshot commit",
+        [
+            *git,
+            "-c",
+            "user.name=kontaxa-local",
+            "-c",
+            "user.email=local@kontaxa.invalid",
+            "commit-tree",
+            tree,
+            *(["-p", parent] if parent else []),
+            "-m",
+            f"local snapshot {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}",
+        ],
+        env=env,
+    ).strip()
+    executor.record("run", "snapshot commit", [*git, "commit-tree", tree], manifest=commit)
+    return commit
+
+
+def _host_env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "KUBECONFIG"}}
+
+
+def _wait_port(port: int, name: str, record: procs.ProcessRecord) -> None:
+    import socket
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        if not record.alive():
+            break
+        time.sleep(0.2)
+    raise StepFailed(
+        f"start {name}",
+        "kubectl port-forward did not listen",
+        record.command,
+        Path(record.log),
+        procs.tail(record.log),
+    )

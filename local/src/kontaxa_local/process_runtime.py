@@ -1,0 +1,406 @@
+"""The process runtime: emulator, Terraform and each Deployment of the local overlay as processes.
+
+The services run with the command, env, port, probes and secret files that the
+rendered manifests define; only addresses are mapped to loopback.
+"""
+
+import os
+import shutil
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from kontaxa_local import console, emulator, manifests, procs, terraform
+from kontaxa_local.errors import StepFailed
+from kontaxa_local.executor import Executor
+from kontaxa_local.manifests import Workload
+from kontaxa_local.settings import API_KEY_FILE, MAIN_SERVICE, OVERLAY, REGION, REPO_ROOT, Settings
+from kontaxa_local.state import Component, State
+
+CACHE_DIR = "cache"  # kept by local-down (the LocalStack venv); local-reset removes it too
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def http_ok(url: str) -> bool:
+    """Whether GET `url` answers 200 (as a kubelet httpGet probe)."""
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 - loopback
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@dataclass
+class StatusRow:
+    """One line of `local-status`."""
+
+    component: str
+    state: str
+    url: str
+    detail: str
+
+
+class ProcessRuntime:
+    """Brings the stack up and down as host processes; everything through the executor."""
+
+    name = "process"
+
+    def __init__(self, settings: Settings, executor: Executor) -> None:
+        self.settings = settings
+        self.executor = executor
+        self.dir = settings.state_dir
+        self.log_dir = self.dir / "logs"
+        self._emulator_vars: dict[str, str] = {}
+
+    # ---- up ----------------------------------------------------------------------------
+    def up(self) -> State | None:
+        """Bring everything up; a second call on a healthy stack changes nothing."""
+        started = time.monotonic()
+        existing = State.load(self.dir)
+        if existing is not None and not self.executor.dry_run:
+            if self.healthy(existing):
+                console.done("already up and healthy: nothing to do")
+                self.print_summary(existing, None)
+                return existing
+            console.note("a previous stack is partly up: taking it down first")
+            self.down()
+        state = State(runtime=self.name, emulator=self.settings.emulator, started_at=time.time())
+        try:
+            self._start_emulator(state)
+            self._apply_terraform(state)
+            self._start_workloads(state)
+        except BaseException:
+            if not self.executor.dry_run:
+                console.fail("local-up failed: stopping what this run started (logs are kept)")
+                self._teardown(state)
+                State.path(self.dir).unlink(missing_ok=True)
+            raise
+        if not self.executor.dry_run:
+            self.print_summary(state, time.monotonic() - started)
+        return state
+
+    def _port(self, component: str) -> int:
+        return self.settings.port(component) or free_port()
+
+    def _start_emulator(self, state: State) -> None:
+        port = self._port("emulator")
+        plan = emulator.plan(self.settings, port, self.executor)
+        url = f"http://127.0.0.1:{port}"
+        console.step(f"start the AWS emulator ({plan.kind}) on {url}")
+        log = self.log_dir / "emulator.log"
+        if self.executor.record("spawn", f"emulator ({plan.kind})", plan.command, plan.env):
+            self._check_port_free(port, "emulator")
+            record = procs.spawn("emulator", plan.command, plan.env, log, self.dir / "emulator")
+            state.emulator_url = url
+            state.components["emulator"] = Component(record, url, url + plan.ready_path)
+            state.save(self.dir)
+        self.executor.wait(
+            "emulator ready",
+            lambda: self._probe(state, "emulator"),
+            timeout=self.settings.ready_timeout,
+            interval=0.2,
+        )
+        state.emulator_url = url
+        self._emulator_vars = plan.terraform_vars
+        console.done(f"emulator ready at {url}")
+
+    def _apply_terraform(self, state: State) -> None:
+        console.step("apply infra/terraform/environments/local to the emulator")
+        terraform.apply(
+            self.executor,
+            self.settings,
+            state.emulator_url,
+            self._emulator_vars,
+            self.log_dir / "terraform.log",
+        )
+        state.terraform_state = str(terraform.state_file(self.settings))
+        if not self.executor.dry_run:
+            state.save(self.dir)
+        console.done("terraform applied")
+
+    def _start_workloads(self, state: State) -> None:
+        console.step("render infra/k8s/overlays/local")
+        objects = manifests.load(manifests.render(OVERLAY))
+        workloads = manifests.workloads(objects)
+        ports = {w.name: self._port(w.name) for w in workloads}
+        routes = manifests.service_routes(objects, ports, workloads)
+        console.done(
+            f"{len(objects)} objects, {len(workloads)} Deployments: "
+            + ", ".join(w.name for w in workloads)
+        )
+        for workload in workloads:
+            self._mount_secrets(workload, objects, state.emulator_url)
+            command, env, cwd = self._process_spec(
+                workload, ports[workload.name], routes, state.emulator_url
+            )
+            url = f"http://127.0.0.1:{ports[workload.name]}"
+            console.step(f"start {workload.name} on {url}")
+            if self.executor.record("spawn", workload.name, command, env):
+                self._check_port_free(ports[workload.name], workload.name)
+                record = procs.spawn(
+                    workload.name, command, env, self.log_dir / f"{workload.name}.log", cwd
+                )
+                state.components[workload.name] = Component(
+                    record, url, url + workload.readiness_path
+                )
+                state.save(self.dir)
+        for workload in workloads:
+            self.executor.wait(
+                f"{workload.name} ready (GET {workload.readiness_path})",
+                lambda name=workload.name: self._probe(state, name),
+                timeout=self.settings.ready_timeout,
+                interval=0.2,
+                on_timeout=lambda name=workload.name: self._not_ready(state, name),
+            )
+            console.done(f"{workload.name} ready")
+
+    def pod_dir(self, workload: str) -> Path:
+        """Where a workload's volumes live on the host."""
+        return self.dir / "pods" / workload
+
+    def host_path(self, workload: str, mount_path: str) -> Path:
+        """The host directory standing in for a container path."""
+        return self.pod_dir(workload) / mount_path.lstrip("/")
+
+    def _mount_secrets(
+        self, workload: Workload, objects: list[manifests.Object], emulator_url: str
+    ) -> None:
+        from secrets_provider import MountError, mount_directory
+
+        for mount in workload.mounts:
+            if mount.kind != "csi-secrets":
+                continue
+            spc = mount.source.get("volumeAttributes", {}).get("secretProviderClass", "")
+            parameters = manifests.secret_provider_parameters(objects, workload.namespace, spc)
+            target = self.host_path(workload.name, mount.path)
+            console.step(f"mount SecretProviderClass {spc} for {workload.name} at {mount.path}")
+            if not self.executor.record(
+                "write",
+                f"secrets of {workload.name} from {spc}",
+                manifest=parameters.get("objects", ""),
+            ):
+                continue
+            target.mkdir(parents=True, exist_ok=True)
+            try:
+                versions = mount_directory(
+                    target, parameters, default_region=REGION, endpoint_url=emulator_url
+                )
+            except MountError as exc:
+                raise StepFailed(f"mount secrets of {workload.name}", str(exc)) from exc
+            console.done(f"{len(versions)} files: {', '.join(sorted(versions))}")
+
+    def _process_spec(
+        self, workload: Workload, port: int, routes: dict[str, str], emulator_url: str
+    ) -> tuple[list[str], dict[str, str], Path]:
+        """The host command and env standing in for the container."""
+        pod = self.pod_dir(workload.name)
+        env = {
+            "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": str(pod),
+            "LANG": "C.UTF-8",
+            "PYTHONUNBUFFERED": "1",
+        }
+        for key, value in workload.env.items():
+            for cluster_url, local_url in routes.items():
+                if value == cluster_url or value.startswith(cluster_url + "/"):
+                    value = local_url + value[len(cluster_url) :]
+            for mount in workload.mounts:
+                if value == mount.path or value.startswith(mount.path.rstrip("/") + "/"):
+                    value = (
+                        str(self.host_path(workload.name, mount.path)) + value[len(mount.path) :]
+                    )
+            env[key] = value
+        if "AWS_ENDPOINT_URL" in env:
+            env["AWS_ENDPOINT_URL"] = emulator_url  # the in-cluster emulator is ours, on the host
+        for mount in workload.mounts:
+            self.host_path(workload.name, mount.path).mkdir(parents=True, exist_ok=True)
+            if mount.path == "/tmp":  # noqa: S108 - the container's tmpfs
+                env["TMPDIR"] = str(self.host_path(workload.name, mount.path))
+        env.update(HOST="127.0.0.1", PORT=str(port))
+        command = [
+            sys.executable if part in {"python", "python3"} else part for part in workload.command
+        ]
+        if self.settings.reload and command[1:2] == ["-m"]:
+            module = command[2]
+            command = [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                f"{module}.app:create_app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--reload",
+                "--reload-dir",
+                str(REPO_ROOT / "services"),
+            ]
+        return command, env, pod
+
+    def _check_port_free(self, port: int, component: str) -> None:
+        import socket
+
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                raise StepFailed(
+                    f"start {component}",
+                    f"port {port} is already in use; set LOCAL_PORTS to another port "
+                    "(0 picks a free one) or stop what uses it",
+                )
+
+    def _probe(self, state: State, name: str) -> bool:
+        component = state.components[name]
+        if not component.process.alive():
+            raise self._not_ready(state, name, died=True)
+        return http_ok(component.ready_url)
+
+    def _not_ready(self, state: State, name: str, died: bool = False) -> StepFailed:
+        component = state.components[name]
+        reason = (
+            "the process exited"
+            if died
+            else f"{component.ready_url} not ready within {self.settings.ready_timeout:.0f}s"
+        )
+        return StepFailed(
+            f"start {name}",
+            reason,
+            component.process.command,
+            Path(component.process.log),
+            procs.tail(component.process.log),
+        )
+
+    # ---- down, status, logs ---------------------------------------------------------------
+    def down(self) -> None:
+        """Stop every recorded process and remove what up made (the cache excepted)."""
+        state = State.load(self.dir)
+        if state is None:
+            console.done("nothing is up")
+        else:
+            self._teardown(state)
+        if self.executor.dry_run:
+            self.executor.record("remove", f"{self.dir} (all but {CACHE_DIR}/)")
+            return
+        if self.dir.exists():
+            for child in self.dir.iterdir():
+                if child.name != CACHE_DIR:
+                    shutil.rmtree(child) if child.is_dir() else child.unlink()
+            if not any(self.dir.iterdir()):
+                self.dir.rmdir()
+
+    def _teardown(self, state: State) -> None:
+        # Services first, the emulator last (reverse start order).
+        for name in reversed(list(state.components)):
+            component = state.components[name]
+            if not self.executor.record("stop", f"{name} (pid {component.process.pid})"):
+                continue
+            if procs.stop(component.process):
+                console.done(f"stopped {name} (pid {component.process.pid})")
+
+    def healthy(self, state: State) -> bool:
+        """Every recorded component alive and ready."""
+        return bool(state.components) and all(
+            c.process.alive() and http_ok(c.ready_url) for c in state.components.values()
+        )
+
+    def status(self) -> list[StatusRow]:
+        """Each component's state and URL."""
+        state = State.load(self.dir)
+        if state is None:
+            return []
+        rows = []
+        for name, component in state.components.items():
+            alive = component.process.alive()
+            ready = alive and http_ok(component.ready_url)
+            rows.append(
+                StatusRow(
+                    name,
+                    "ready" if ready else "running" if alive else "stopped",
+                    component.url,
+                    f"pid {component.process.pid}",
+                )
+            )
+        return rows
+
+    def log_files(self) -> dict[str, Path]:
+        """Each component's log file."""
+        state = State.load(self.dir)
+        if state is None:
+            return {}
+        return {name: Path(c.process.log) for name, c in state.components.items()}
+
+    # ---- operations used by the e2e suite and by developers ---------------------------------
+    def stop_component(self, name: str) -> None:
+        """Stop one component (it stays recorded, so start_component brings it back)."""
+        state = self._require_state()
+        procs.stop(state.components[name].process)
+
+    def start_component(self, name: str) -> None:
+        """Start a stopped component again and wait until it is ready."""
+        state = self._require_state()
+        component = state.components[name]
+        if not component.process.alive():
+            component.process = procs.respawn(component.process)
+            state.save(self.dir)
+        self.executor.wait(
+            f"{name} ready",
+            lambda: self._probe(state, name),
+            timeout=self.settings.ready_timeout,
+            interval=0.2,
+        )
+
+    def remount_secrets(self) -> None:
+        """Fetch every pod's secrets again (what CSI rotation does); services reload them."""
+        state = self._require_state()
+        objects = manifests.load(manifests.render(OVERLAY))
+        for workload in manifests.workloads(objects):
+            self._mount_secrets(workload, objects, state.emulator_url)
+
+    def restore_emulator(self) -> None:
+        """After the emulator restarted empty: apply Terraform again and remount the secrets."""
+        state = self._require_state()
+        self._emulator_vars = emulator.plan(self.settings, 0, self.executor).terraform_vars
+        self._apply_terraform(state)
+        self.remount_secrets()
+
+    def _require_state(self) -> State:
+        state = State.load(self.dir)
+        if state is None:
+            raise StepFailed("find the local stack", "nothing is up: run `task local-up` first")
+        return state
+
+    # ---- output -------------------------------------------------------------------------
+    def print_summary(self, state: State, elapsed: float | None) -> None:
+        """URLs, an example request, and the time taken."""
+        from rich.table import Table
+
+        table = Table(title="Kontaxa local stack (process runtime)")
+        for column in ("component", "url", "pid"):
+            table.add_column(column)
+        for name, component in state.components.items():
+            table.add_row(name, component.url, str(component.process.pid))
+        console.console.print(table)
+        if MAIN_SERVICE in state.components:
+            key_file = self.host_path(MAIN_SERVICE, "/mnt/secrets") / API_KEY_FILE
+            rel = os.path.relpath(key_file, Path.cwd())
+            main_url = state.components[MAIN_SERVICE].url
+            console.console.print(
+                'try:  curl -s -H "Authorization: Bearer $(cat '
+                f'{rel})" {main_url}/parameters/welcome-message',
+                soft_wrap=True,
+            )
+        if elapsed is not None:
+            console.console.print(
+                f"up in {elapsed:.1f}s; logs: {self.log_dir}; stop with: task local-down"
+            )
