@@ -13,7 +13,8 @@
 #   CA_BUNDLE            CA bundle handed to builds as a BuildKit secret (default: $SSL_CERT_FILE,
 #                        else /etc/ssl/certs/ca-certificates.crt when it exists)
 #   UV_VERSION           uv used inside builds (default: the version ./task pins)
-#   IMAGE_SOURCE         org.opencontainers.image.source label (default: GitHub's or git's origin)
+#   IMAGE_SOURCE         org.opencontainers.image.source label (default: GitHub Actions' repository,
+#                        else git's origin when it is a web URL, else the project's GitHub URL)
 #   DRY_RUN              1: print the commands instead of running them
 
 set -euo pipefail
@@ -96,7 +97,15 @@ image_source() {
   if [[ -n "${GITHUB_REPOSITORY:-}" ]]; then
     echo "${GITHUB_SERVER_URL:-https://github.com}/$GITHUB_REPOSITORY"; return
   fi
-  git -C "$REPO_ROOT" remote get-url origin 2>/dev/null || echo "https://github.com/kontaxa/kontaxa"
+  # git's origin when it is a web repository (scp-like SSH form rewritten), else the project's.
+  local origin
+  origin="$(git -C "$REPO_ROOT" remote get-url origin 2>/dev/null || true)"
+  origin="${origin%.git}"
+  case "$origin" in
+    https://*) echo "$origin" ;;
+    git@*:*) origin="${origin#git@}"; echo "https://${origin/://}" ;;
+    *) echo "https://github.com/kontaxa/kontaxa" ;;
+  esac
 }
 
 # Last commit that touched the given paths (HEAD when none or outside git).
