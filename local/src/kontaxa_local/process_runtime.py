@@ -148,6 +148,8 @@ class ProcessRuntime:
             console.step(f"start {workload.name} on {url}")
             if self.executor.record("spawn", workload.name, command, env):
                 self._check_port_free(ports[workload.name], workload.name)
+                for mount in workload.mounts:
+                    self.host_path(workload.name, mount.path).mkdir(parents=True, exist_ok=True)
                 record = procs.spawn(
                     workload.name, command, env, self.log_dir / f"{workload.name}.log", cwd
                 )
@@ -212,19 +214,10 @@ class ProcessRuntime:
             "PYTHONUNBUFFERED": "1",
         }
         for key, value in workload.env.items():
-            for cluster_url, local_url in routes.items():
-                if value == cluster_url or value.startswith(cluster_url + "/"):
-                    value = local_url + value[len(cluster_url) :]
-            for mount in workload.mounts:
-                if value == mount.path or value.startswith(mount.path.rstrip("/") + "/"):
-                    value = (
-                        str(self.host_path(workload.name, mount.path)) + value[len(mount.path) :]
-                    )
-            env[key] = value
+            env[key] = self._map_value(workload, value, routes)
         if "AWS_ENDPOINT_URL" in env:
             env["AWS_ENDPOINT_URL"] = emulator_url  # the in-cluster emulator is ours, on the host
         for mount in workload.mounts:
-            self.host_path(workload.name, mount.path).mkdir(parents=True, exist_ok=True)
             if mount.path == "/tmp":  # noqa: S108 - the container's tmpfs
                 env["TMPDIR"] = str(self.host_path(workload.name, mount.path))
         env.update(HOST="127.0.0.1", PORT=str(port))
@@ -248,6 +241,16 @@ class ProcessRuntime:
                 str(REPO_ROOT / "services"),
             ]
         return command, env, pod
+
+    def _map_value(self, workload: Workload, value: str, routes: dict[str, str]) -> str:
+        """A cluster URL or a container path in an env value, mapped to its host equivalent."""
+        for cluster_url, local_url in routes.items():
+            if value == cluster_url or value.startswith(cluster_url + "/"):
+                return local_url + value[len(cluster_url) :]
+        for mount in sorted(workload.mounts, key=lambda m: len(m.path), reverse=True):
+            if value == mount.path or value.startswith(mount.path.rstrip("/") + "/"):
+                return str(self.host_path(workload.name, mount.path)) + value[len(mount.path) :]
+        return value
 
     def _check_port_free(self, port: int, component: str) -> None:
         import socket

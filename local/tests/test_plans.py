@@ -1,0 +1,93 @@
+"""`--dry-run` plans of both runtimes: the exact ordered actions, nothing executed."""
+
+from pathlib import Path
+
+import pytest
+
+from kontaxa_local.executor import DryRunExecutor
+from kontaxa_local.kind_runtime import KindRuntime
+from kontaxa_local.process_runtime import ProcessRuntime
+from kontaxa_local.settings import Settings
+
+
+def _settings(tmp_path: Path, **overrides: object) -> Settings:
+    return Settings(state_dir=tmp_path / "state", ports={"main-api": 18080,
+                    "aux-service": 18081, "emulator": 14566}, **overrides)  # type: ignore[arg-type]
+
+
+def test_process_plan(tmp_path: Path) -> None:
+    executor = DryRunExecutor()
+    ProcessRuntime(_settings(tmp_path, runtime="process"), executor).up()
+    steps = [(a.kind, a.what.split(" (")[0]) for a in executor.actions]
+    assert steps == [
+        ("spawn", "emulator"),
+        ("wait", "emulator ready"),
+        ("run", "terraform init"),
+        ("run", "terraform apply"),
+        ("write", "secrets of aux-service from aux-service-secrets"),
+        ("spawn", "aux-service"),
+        ("write", "secrets of main-api from main-api-secrets"),
+        ("spawn", "main-api"),
+        ("wait", "aux-service ready"),
+        ("wait", "main-api ready"),
+    ]
+    spawns = {a.what: a for a in executor.actions if a.kind == "spawn"}
+    main, aux = spawns["main-api"], spawns["aux-service"]
+    assert main.env["AUX_SERVICE_URL"] == "http://127.0.0.1:18081"
+    assert main.env["PORT"] == "18080"
+    assert main.env["SECRETS_DIR"] == str(tmp_path / "state/pods/main-api/mnt/secrets")
+    assert aux.env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:14566"
+    assert "AWS_PROFILE" not in aux.env and "AWS_ACCESS_KEY_ID" not in main.env
+    apply = next(a for a in executor.actions if a.what == "terraform apply")
+    assert "endpoint_url=http://127.0.0.1:14566" in apply.command
+    assert not (tmp_path / "state").exists()  # a dry run writes nothing
+
+
+def test_kind_plan(tmp_path: Path) -> None:
+    executor = DryRunExecutor()
+    KindRuntime(_settings(tmp_path, runtime="kind"), executor).up()
+    steps = [a.what.split(" (")[0] for a in executor.actions]
+    assert steps == [
+        "create the kind cluster",
+        "build the golden and service images",
+        "build the git server image",
+        "load the images into kind",
+        "install Argo CD",
+        "wait for Argo CD",
+        "deploy the git server",
+        "wait for the git server",
+        "snapshot the working tree",
+        "write the snapshot commit",
+        "port-forward to git-server",
+        "push the snapshot",
+        "bootstrap Argo CD",
+        "wait for the emulator Deployment",
+        "port-forward to aws-emulator",
+        "terraform init",
+        "terraform apply",
+        "Applications Synced and Healthy at <snapshot>",
+    ]
+    commands = {a.what.split(" (")[0]: a.command for a in executor.actions}
+    assert commands["install Argo CD"][-4:] == ["--server-side", "--force-conflicts", "-k",
+                                                str(Path("infra/k8s/argocd/install").resolve())]
+    assert "--image" in commands["create the kind cluster"]
+    node_image = commands["create the kind cluster"][
+        commands["create the kind cluster"].index("--image") + 1]
+    assert "@sha256:" in node_image
+    assert "create_eks=false" in commands["terraform apply"]
+    assert not (tmp_path / "state").exists()
+
+
+@pytest.fixture
+def kind_manifests(tmp_path: Path) -> list[str]:
+    executor = DryRunExecutor()
+    KindRuntime(_settings(tmp_path, runtime="kind"), executor).up()
+    return [a.manifest for a in executor.actions if a.kind == "apply"]
+
+
+def test_kind_plan_applies_only_valid_manifests(kind_manifests: list[str]) -> None:
+    from kontaxa_e2e.k8s import validate_stream
+
+    assert len(kind_manifests) == 2  # the git server and the Argo CD bootstrap
+    for manifest in kind_manifests:
+        assert validate_stream(manifest) > 0

@@ -1,0 +1,39 @@
+"""Runner settings: every knob from the environment, bad values refused with a clear error."""
+
+import pytest
+
+from kontaxa_local.settings import REPO_ROOT, Settings
+
+
+def test_defaults() -> None:
+    settings = Settings.from_env({})
+    assert (settings.runtime, settings.emulator) == ("auto", "moto")
+    assert settings.ports == {"main-api": 8080, "aux-service": 8081, "emulator": 4566}
+    assert settings.state_dir == REPO_ROOT / ".local"
+
+
+def test_overrides() -> None:
+    settings = Settings.from_env({
+        "LOCAL_RUNTIME": "process", "LOCAL_EMULATOR": "localstack",
+        "LOCAL_PORTS": "main-api=0,emulator=5000", "LOCAL_STATE_DIR": "/tmp/x",
+        "LOCAL_RELOAD": "1", "LOCALSTACK_AUTH_TOKEN": "t",
+    })
+    assert settings.port("main-api") == 0
+    assert settings.port("emulator") == 5000
+    assert settings.port("aux-service") == 0  # unlisted: a free port
+    assert str(settings.state_dir) == "/tmp/x"
+    assert settings.reload
+    assert settings.localstack_auth_token == "t"
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"LOCAL_RUNTIME": "docker"}, "LOCAL_RUNTIME must be"),
+        ({"LOCAL_EMULATOR": "minio"}, "LOCAL_EMULATOR must be"),
+        ({"LOCAL_PORTS": "main-api:8080"}, "LOCAL_PORTS"),
+    ],
+)
+def test_bad_values_say_what_is_wrong(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Settings.from_env(environ)
