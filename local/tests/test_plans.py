@@ -1,13 +1,16 @@
 """`--dry-run` plans of both runtimes: the exact ordered actions, nothing executed."""
 
+import importlib.util
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from kontaxa_local.executor import DryRunExecutor
 from kontaxa_local.kind_runtime import KindRuntime
 from kontaxa_local.process_runtime import ProcessRuntime
-from kontaxa_local.settings import Settings
+from kontaxa_local.settings import REPO_ROOT, Settings
 
 
 def _settings(tmp_path: Path, **overrides: object) -> Settings:
@@ -85,9 +88,22 @@ def kind_manifests(tmp_path: Path) -> list[str]:
     return [a.manifest for a in executor.actions if a.kind == "apply"]
 
 
-def test_kind_plan_applies_only_valid_manifests(kind_manifests: list[str]) -> None:
-    from kontaxa_e2e.k8s import validate_stream
+def _manifest_checks() -> Any:
+    """infra/k8s's offline validator (strict Kubernetes and CRD schemas), loaded from its file."""
+    path = REPO_ROOT / "infra/k8s/tests/k8s_manifests.py"
+    spec = importlib.util.spec_from_file_location("k8s_manifests", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
+
+def test_kind_plan_applies_only_valid_manifests(kind_manifests: list[str]) -> None:
+    checks = _manifest_checks()
     assert len(kind_manifests) == 2  # the git server and the Argo CD bootstrap
+    kinds = []
     for manifest in kind_manifests:
-        assert validate_stream(manifest) > 0
+        for obj in yaml.safe_load_all(manifest):
+            checks.validate_object(obj)  # raises on any schema error or unknown kind
+            kinds.append(obj["kind"])
+    assert {"Deployment", "Service", "NetworkPolicy", "AppProject", "Application"} <= set(kinds)
