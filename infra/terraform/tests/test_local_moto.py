@@ -1,0 +1,456 @@
+"""environments/local applied for real to a fresh moto server, checked with boto3,
+re-planned to "No changes" and destroyed to nothing left. The aws root is planned
+against the same API to prove it plans with the real provider and no code change.
+
+The tests of this module run in order: apply (fixture), checks, aws plan, re-plan, destroy.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import boto3
+import pytest
+
+from .conftest import (
+    AWS_ROOT,
+    EMULATOR_ACCOUNT,
+    LOCAL_ROOT,
+    REGION,
+    Emulator,
+    Terraform,
+    clean_env,
+    copy_terraform_tree,
+    emulator_env,
+)
+from .policy_rules import policy_violations
+
+pytestmark = pytest.mark.usefixtures("terraform_available")
+
+PREFIX = "/kontaxa/app"
+BUCKET = f"kontaxa-demo-{EMULATOR_ACCOUNT}-{REGION}"
+REPOSITORIES = {
+    "kontaxa/main-api",
+    "kontaxa/aux-service",
+    "kontaxa/secrets-provider",
+    "kontox-goldenimage",
+}
+GITHUB_SUB = "repo:kontaxa/kontaxa:ref:refs/heads/main"
+
+
+@dataclass
+class Applied:
+    """The applied local root: terraform on it, its variables, the emulator, its state."""
+
+    terraform: Terraform
+    variables: list[str]
+    emulator: Emulator
+    state_path: Path
+    outputs: dict[str, Any]
+
+    def client(self, service: str) -> Any:
+        """A boto3 client on the emulator."""
+        return boto3.client(
+            service,
+            endpoint_url=self.emulator.endpoint_url,
+            region_name=REGION,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+
+
+@pytest.fixture(scope="module")
+def applied(
+    moto_server: Emulator,
+    tmp_path_factory: pytest.TempPathFactory,
+    plugin_cache: dict[str, str],
+) -> Applied:
+    """Init and apply environments/local to the module's moto server (state kept in tmp)."""
+    work = tmp_path_factory.mktemp("tf-local-moto")
+    state_path = work / "terraform.tfstate"
+    terraform = Terraform(LOCAL_ROOT, work / ".terraform", env=clean_env(**plugin_cache))
+    terraform.run("init", f"-backend-config=path={state_path}")
+    variables = [f"-var=endpoint_url={moto_server.endpoint_url}"]
+    terraform.run("apply", "-auto-approve", *variables)
+    return Applied(terraform, variables, moto_server, state_path, terraform.output())
+
+
+def _document(raw: str | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        return raw
+    parsed: dict[str, Any] = json.loads(unquote(raw))
+    return parsed
+
+
+def _role(applied: Applied, name: str) -> dict[str, Any]:
+    iam = applied.client("iam")
+    role: dict[str, Any] = iam.get_role(RoleName=name)["Role"]
+    attached = iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+    role["attached"] = {
+        p["PolicyName"]: _policy_document(applied, p["PolicyArn"]) for p in attached
+    }
+    role["trust"] = _document(role["AssumeRolePolicyDocument"])
+    return role
+
+
+def _policy_document(applied: Applied, arn: str) -> dict[str, Any]:
+    iam = applied.client("iam")
+    version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    return _document(
+        iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+    )
+
+
+def _statements(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["Sid"]: s for s in document["Statement"]}
+
+
+def _as_set(value: Any) -> set[str]:
+    return set(value) if isinstance(value, list) else {value}
+
+
+def _web_identity_conditions(trust: dict[str, Any]) -> tuple[str, dict[str, set[str]]]:
+    """(federated principal, StringEquals conditions) of a one-statement web identity trust."""
+    (statement,) = trust["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert _as_set(statement["Action"]) == {"sts:AssumeRoleWithWebIdentity"}
+    assert set(statement["Condition"]) == {"StringEquals"}, "only exact matches in the trust"
+    conditions = {k: _as_set(v) for k, v in statement["Condition"]["StringEquals"].items()}
+    return statement["Principal"]["Federated"], conditions
+
+
+def test_ecr_repositories_are_immutable_scanned_and_tidied(applied: Applied) -> None:
+    ecr = applied.client("ecr")
+    repositories = {r["repositoryName"]: r for r in ecr.describe_repositories()["repositories"]}
+    assert set(repositories) == REPOSITORIES
+    for name, repository in repositories.items():
+        assert repository["imageTagMutability"] == "IMMUTABLE", name
+        assert repository["imageScanningConfiguration"]["scanOnPush"] is True, name
+        lifecycle = json.loads(ecr.get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"])
+        assert [rule["selection"]["tagStatus"] for rule in lifecycle["rules"]] == [
+            "untagged",
+            "any",
+        ]
+        assert all(rule["action"]["type"] == "expire" for rule in lifecycle["rules"])
+    assert set(applied.outputs["platform"]["ecr_repository_urls"]) == REPOSITORIES
+
+
+def test_github_ci_role_trusts_only_the_repository_branch_and_pushes_only_to_ecr(
+    applied: Applied,
+) -> None:
+    iam = applied.client("iam")
+    providers = [
+        p["Arn"] for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]
+    ]
+    github = [arn for arn in providers if arn.endswith("/token.actions.githubusercontent.com")]
+    assert len(github) == 1
+    provider = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=github[0])
+    assert provider["ClientIDList"] == ["sts.amazonaws.com"]
+
+    role = _role(applied, "kontaxa-github-ci")
+    assert role["Arn"] == applied.outputs["platform"]["github_ci_role_arn"]
+    principal, conditions = _web_identity_conditions(role["trust"])
+    assert principal == github[0]
+    assert conditions == {
+        "token.actions.githubusercontent.com:aud": {"sts.amazonaws.com"},
+        "token.actions.githubusercontent.com:sub": {GITHUB_SUB},
+    }
+
+    assert list(role["attached"]) == ["kontaxa-github-ci-ecr-push"]
+    statements = _statements(role["attached"]["kontaxa-github-ci-ecr-push"])
+    assert set(statements) == {"PushToTheseRepositories", "RegistryLogin"}
+    push = statements["PushToTheseRepositories"]
+    assert _as_set(push["Action"]) == {
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:CompleteLayerUpload",
+        "ecr:InitiateLayerUpload",
+        "ecr:PutImage",
+        "ecr:UploadLayerPart",
+    }
+    assert _as_set(push["Resource"]) == {
+        f"arn:aws:ecr:{REGION}:{EMULATOR_ACCOUNT}:repository/{name}" for name in REPOSITORIES
+    }
+    login = statements["RegistryLogin"]
+    assert (_as_set(login["Action"]), _as_set(login["Resource"])) == (
+        {"ecr:GetAuthorizationToken"},
+        {"*"},
+    )
+
+
+def test_irsa_roles_trust_the_created_cluster_issuer_for_one_service_account_each(
+    applied: Applied,
+) -> None:
+    issuer = applied.client("eks").describe_cluster(name="kontaxa")["cluster"]["identity"]["oidc"][
+        "issuer"
+    ]
+    issuer_host = issuer.removeprefix("https://")
+    platform = applied.outputs["platform"]
+    assert platform["cluster_oidc_issuer_url"] == issuer
+
+    iam = applied.client("iam")
+    provider_arn = platform["cluster_oidc_provider_arn"]
+    assert provider_arn == f"arn:aws:iam::{EMULATOR_ACCOUNT}:oidc-provider/{issuer_host}"
+    provider = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=provider_arn)
+    assert provider["ClientIDList"] == ["sts.amazonaws.com"]
+
+    expected = {
+        "kontaxa-aux-service": (
+            "kontaxa:aux-service",
+            {"kontaxa-aux-service", "kontaxa-secrets-read"},
+        ),
+        "kontaxa-main-api": ("kontaxa:main-api", {"kontaxa-secrets-read"}),
+        "kontaxa-cluster-autoscaler": (
+            "kube-system:cluster-autoscaler",
+            {"kontaxa-cluster-autoscaler"},
+        ),
+        "kontaxa-csi-secrets-provider": (
+            "kube-system:csi-secrets-store-provider-aws",
+            {"kontaxa-secrets-read"},
+        ),
+    }
+    for role_name, (service_account, policies) in expected.items():
+        role = _role(applied, role_name)
+        principal, conditions = _web_identity_conditions(role["trust"])
+        assert principal == provider_arn, role_name
+        assert conditions == {
+            f"{issuer_host}:sub": {f"system:serviceaccount:{service_account}"},
+            f"{issuer_host}:aud": {"sts.amazonaws.com"},
+        }, role_name
+        assert set(role["attached"]) == policies, role_name
+    assert platform["service_role_arns"] == {
+        "aux-service": f"arn:aws:iam::{EMULATOR_ACCOUNT}:role/kontaxa-aux-service",
+        "main-api": f"arn:aws:iam::{EMULATOR_ACCOUNT}:role/kontaxa-main-api",
+    }
+
+
+def test_aux_service_policy_is_scoped_to_the_prefix_and_ssm(applied: Applied) -> None:
+    statements = _statements(
+        _role(applied, "kontaxa-aux-service")["attached"]["kontaxa-aux-service"]
+    )
+    assert set(statements) == {
+        "ListBuckets",
+        "ReadParametersUnderPrefix",
+        "DecryptSecureStringsThroughSsmOnly",
+    }
+    assert (
+        _as_set(statements["ListBuckets"]["Action"]),
+        _as_set(statements["ListBuckets"]["Resource"]),
+    ) == ({"s3:ListAllMyBuckets"}, {"*"})
+
+    parameters = statements["ReadParametersUnderPrefix"]
+    assert _as_set(parameters["Action"]) == {
+        "ssm:GetParameter",
+        "ssm:GetParameters",
+        "ssm:GetParametersByPath",
+    }
+    prefix_arn = f"arn:aws:ssm:{REGION}:{EMULATOR_ACCOUNT}:parameter{PREFIX}"
+    assert _as_set(parameters["Resource"]) == {prefix_arn, f"{prefix_arn}/*"}
+
+    decrypt = statements["DecryptSecureStringsThroughSsmOnly"]
+    assert _as_set(decrypt["Action"]) == {"kms:Decrypt"}
+    assert decrypt["Condition"]["StringEquals"] == {"kms:ViaService": f"ssm.{REGION}.amazonaws.com"}
+    assert decrypt["Condition"]["StringLike"] == {
+        "kms:EncryptionContext:PARAMETER_ARN": f"{prefix_arn}/*"
+    }
+
+
+def test_secrets_read_policy_names_exactly_the_application_secrets(applied: Applied) -> None:
+    secrets = applied.client("secretsmanager")
+    arns = {
+        secrets.describe_secret(SecretId=name)["ARN"]
+        for name in ("kontaxa/service-token", "kontaxa/api-keys")
+    }
+    document = _role(applied, "kontaxa-main-api")["attached"]["kontaxa-secrets-read"]
+    (statement,) = document["Statement"]
+    assert _as_set(statement["Action"]) == {
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:DescribeSecret",
+    }
+    assert _as_set(statement["Resource"]) == arns
+
+
+def test_cluster_autoscaler_may_only_scale_groups_tagged_for_this_cluster(applied: Applied) -> None:
+    statements = _statements(
+        _role(applied, "kontaxa-cluster-autoscaler")["attached"]["kontaxa-cluster-autoscaler"]
+    )
+    scale = statements["ScaleOnlyThisClustersGroups"]
+    assert _as_set(scale["Action"]) == {
+        "autoscaling:SetDesiredCapacity",
+        "autoscaling:TerminateInstanceInAutoScalingGroup",
+    }
+    assert scale["Condition"]["StringEquals"] == {
+        "aws:ResourceTag/k8s.io/cluster-autoscaler/kontaxa": "owned",
+        "aws:ResourceTag/k8s.io/cluster-autoscaler/enabled": "true",
+    }
+    discover = _as_set(statements["DiscoverNodeGroups"]["Action"])
+    assert all(a.split(":")[1].startswith(("Describe", "Get")) for a in discover), discover
+
+
+def test_demo_bucket_is_encrypted_private_and_versioned(applied: Applied) -> None:
+    s3 = applied.client("s3")
+    assert BUCKET in {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    assert applied.outputs["platform"]["bucket_name"] == BUCKET
+    (rule,) = s3.get_bucket_encryption(Bucket=BUCKET)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    block = s3.get_public_access_block(Bucket=BUCKET)["PublicAccessBlockConfiguration"]
+    assert block == {
+        "BlockPublicAcls": True,
+        "IgnorePublicAcls": True,
+        "BlockPublicPolicy": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert s3.get_bucket_versioning(Bucket=BUCKET)["Status"] == "Enabled"
+    ownership = s3.get_bucket_ownership_controls(Bucket=BUCKET)["OwnershipControls"]["Rules"]
+    assert ownership == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+
+
+def test_parameters_exist_with_their_types_and_values(applied: Applied) -> None:
+    ssm = applied.client("ssm")
+    found = {
+        p["Name"]: p
+        for p in ssm.get_parameters_by_path(Path=PREFIX, Recursive=True, WithDecryption=True)[
+            "Parameters"
+        ]
+    }
+    assert set(found) == {
+        f"{PREFIX}/welcome-message",
+        f"{PREFIX}/feature-flags",
+        f"{PREFIX}/db/password",
+    }
+    assert found[f"{PREFIX}/welcome-message"]["Type"] == "String"
+    assert found[f"{PREFIX}/welcome-message"]["Value"] == "Welcome to Kontaxa"
+    assert json.loads(found[f"{PREFIX}/feature-flags"]["Value"]) == {"dark_mode": True}
+    password = found[f"{PREFIX}/db/password"]
+    assert password["Type"] == "SecureString"
+    assert len(password["Value"]) == 40
+    assert password["Value"].isalnum()
+
+
+def test_secrets_are_generated_and_never_reach_state_or_outputs(applied: Applied) -> None:
+    secrets = applied.client("secretsmanager")
+    token = secrets.get_secret_value(SecretId="kontaxa/service-token")["SecretString"]
+    api_keys = json.loads(secrets.get_secret_value(SecretId="kontaxa/api-keys")["SecretString"])
+    assert len(token) == 40
+    assert set(api_keys) == {"primary", "secondary"}
+    assert api_keys["primary"] != api_keys["secondary"]
+    assert all(len(value) == 40 for value in api_keys.values())
+    db_password = applied.client("ssm").get_parameter(
+        Name=f"{PREFIX}/db/password", WithDecryption=True
+    )
+    generated = [token, *api_keys.values(), db_password["Parameter"]["Value"]]
+
+    state_text = applied.state_path.read_text()
+    assert "kontaxa/service-token" in state_text  # the state is the real one
+    for value in generated:
+        assert value not in state_text, "a generated value was written to the state"
+        assert value not in json.dumps(applied.outputs), "a generated value is in an output"
+    assert applied.outputs["platform"]["secret_names"] == {
+        "service-token": "kontaxa/service-token",
+        "api-keys": "kontaxa/api-keys",
+    }
+
+
+def _state_policy_documents(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every IAM document in the state: policy documents, managed policies, role trusts."""
+    documents: dict[str, dict[str, Any]] = {}
+
+    def walk(module: dict[str, Any]) -> None:
+        for resource in module.get("resources", []):
+            values = resource.get("values") or {}
+            if resource["type"] == "aws_iam_policy_document":
+                documents[resource["address"]] = json.loads(values["json"])
+            elif resource["type"] == "aws_iam_policy":
+                documents[resource["address"]] = json.loads(values["policy"])
+            elif resource["type"] == "aws_iam_role":
+                documents[resource["address"]] = json.loads(values["assume_role_policy"])
+        for child in module.get("child_modules", []):
+            walk(child)
+
+    walk(state["values"]["root_module"])
+    return documents
+
+
+def test_every_rendered_iam_document_passes_the_policy_rules(applied: Applied) -> None:
+    documents = _state_policy_documents(applied.terraform.show_state())
+    kinds = {address.rsplit(".", 2)[-2] for address in documents}
+    assert kinds == {"aws_iam_policy_document", "aws_iam_policy", "aws_iam_role"}
+    assert len(documents) >= 20, sorted(documents)
+    problems = [p for address, doc in documents.items() for p in policy_violations(address, doc)]
+    assert problems == []
+
+
+def test_aws_root_plans_against_the_same_api_without_code_changes(
+    applied: Applied, tmp_path: Path, plugin_cache: dict[str, str]
+) -> None:
+    """The aws root with the real provider, pointed at moto only through AWS_ENDPOINT_URL.
+
+    Its backend is swapped for a local one by an override file in a copy of the tree; it
+    looks up the cluster the local root created, as it would an existing EKS cluster.
+    """
+    tree = copy_terraform_tree(tmp_path / "tree")
+    root = tree / AWS_ROOT.relative_to(AWS_ROOT.parents[1])
+    (root / "backend_override.tf").write_text('terraform {\n  backend "local" {}\n}\n')
+    terraform = Terraform(
+        root,
+        tmp_path / ".terraform",
+        env={**emulator_env(applied.emulator.endpoint_url), **plugin_cache},
+    )
+    terraform.run("init", f"-backend-config=path={tmp_path / 'aws.tfstate'}")
+    plan_file = tmp_path / "aws.tfplan"
+    terraform.run(
+        "plan",
+        f"-out={plan_file}",
+        f"-var=account_id={EMULATOR_ACCOUNT}",
+        "-var=github_repository=kontaxa/kontaxa",
+        '-var=github_environments=["production"]',
+    )
+    plan = json.loads(terraform.run("show", "-json", str(plan_file)).stdout)
+    created = {
+        c["address"] for c in plan["resource_changes"] if c["change"]["actions"] == ["create"]
+    }
+    assert 'module.platform.module.service_irsa["aux-service"].aws_iam_role.this' in created
+    assert "module.platform.module.github_oidc.aws_iam_role.this" in created
+    assert not any(".module.eks." in address for address in created), "create_eks defaults to false"
+    trust = next(
+        c
+        for c in plan["resource_changes"]
+        if c["address"] == 'module.platform.module.service_irsa["aux-service"].aws_iam_role.this'
+    )["change"]["after"]["assume_role_policy"]
+    assert applied.outputs["platform"]["cluster_oidc_provider_arn"] in trust
+
+
+def test_replan_shows_no_changes(applied: Applied) -> None:
+    result = applied.terraform.run("plan", "-detailed-exitcode", *applied.variables, check=False)
+    assert result.returncode == 0, (
+        f"plan after apply is not clean:\n{result.stdout[-6000:]}{result.stderr}"
+    )
+    assert "No changes." in result.stdout
+
+
+def test_destroy_leaves_nothing(applied: Applied) -> None:
+    applied.terraform.run("destroy", "-auto-approve", *applied.variables)
+    state = applied.terraform.show_state()
+    assert "root_module" not in state.get("values", {}) or not state["values"]["root_module"].get(
+        "resources"
+    )
+
+    iam = applied.client("iam")
+    assert [
+        r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith("kontaxa")
+    ] == []
+    assert [p["PolicyName"] for p in iam.list_policies(Scope="Local")["Policies"]] == []
+    assert iam.list_open_id_connect_providers()["OpenIDConnectProviderList"] == []
+    assert applied.client("s3").list_buckets()["Buckets"] == []
+    assert (
+        applied.client("ssm").get_parameters_by_path(Path="/", Recursive=True)["Parameters"] == []
+    )
+    assert applied.client("secretsmanager").list_secrets()["SecretList"] == []
+    assert applied.client("ecr").describe_repositories()["repositories"] == []
+    assert applied.client("eks").list_clusters()["clusters"] == []
+    vpcs = applied.client("ec2").describe_vpcs()["Vpcs"]
+    assert [v["VpcId"] for v in vpcs if not v.get("IsDefault")] == []
