@@ -40,4 +40,7 @@ def test_plan_without_credentials_stops_at_the_credentials_step(
     )
     assert result.returncode == 1, result.stdout + result.stderr
     errors = re.findall(r"^(?:│ )?Error: (.+)$", result.stderr, re.M)
-    assert errors == ["No valid credential sources found"], result.stderr
+    # The one diagnostic, whose detail says why the credential chain came up empty.
+    assert errors[0] == "No valid credential sources found", result.stderr
+    assert all("credential" in error for error in errors), result.stderr
+    assert "with provider[" in result.stderr, "the provider, not the configuration, failed"
