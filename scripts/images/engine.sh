@@ -52,12 +52,13 @@ start() {
   if ! command -v dockerd >/dev/null; then install_docker || return 0; fi
   # A dockerd killed without cleaning up (the end of a session, a crash) leaves its pid files,
   # and a new one refuses to start while they exist.
-  local pair stale owner
+  local pair stale owner stat
   for pair in /var/run/docker.pid:dockerd /var/run/docker/containerd/containerd.pid:containerd; do
     stale="${pair%%:*}" owner="${pair##*:}"
-    if [[ -f "$stale" && "$(cat "/proc/$(cat "$stale")/comm" 2>/dev/null)" != "$owner" ]]; then
-      rm -f "$stale"
-    fi
+    [[ -f "$stale" ]] || continue
+    # /proc/PID/stat: "PID (comm) STATE ..."; a killed daemon may linger as a zombie (Z).
+    stat="$(cat "/proc/$(cat "$stale")/stat" 2>/dev/null || true)"
+    if [[ "$stat" != *"($owner) "[!Z]* ]]; then rm -f "$stale"; fi
   done
   echo "docker engine: starting dockerd (log: $log_file)" >&2
   # setsid: dockerd outlives this script but not a kill of its own process group.
