@@ -192,6 +192,10 @@ def run(args: argparse.Namespace) -> None:
         print(f"bench: wrote {args.output}", file=sys.stderr)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        for image in [GOLDEN, f"kontox-goldenimage:{TAG}-builder"] + [
+            f"{name}:{TAG}" for name, _ in SERVICES.values()
+        ]:
+            subprocess.run([DOCKER, "image", "rm", image], capture_output=True, check=False)
 
 
 def report(results: Results, reused: dict[str, tuple[int, int]], output: Path) -> None:

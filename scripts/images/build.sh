@@ -102,3 +102,8 @@ for target in "${targets[@]}"; do
     --build-arg "SOURCE=$source_url" \
     -t "$image:$IMAGE_TAG"
 done
+
+# Images that a rebuild untagged (new labels, new layers) are of no further use.
+for title in "$GOLDEN_NAME" "${SERVICE_IMAGE_NAMES[@]}"; do
+  run "$DOCKER" image prune --force --filter "label=org.opencontainers.image.title=$title" >/dev/null
+done
