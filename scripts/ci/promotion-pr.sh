@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Open or update the promotion pull request of one service, after scripts/ci/promote.py has
+# bumped the eks overlay in the working tree. Merging that pull request is the promotion;
+# CI never pushes to the base branch (promotions would race), only to promote/eks-<service>.
+#
+#   SERVICE=main-api TAG=<sha> scripts/ci/promotion-pr.sh     (task ci:promotion-pr)
+#
+# Every knob is an environment variable with a default:
+#   SERVICE       main-api or aux-service (required)
+#   TAG           the promoted image tag, a 40-hex git SHA (required)
+#   BASE_BRANCH   branch the pull request targets (default: main)
+#   REMOTE        git remote to push the promotion branch to (default: origin)
+#   GH            GitHub CLI (default: gh); it reads GH_TOKEN
+#   DRY_RUN       1: change nothing, print the git and gh commands instead
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+SERVICE="${SERVICE:-}"
+TAG="${TAG:-}"
+BASE_BRANCH="${BASE_BRANCH:-main}"
+REMOTE="${REMOTE:-origin}"
+GH="${GH:-gh}"
+DRY_RUN="${DRY_RUN:-0}"
+
+log() { echo "promotion-pr: $*" >&2; }
+die() { echo "promotion-pr: error: $*" >&2; exit 1; }
+run() {
+  if [[ "$DRY_RUN" == "1" ]]; then
+    printf '+'; printf ' %q' "$@"; printf '\n'
+  else
+    "$@"
+  fi
+}
+
+case "$SERVICE" in
+  main-api | aux-service) ;;
+  *) die "SERVICE must be main-api or aux-service, not '${SERVICE}'" ;;
+esac
+[[ "$TAG" =~ ^[0-9a-f]{40}$ ]] || die "TAG must be a full 40-hex git SHA, not '${TAG}'"
+
+overlay="infra/k8s/overlays/eks/$SERVICE"
+branch="promote/eks-$SERVICE"
+title="Promote $SERVICE ${TAG:0:12} to EKS"
+
+if git diff --quiet -- "$overlay"; then
+  log "$overlay is unchanged: $SERVICE is already at $TAG on the base branch, nothing to open"
+  exit 0
+fi
+# Only the overlay of this service may change: anything else in the diff is a bug upstream.
+others="$(git diff --name-only -- . ":(exclude)$overlay")"
+[[ -z "$others" ]] || die "files outside $overlay changed, refusing to commit them: $others"
+
+run_url=""
+if [[ -n "${GITHUB_RUN_ID:-}" && -n "${GITHUB_REPOSITORY:-}" ]]; then
+  run_url="${GITHUB_SERVER_URL:-https://github.com}/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID"
+fi
+body_file="$(mktemp)"
+trap 'rm -f "$body_file"' EXIT
+{
+  echo "Promotes \`$SERVICE\` to image tag \`$TAG\` on EKS."
+  echo
+  echo "The image was built and pushed to ECR, and the e2e suite passed on kind with Argo CD"
+  echo "at this commit${run_url:+ (run: $run_url)}. Merging this pull request is the promotion:"
+  echo "Argo CD on EKS syncs \`$overlay\`."
+  echo
+  echo "Changed fields (scripts/ci/promote.py):"
+  echo
+  git diff --unified=0 -- "$overlay" | sed -n 's/^\([-+]\)\([^-+].*\)$/    \1\2/p'
+  echo
+  echo "Roll back: revert this pull request's merge commit (docs/cicd.md)."
+} >"$body_file"
+
+log "committing $overlay on $branch"
+run git switch --force-create "$branch"
+run git -c user.name="github-actions[bot]" \
+  -c user.email="41898282+github-actions[bot]@users.noreply.github.com" \
+  commit --quiet --message "$title" --message "Image tag $TAG (scripts/ci/promote.py)." -- "$overlay"
+
+# The checkout keeps no credentials (persist-credentials: false): git asks gh, which holds
+# GH_TOKEN, for this one push.
+if [[ -n "${GH_TOKEN:-}" ]]; then
+  run "$GH" auth setup-git
+fi
+log "pushing $branch (the branch belongs to CI: it is rebuilt from $BASE_BRANCH every time)"
+run git push --force "$REMOTE" "HEAD:refs/heads/$branch"
+
+if [[ "$DRY_RUN" == "1" ]]; then
+  existing=""
+  run "$GH" pr list --head "$branch" --base "$BASE_BRANCH" --state open --json number --jq '.[0].number // empty'
+else
+  existing="$("$GH" pr list --head "$branch" --base "$BASE_BRANCH" --state open --json number --jq '.[0].number // empty')"
+fi
+if [[ -n "$existing" ]]; then
+  log "updating pull request #$existing"
+  run "$GH" pr edit "$existing" --title "$title" --body-file "$body_file"
+else
+  log "opening a pull request from $branch to $BASE_BRANCH"
+  run "$GH" pr create --base "$BASE_BRANCH" --head "$branch" --title "$title" --body-file "$body_file"
+fi
