@@ -12,7 +12,7 @@
 #   DRY_RUN            1: print the commands instead of running them
 set -uo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
 
 out="${1:-${OUT_DIR:-build/ci/kind-diagnostics}}"
 cluster="${KIND_CLUSTER_NAME:-kontaxa}"

@@ -17,6 +17,7 @@
 #   AWS            AWS CLI (default: aws)
 #   DRY_RUN        1: print every command instead of running it (no Docker or AWS needed)
 requested_tag="${IMAGE_TAG:-}" # lib.sh defaults IMAGE_TAG to dev: read it first
+# shellcheck source=scripts/images/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../images/lib.sh"
 
 AWS="${AWS:-aws}"
