@@ -226,7 +226,9 @@ def emulator_env(endpoint_url: str, access_key: str = "test") -> dict[str, str]:
 
 def copy_terraform_tree(destination: Path) -> Path:
     """Copy modules/ and environments/ (no state, no data dirs) so a run writes nothing here."""
-    ignore = shutil.ignore_patterns(".terraform*", "*.tfstate*", "localstack_providers_override.tf")
+    ignore = shutil.ignore_patterns(
+        ".terraform", ".terraform-*", "*.tfstate*", "localstack_providers_override.tf"
+    )
     for part in ("modules", "environments"):
         shutil.copytree(TERRAFORM_DIR / part, destination / part, ignore=ignore)
     return destination

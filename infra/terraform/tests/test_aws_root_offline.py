@@ -32,6 +32,8 @@ def test_plan_without_credentials_stops_at_the_credentials_step(
     (root / "backend_override.tf").write_text('terraform {\n  backend "local" {}\n}\n')
     terraform = Terraform(root, tmp_path / ".terraform", env=clean_env(**plugin_cache))
     terraform.run("init", f"-backend-config=path={tmp_path / 'aws.tfstate'}")
+    lock = ".terraform.lock.hcl"
+    assert (root / lock).read_text() == (AWS_ROOT / lock).read_text(), "init rewrote the lock"
     result = terraform.run(
         "plan",
         "-var-file=terraform.tfvars.example",

@@ -117,6 +117,11 @@ variable "cluster_oidc_issuer_url" {
     condition     = var.cluster_oidc_issuer_url == null || startswith(coalesce(var.cluster_oidc_issuer_url, "-"), "https://")
     error_message = "cluster_oidc_issuer_url must start with https://."
   }
+
+  validation {
+    condition     = !(var.create_eks && var.cluster_oidc_issuer_url != null)
+    error_message = "Give create_eks or cluster_oidc_issuer_url, not both: the roles trust one issuer."
+  }
 }
 
 variable "kubernetes_version" {
