@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -124,11 +125,19 @@ def terraform_available() -> None:
         pytest.skip("terraform CLI not on PATH: install Terraform >= 1.11 to run these tests")
 
 
+def provider_mirror() -> Path | None:
+    """The filesystem mirror cli-config.tfrc names, when this machine has it."""
+    config = (TERRAFORM_DIR / "cli-config.tfrc").read_text()
+    match = re.search(r'^\s*path\s*=\s*"([^"]+)"', config, re.M)
+    return Path(match.group(1)) if match and Path(match.group(1)).is_dir() else None
+
+
 @pytest.fixture(scope="session")
 def plugin_cache(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Share downloaded providers between data dirs when there is no local mirror."""
-    cache = tmp_path_factory.mktemp("tf-plugin-cache")
-    return {"TF_PLUGIN_CACHE_DIR": str(cache)}
+    """Without the mirror, share one download of the provider between data dirs."""
+    if provider_mirror() is not None:
+        return {}
+    return {"TF_PLUGIN_CACHE_DIR": str(tmp_path_factory.mktemp("tf-plugin-cache"))}
 
 
 @dataclass
