@@ -1,5 +1,6 @@
 """The e2e suite's target, chosen with --target (process by default; see kontaxa_e2e.targets)."""
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -8,37 +9,51 @@ import pytest
 
 from kontaxa_e2e.targets import ProcessTarget, Target, UrlTarget
 
+TARGETS = ("process", "containers", "kind", "url")
+REQUIRE_CONTAINERS = "KONTAXA_REQUIRE_CONTAINERS"
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("kontaxa e2e")
     group.addoption(
         "--target",
-        default="process",
-        choices=["process", "containers", "kind", "url"],
-        help="where the e2e suite runs (default: process)",
+        default="process,containers",
+        help="comma-separated targets the e2e suite runs against: process, containers, kind, "
+        "url (default: process,containers; containers skips where no Docker engine answers)",
     )
     group.addoption("--main-url", help="url target: main-api's base URL")
     group.addoption("--aux-url", help="url target: aux-service's base URL")
     group.addoption("--emulator-url", help="url target: the AWS emulator's URL")
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "target" in metafunc.fixturenames:
+        targets = [t.strip() for t in metafunc.config.getoption("--target").split(",")]
+        unknown = set(targets) - set(TARGETS)
+        if unknown:
+            raise pytest.UsageError(f"--target: unknown {sorted(unknown)}; choose from {TARGETS}")
+        metafunc.parametrize("target", targets, indirect=True, scope="session")
+
+
 @pytest.fixture(scope="session")
-def target(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Target]:
+def target(request: pytest.FixtureRequest) -> Iterator[Target]:
     """The running stack under test, brought up (and down) by the suite where it can be."""
     option = request.config.getoption
-    kind = option("--target")
+    kind = request.param
     running: Target
     if kind == "process":
-        running = ProcessTarget(tmp_path_factory.mktemp("local-stack"))
+        running = ProcessTarget(request.getfixturevalue("tmp_path_factory").mktemp("stack"))
     elif kind == "containers":
         from kontaxa_e2e.containers import ContainersTarget, docker_unavailable_reason
 
         reason = docker_unavailable_reason()
         if reason:
+            if os.environ.get(REQUIRE_CONTAINERS) == "1":
+                pytest.fail(
+                    f"containers target: {reason}, but {REQUIRE_CONTAINERS}=1", pytrace=False
+                )
             pytest.skip(f"containers target: {reason}")
-        running = ContainersTarget(tmp_path_factory.mktemp("container-stack"))
+        running = ContainersTarget()
     elif kind == "kind":
         from kontaxa_e2e.kind import KindTarget
 

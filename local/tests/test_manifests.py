@@ -42,11 +42,18 @@ def test_service_routes_point_at_local_ports(objects: list[manifests.Object]) ->
 
 
 def _deployment(**container: object) -> manifests.Object:
-    base = {"name": "c", "ports": [{"name": "http", "containerPort": 8080}],
-            "readinessProbe": {"httpGet": {"path": "/ready", "port": "http"}}}
-    return {"kind": "Deployment", "metadata": {"name": "svc", "namespace": "ns"},
-            "spec": {"template": {"metadata": {"labels": {}},
-                                  "spec": {"containers": [base | container]}}}}
+    base = {
+        "name": "c",
+        "ports": [{"name": "http", "containerPort": 8080}],
+        "readinessProbe": {"httpGet": {"path": "/ready", "port": "http"}},
+    }
+    return {
+        "kind": "Deployment",
+        "metadata": {"name": "svc", "namespace": "ns"},
+        "spec": {
+            "template": {"metadata": {"labels": {}}, "spec": {"containers": [base | container]}}
+        },
+    }
 
 
 @pytest.mark.parametrize(
@@ -64,13 +71,18 @@ def test_wrong_manifests_fail_here(container: dict[str, object], message: str) -
 
 
 def test_env_expansion_and_secret_refs() -> None:
-    secret = {"kind": "Secret", "metadata": {"name": "s", "namespace": "ns"},
-              "data": {"K": "dmFsdWU="}}
-    deployment = _deployment(env=[
-        {"name": "A", "value": "one"},
-        {"name": "B", "value": "$(A)-two"},
-        {"name": "C", "valueFrom": {"secretKeyRef": {"name": "s", "key": "K"}}},
-        {"name": "D", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
-    ])
+    secret = {
+        "kind": "Secret",
+        "metadata": {"name": "s", "namespace": "ns"},
+        "data": {"K": "dmFsdWU="},
+    }
+    deployment = _deployment(
+        env=[
+            {"name": "A", "value": "one"},
+            {"name": "B", "value": "$(A)-two"},
+            {"name": "C", "valueFrom": {"secretKeyRef": {"name": "s", "key": "K"}}},
+            {"name": "D", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        ]
+    )
     (workload,) = manifests.workloads([deployment, secret])
     assert workload.env == {"A": "one", "B": "one-two", "C": "value", "D": "127.0.0.1"}

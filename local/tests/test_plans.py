@@ -14,8 +14,11 @@ from kontaxa_local.settings import REPO_ROOT, Settings
 
 
 def _settings(tmp_path: Path, **overrides: object) -> Settings:
-    return Settings(state_dir=tmp_path / "state", ports={"main-api": 18080,
-                    "aux-service": 18081, "emulator": 14566}, **overrides)  # type: ignore[arg-type]
+    return Settings(
+        state_dir=tmp_path / "state",
+        ports={"main-api": 18080, "aux-service": 18081, "emulator": 14566},
+        **overrides,
+    )  # type: ignore[arg-type]
 
 
 def test_process_plan(tmp_path: Path) -> None:
@@ -40,7 +43,8 @@ def test_process_plan(tmp_path: Path) -> None:
     assert main.env["PORT"] == "18080"
     assert main.env["SECRETS_DIR"] == str(tmp_path / "state/pods/main-api/mnt/secrets")
     assert aux.env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:14566"
-    assert "AWS_PROFILE" not in aux.env and "AWS_ACCESS_KEY_ID" not in main.env
+    assert "AWS_PROFILE" not in aux.env
+    assert "AWS_ACCESS_KEY_ID" not in main.env
     apply = next(a for a in executor.actions if a.what == "terraform apply")
     assert "endpoint_url=http://127.0.0.1:14566" in apply.command
     assert not (tmp_path / "state").exists()  # a dry run writes nothing
@@ -71,11 +75,16 @@ def test_kind_plan(tmp_path: Path) -> None:
         "Applications Synced and Healthy at <snapshot>",
     ]
     commands = {a.what.split(" (")[0]: a.command for a in executor.actions}
-    assert commands["install Argo CD"][-4:] == ["--server-side", "--force-conflicts", "-k",
-                                                str(Path("infra/k8s/argocd/install").resolve())]
+    assert commands["install Argo CD"][-4:] == [
+        "--server-side",
+        "--force-conflicts",
+        "-k",
+        str(Path("infra/k8s/argocd/install").resolve()),
+    ]
     assert "--image" in commands["create the kind cluster"]
     node_image = commands["create the kind cluster"][
-        commands["create the kind cluster"].index("--image") + 1]
+        commands["create the kind cluster"].index("--image") + 1
+    ]
     assert "@sha256:" in node_image
     assert "create_eks=false" in commands["terraform apply"]
     assert not (tmp_path / "state").exists()
@@ -92,7 +101,8 @@ def _manifest_checks() -> Any:
     """infra/k8s's offline validator (strict Kubernetes and CRD schemas), loaded from its file."""
     path = REPO_ROOT / "infra/k8s/tests/k8s_manifests.py"
     spec = importlib.util.spec_from_file_location("k8s_manifests", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

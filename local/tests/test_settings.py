@@ -13,11 +13,16 @@ def test_defaults() -> None:
 
 
 def test_overrides() -> None:
-    settings = Settings.from_env({
-        "LOCAL_RUNTIME": "process", "LOCAL_EMULATOR": "localstack",
-        "LOCAL_PORTS": "main-api=0,emulator=5000", "LOCAL_STATE_DIR": "/tmp/x",
-        "LOCAL_RELOAD": "1", "LOCALSTACK_AUTH_TOKEN": "t",
-    })
+    settings = Settings.from_env(
+        {
+            "LOCAL_RUNTIME": "process",
+            "LOCAL_EMULATOR": "localstack",
+            "LOCAL_PORTS": "main-api=0,emulator=5000",
+            "LOCAL_STATE_DIR": "/tmp/x",
+            "LOCAL_RELOAD": "1",
+            "LOCALSTACK_AUTH_TOKEN": "t",
+        }
+    )
     assert settings.port("main-api") == 0
     assert settings.port("emulator") == 5000
     assert settings.port("aux-service") == 0  # unlisted: a free port

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-# docker_run.py is a standalone module beside this file (see its docstring).
+# catalog.py is a standalone module beside this file.
 sys.path.insert(0, str(Path(__file__).parent))
 from catalog import GOLDEN, ROOT, SERVICE_IMAGES, TAG
-from docker_run import docker_unavailable_reason, remove_leftovers
+
+from kontaxa_e2e.docker_run import docker_unavailable_reason, remove_leftovers
 
 REQUIRE_ENV = "KONTAXA_REQUIRE_CONTAINERS"
 # A cold build (base from debootstrap included) takes about two minutes here.

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 from catalog import GOLDEN, ROOT, SERVICE_IMAGES, ServiceImage, uv
-from docker_run import docker
+
+from kontaxa_e2e.docker_run import docker
 
 pytestmark = [pytest.mark.timeout(1800), pytest.mark.usefixtures("built_images")]
 

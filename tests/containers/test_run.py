@@ -9,8 +9,14 @@ from typing import Any
 
 import pytest
 from catalog import ROOT, SERVICE, ServiceImage
-from docker_run import RunningContainer, docker, network, run_container, running_container
 
+from kontaxa_e2e.docker_run import (
+    RunningContainer,
+    docker,
+    network,
+    run_container,
+    running_container,
+)
 from kontaxa_e2e.emulator import CREDENTIALS, REGION, Emulator
 from kontaxa_e2e.inprocess import PREFIX, Keys, seed
 

@@ -30,8 +30,8 @@ class Emulator:
         """Drop every resource (moto's reset API)."""
         import urllib.request
 
-        request = urllib.request.Request(self.url + "/moto-api/reset", method="POST")  # noqa: S310
-        urllib.request.urlopen(request, timeout=5).close()  # noqa: S310
+        request = urllib.request.Request(self.url + "/moto-api/reset", method="POST")
+        urllib.request.urlopen(request, timeout=5).close()
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ from typing import Any
 from kontaxa_e2e.emulator import Emulator
 
 PREFIX = "/kontaxa/app"
-SERVICE_TOKEN_FILE = "service-token"  # noqa: S105 - a file name
+SERVICE_TOKEN_FILE = "service-token"
 
 
 @dataclass

@@ -17,8 +17,8 @@ import boto3
 
 from kontaxa_e2e.emulator import CREDENTIALS, REGION
 
-SERVICE_TOKEN_SECRET = "kontaxa/service-token"  # noqa: S105 - a secret's name
-API_KEYS_SECRET = "kontaxa/api-keys"  # noqa: S105 - a secret's name
+SERVICE_TOKEN_SECRET = "kontaxa/service-token"
+API_KEYS_SECRET = "kontaxa/api-keys"
 PARAMETER_PREFIX = "/kontaxa/app"
 SERVICES = ("main-api", "aux-service")
 

@@ -32,7 +32,9 @@ def plan(settings: Settings, port: int, executor: Executor) -> EmulatorPlan:
     base_env = {"PATH": "/usr/bin:/bin", **EMULATOR_CREDENTIALS, "AWS_DEFAULT_REGION": "us-east-1"}
     if settings.emulator == "moto":
         command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-        return EmulatorPlan("moto", command, base_env, "/moto-api/", {})
+        # The EKS roles attach AWS managed policies, which moto knows only when asked.
+        env = {**base_env, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+        return EmulatorPlan("moto", command, env, "/moto-api/", {})
     python = _localstack_python(settings, executor)
     data = settings.state_dir / "localstack"
     env = {

@@ -46,6 +46,7 @@ class Workload:
     name: str
     namespace: str
     labels: dict[str, str]
+    image: str
     command: list[str]
     env: dict[str, str]
     ports: dict[str, int]  # port name (or str(number)) -> containerPort
@@ -168,6 +169,7 @@ def workloads(objects: list[Object]) -> list[Workload]:
                 name=name,
                 namespace=namespace,
                 labels=pod["metadata"].get("labels", {}),
+                image=container.get("image", ""),
                 command=list(container.get("command", [])) + list(container.get("args", [])),
                 env=_resolve_env(container, namespace, name, objects),
                 ports=ports,

@@ -12,11 +12,21 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
+
 from kontaxa_local import console, emulator, manifests, procs, terraform
 from kontaxa_local.errors import StepFailed
 from kontaxa_local.executor import Executor
 from kontaxa_local.manifests import Workload
-from kontaxa_local.settings import API_KEY_FILE, MAIN_SERVICE, OVERLAY, REGION, REPO_ROOT, Settings
+from kontaxa_local.settings import (
+    API_KEY_FILE,
+    EMULATOR_CREDENTIALS,
+    MAIN_SERVICE,
+    OVERLAY,
+    REGION,
+    REPO_ROOT,
+    Settings,
+)
 from kontaxa_local.state import Component, State
 
 CACHE_DIR = "cache"  # kept by local-down (the LocalStack venv); local-reset removes it too
@@ -30,6 +40,15 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def emulator_session() -> boto3.session.Session:
+    """boto3 with the emulator's dummy credentials, never the developer's AWS profile."""
+    return boto3.session.Session(
+        aws_access_key_id=EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        region_name=REGION,
+    )
 
 
 def http_ok(url: str) -> bool:
@@ -196,7 +215,11 @@ class ProcessRuntime:
             target.mkdir(parents=True, exist_ok=True)
             try:
                 versions = mount_directory(
-                    target, parameters, default_region=REGION, endpoint_url=emulator_url
+                    target,
+                    parameters,
+                    default_region=REGION,
+                    endpoint_url=emulator_url,
+                    session=emulator_session(),
                 )
             except MountError as exc:
                 raise StepFailed(f"mount secrets of {workload.name}", str(exc)) from exc
@@ -242,11 +265,19 @@ class ProcessRuntime:
             ]
         return command, env, pod
 
-    def _map_value(self, workload: Workload, value: str, routes: dict[str, str]) -> str:
-        """A cluster URL or a container path in an env value, mapped to its host equivalent."""
+    @staticmethod
+    def map_url(value: str, routes: dict[str, str]) -> str:
+        """A cluster Service URL in an env value, mapped to the local URL that serves it."""
         for cluster_url, local_url in routes.items():
             if value == cluster_url or value.startswith(cluster_url + "/"):
                 return local_url + value[len(cluster_url) :]
+        return value
+
+    def _map_value(self, workload: Workload, value: str, routes: dict[str, str]) -> str:
+        """A cluster URL or a container path in an env value, mapped to its host equivalent."""
+        mapped = self.map_url(value, routes)
+        if mapped != value:
+            return mapped
         for mount in sorted(workload.mounts, key=lambda m: len(m.path), reverse=True):
             if value == mount.path or value.startswith(mount.path.rstrip("/") + "/"):
                 return str(self.host_path(workload.name, mount.path)) + value[len(mount.path) :]

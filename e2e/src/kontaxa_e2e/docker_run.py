@@ -180,7 +180,24 @@ class RunningContainer:
         return code
 
 
-def _check_readable_by_service(directory: Path) -> None:
+def hardening_args() -> list[str]:
+    """`docker run` options that run a container as its pod runs, labelled for clean-up."""
+    return [
+        "--read-only",
+        "--tmpfs",
+        "/tmp:rw,nosuid,nodev,size=64m",
+        "--user",
+        RUN_AS,
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges",
+        "--label",
+        f"{LABEL}={RUN_ID}",
+    ]
+
+
+def check_readable_by_service(directory: Path) -> None:
     mode = directory.stat().st_mode
     if not (mode & stat.S_IROTH and mode & stat.S_IXOTH):
         raise PermissionError(
@@ -220,23 +237,7 @@ def run_container(
     """
     name = name or f"kontaxa-test-{uuid.uuid4().hex[:10]}"
     env = dict(env or {})
-    args = [
-        "run",
-        "--detach",
-        "--name",
-        name,
-        "--read-only",
-        "--tmpfs",
-        "/tmp:rw,nosuid,nodev,size=64m",
-        "--user",
-        RUN_AS,
-        "--cap-drop",
-        "ALL",
-        "--security-opt",
-        "no-new-privileges",
-        "--label",
-        f"{LABEL}={RUN_ID}",
-    ]
+    args = ["run", "--detach", "--name", name, *hardening_args()]
     for key, value in (labels or {}).items():
         args += ["--label", f"{key}={value}"]
     url = None
@@ -252,7 +253,7 @@ def run_container(
         args += ["--network-alias", alias]
     if secrets_dir is not None:
         secrets_dir = secrets_dir.resolve()
-        _check_readable_by_service(secrets_dir)
+        check_readable_by_service(secrets_dir)
         args += ["--volume", f"{secrets_dir}:{SECRETS_MOUNT}:ro"]
         env.setdefault("SECRETS_DIR", SECRETS_MOUNT)
     for host_path, container_path, mode in volumes:
