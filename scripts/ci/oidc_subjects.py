@@ -205,7 +205,8 @@ class _Parser:
                 self.take("]")
                 known = known and isinstance(index, str)
                 path += f".{index}" if isinstance(index, str) else ".*"
-        return self.values.get(path, UNKNOWN) if known else UNKNOWN
+        # Context and property names are case-insensitive in GitHub's expressions.
+        return self.values.get(path.lower(), UNKNOWN) if known else UNKNOWN
 
     def call(self, name: str) -> Any:
         self.take("(")
@@ -331,7 +332,9 @@ def trigger_contexts(on: Any, default_branch: str, where: str) -> list[Context]:
             ignore = _as_list(spec.get("branches-ignore"))
             tags = _as_list(spec.get("tags")) + _as_list(spec.get("tags-ignore"))
             if branches or ignore or not tags:
-                contexts += [Context("push", ref) for ref in _branch_refs(branches, ignore, default_branch)]
+                contexts += [
+                    Context("push", ref) for ref in _branch_refs(branches, ignore, default_branch)
+                ]
             if tags or not (branches or ignore):
                 contexts.append(Context("push", "refs/tags/some-tag"))
         elif event in ("schedule", "workflow_run"):
@@ -501,7 +504,9 @@ class Analysis:
                             job=job_id,
                             step=str(step.get("name", index)),
                             role_variable=_role_variable(step, where),
-                            audience=str((step.get("with") or {}).get("audience", DEFAULT_AUDIENCE)),
+                            audience=str(
+                                (step.get("with") or {}).get("audience", DEFAULT_AUDIENCE)
+                            ),
                             environment=_environment(job, where),
                             id_token_write=_grants_id_token(
                                 job.get("permissions"), workflow.get("permissions")
@@ -515,7 +520,9 @@ class Analysis:
 # ---- trust policies ---------------------------------------------------------------------------
 def _iam_glob(pattern: str) -> re.Pattern[str]:
     """IAM's StringLike: * is any run of characters, ? one character, nothing else special."""
-    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.S)
+    return re.compile(
+        "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.S
+    )
 
 
 def _condition_holds(operator: str, expected: list[str], actual: str) -> bool:
@@ -550,7 +557,9 @@ def _statement_matches(statement: dict[str, Any], claims: dict[str, str]) -> boo
     return True
 
 
-def trust_refusal(trust: dict[str, Any], subject: str, audience: str = DEFAULT_AUDIENCE) -> str | None:
+def trust_refusal(
+    trust: dict[str, Any], subject: str, audience: str = DEFAULT_AUDIENCE
+) -> str | None:
     """None when STS would let a token with this sub and aud assume the role; else why not."""
     claims = {"sub": subject, "aud": audience}
     statements = _as_list(trust.get("Statement"))
@@ -598,7 +607,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     for row in rows:
-        print(f"{row['workflow']} / {row['job']}: vars.{row['role_variable']} ({row['terraform_role']})")
+        role = f"vars.{row['role_variable']} ({row['terraform_role']})"
+        print(f"{row['workflow']} / {row['job']}: {role}")
         for subject in row["subjects"]:
             print(f"    {subject}")
     return 0

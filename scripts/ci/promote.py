@@ -6,8 +6,8 @@
 
 Changes exactly these fields of each named service, and every other byte of the files stays:
 
-    infra/k8s/overlays/eks/<service>/kustomization.yaml  images[name=kontaxa/<service>].newTag
-    infra/k8s/overlays/eks/<service>/version.yaml        data.GIT_SHA, data.APP_VERSION, data.BUILD_TIME
+    overlays/eks/<service>/kustomization.yaml  images[name=kontaxa/<service>].newTag
+    overlays/eks/<service>/version.yaml        data.GIT_SHA, data.APP_VERSION, data.BUILD_TIME
 
 GIT_SHA is the tag; APP_VERSION is the service's pyproject version at that commit and
 BUILD_TIME the commit's time in UTC: the values the image build writes into the image's
@@ -19,7 +19,7 @@ Every knob is an option or environment variable with a default:
 
     --overlay DIR      KONTAXA_EKS_OVERLAY   the overlay to edit (infra/k8s/overlays/eks)
     --app-version V                          instead of the pyproject version at TAG
-    --build-time T                           instead of the commit time of TAG (YYYY-MM-DDTHH:MM:SSZ)
+    --build-time T                           instead of the commit time of TAG (UTC, ...Z)
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ class FieldChange:
 
 # ---- values ------------------------------------------------------------------------------
 def _git(*args: str) -> str:
-    result = subprocess.run(
+    result = subprocess.run(  # noqa: S603 (fixed git subcommands; the tag is validated hex)
         ["git", "-C", str(REPO_ROOT), *args],  # noqa: S607
         capture_output=True,
         text=True,
@@ -78,15 +78,19 @@ def _git(*args: str) -> str:
     return result.stdout
 
 
+def _missing_commit(error: PromotionError, tag: str) -> PromotionError:
+    return PromotionError(
+        f"{error}\ncommit {tag} is not in this clone: fetch it (actions/checkout with "
+        "fetch-depth: 0) or pass --app-version and --build-time"
+    )
+
+
 def app_version_at(tag: str, service: str) -> str:
     """The `version` of services/<service>/pyproject.toml at commit `tag`."""
     try:
         text = _git("show", f"{tag}:services/{service}/pyproject.toml")
     except PromotionError as error:
-        raise PromotionError(
-            f"{error}\ncommit {tag} is not in this clone: fetch it (actions/checkout with "
-            "fetch-depth: 0) or pass --app-version and --build-time"
-        ) from error
+        raise _missing_commit(error, tag) from error
     version = tomllib.loads(text).get("project", {}).get("version")
     if not isinstance(version, str):
         raise PromotionError(f"services/{service}/pyproject.toml at {tag} has no project.version")
@@ -95,9 +99,12 @@ def app_version_at(tag: str, service: str) -> str:
 
 def build_time_of(tag: str) -> str:
     """The commit time of `tag` in UTC, as the image build labels it (created_of in lib.sh)."""
-    return _git(
-        "log", "-1", "--format=%cd", "--date=format-local:%Y-%m-%dT%H:%M:%SZ", tag
-    ).strip()
+    try:
+        return _git(
+            "log", "-1", "--format=%cd", "--date=format-local:%Y-%m-%dT%H:%M:%SZ", tag
+        ).strip()
+    except PromotionError as error:
+        raise _missing_commit(error, tag) from error
 
 
 # ---- exact edits ----------------------------------------------------------------------------
@@ -106,7 +113,8 @@ def _mapping_get(node: yaml.Node, key: str) -> yaml.Node | None:
         return None
     for key_node, value_node in node.value:
         if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
-            return value_node
+            found: yaml.Node = value_node
+            return found
     return None
 
 
@@ -135,7 +143,9 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: value}
 
 
-def edit_scalars(text: str, wanted: dict[tuple[str, ...], str], label: str) -> tuple[str, dict[str, str]]:
+def edit_scalars(
+    text: str, wanted: dict[tuple[str, ...], str], label: str
+) -> tuple[str, dict[str, str]]:
     """Set the scalars at the given key paths, touching no other byte of the document.
 
     A path is a tuple of keys; `("images", "name=kontaxa/x", "newTag")` selects the list
@@ -154,8 +164,13 @@ def edit_scalars(text: str, wanted: dict[tuple[str, ...], str], label: str) -> t
             if "=" in part and isinstance(node, yaml.SequenceNode):
                 key, _, match = part.partition("=")
                 node = next(
-                    (item for item in node.value if (v := _mapping_get(item, key)) is not None
-                     and isinstance(v, yaml.ScalarNode) and v.value == match),
+                    (
+                        item
+                        for item in node.value
+                        if (v := _mapping_get(item, key)) is not None
+                        and isinstance(v, yaml.ScalarNode)
+                        and v.value == match
+                    ),
                     None,
                 )
             else:
@@ -204,7 +219,7 @@ def plan_service(
     changes: list[FieldChange] = []
     kustomization = overlay / service / "kustomization.yaml"
     version_file = overlay / service / "version.yaml"
-    targets = {
+    targets: dict[Path, dict[tuple[str, ...], str]] = {
         kustomization: {("images", f"name={image}", "newTag"): tag},
         version_file: {
             ("data", "GIT_SHA"): tag,
