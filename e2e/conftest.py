@@ -3,6 +3,7 @@
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -26,13 +27,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--emulator-url", help="url target: the AWS emulator's URL")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "kind_only: runs only against the kind target")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "target" in metafunc.fixturenames:
         targets = [t.strip() for t in metafunc.config.getoption("--target").split(",")]
         unknown = set(targets) - set(TARGETS)
         if unknown:
             raise pytest.UsageError(f"--target: unknown {sorted(unknown)}; choose from {TARGETS}")
-        metafunc.parametrize("target", targets, indirect=True, scope="session")
+        params: list[Any] = targets
+        if metafunc.definition.get_closest_marker("kind_only"):
+            skip = pytest.mark.skip(reason="Argo CD runs only on the kind target (--target kind)")
+            params = ["kind"] if "kind" in targets else [pytest.param("kind", marks=skip)]
+        metafunc.parametrize("target", params, indirect=True, scope="session")
 
 
 @pytest.fixture(scope="session")

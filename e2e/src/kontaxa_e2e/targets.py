@@ -66,6 +66,10 @@ class Target(ABC):
     def config_values(self, service: str) -> dict[str, str]:
         """The service's ConfigMap data as deployed."""
 
+    def can_stop(self, component: str) -> bool:
+        """Whether `stop(component)` is possible on this target."""
+        return self.can_disturb
+
     def stop(self, component: str) -> None:
         """Stop `main-api`, `aux-service` or `emulator`."""
         raise NotImplementedError(f"the {self.name} target cannot stop components")

@@ -64,6 +64,7 @@ class KindRuntime:
             self._images()
             self._argocd()
             revision = self._seed_git(state)
+            state.revision = revision
             self._bootstrap()
             self._terraform(state)
             self._wait_synced(revision)

@@ -25,6 +25,7 @@ class State:
     emulator_url: str = ""
     components: dict[str, Component] = field(default_factory=dict)
     terraform_state: str = ""
+    revision: str = ""  # kind: the snapshot commit Argo CD syncs
     created_paths: list[str] = field(default_factory=list)
     started_at: float = 0.0
 
