@@ -8,7 +8,6 @@ import pytest
 from kontaxa_e2e.servers import eventually
 from kontaxa_e2e.targets import Target
 
-
 pytestmark = pytest.mark.kind_only
 
 
