@@ -22,7 +22,6 @@ import boto3
 import pytest
 
 from .conftest import (
-    EMULATOR_ACCOUNT,
     REGION,
     TERRAFORM_WRAPPER,
     Emulator,
@@ -47,7 +46,9 @@ LOCALSTACK_REQUIREMENTS = [
     "service-identity",
 ]
 ISSUER = "https://oidc.kind.kontaxa.local"
-BUCKET = f"kontaxa-demo-{EMULATOR_ACCOUNT}-{REGION}"
+# LocalStack's default account: the one the key "test" (the runner's and the pods') selects.
+LOCALSTACK_ACCOUNT = "000000000000"
+BUCKET = f"kontaxa-demo-{LOCALSTACK_ACCOUNT}-{REGION}"
 
 
 def _python313() -> str | None:
@@ -140,12 +141,12 @@ class AppliedThroughTflocal:
     outputs: dict[str, Any]
 
     def client(self, service: str) -> Any:
-        """A boto3 client on LocalStack, in the account the 12-digit access key selects."""
+        """A boto3 client on LocalStack, in its default account."""
         return boto3.client(
             service,
             endpoint_url=self.emulator.endpoint_url,
             region_name=REGION,
-            aws_access_key_id=EMULATOR_ACCOUNT,
+            aws_access_key_id="test",
             aws_secret_access_key="test",
         )
 
@@ -160,12 +161,11 @@ def applied(
     work = tmp_path_factory.mktemp("tflocal")
     root = copy_terraform_tree(work / "tree") / "environments" / "local"
     env = {
-        **emulator_env(localstack.endpoint_url, access_key=EMULATOR_ACCOUNT),
+        **emulator_env(localstack.endpoint_url),
         **plugin_cache,
         # The knobs `task tflocal:plan` sets: path-style S3 on loopback (no
-        # *.localhost.localstack.cloud lookups), our account id, our terraform wrapper.
+        # *.localhost.localstack.cloud lookups) and our terraform wrapper.
         "S3_HOSTNAME": "127.0.0.1",
-        "CUSTOMIZE_ACCESS_KEY": "1",
         "TF_CMD": str(TERRAFORM_WRAPPER),
         "DISABLE_DEPRECATION_NOTICE": "1",
     }
@@ -187,7 +187,7 @@ def applied(
 
 def test_tflocal_wrote_its_override_and_removed_it(applied: AppliedThroughTflocal) -> None:
     assert not (applied.terraform.config_dir / "localstack_providers_override.tf").exists()
-    assert applied.outputs["platform"]["account_id"] == EMULATOR_ACCOUNT
+    assert applied.outputs["platform"]["account_id"] == LOCALSTACK_ACCOUNT
 
 
 def test_parameters_and_secrets_exist(applied: AppliedThroughTflocal) -> None:
@@ -231,7 +231,7 @@ def test_bucket_is_encrypted_private_and_versioned(applied: AppliedThroughTfloca
 def test_irsa_roles_trust_the_given_issuer(applied: AppliedThroughTflocal) -> None:
     iam = applied.client("iam")
     host = ISSUER.removeprefix("https://")
-    provider_arn = f"arn:aws:iam::{EMULATOR_ACCOUNT}:oidc-provider/{host}"
+    provider_arn = f"arn:aws:iam::{LOCALSTACK_ACCOUNT}:oidc-provider/{host}"
     assert applied.outputs["platform"]["cluster_oidc_provider_arn"] == provider_arn
     trust = iam.get_role(RoleName="kontaxa-aux-service")["Role"]["AssumeRolePolicyDocument"]
     if isinstance(trust, str):
@@ -244,7 +244,7 @@ def test_irsa_roles_trust_the_given_issuer(applied: AppliedThroughTflocal) -> No
     }
     # No ECR here: the CI role still names the four repositories.
     assert applied.outputs["platform"]["ecr_repository_urls"] == {}
-    policy_arn = f"arn:aws:iam::{EMULATOR_ACCOUNT}:policy/kontaxa-github-ci-ecr-push"
+    policy_arn = f"arn:aws:iam::{LOCALSTACK_ACCOUNT}:policy/kontaxa-github-ci-ecr-push"
     version = iam.get_policy(PolicyArn=policy_arn)["Policy"]["DefaultVersionId"]
     document = iam.get_policy_version(PolicyArn=policy_arn, VersionId=version)["PolicyVersion"][
         "Document"

@@ -4,10 +4,11 @@ module "platform" {
   github_repository       = var.github_repository
   create_ecr_repositories = var.create_ecr_repositories
 
-  # Emulators run no instances: the cluster and its issuer, but no node group.
+  # Emulators run no instances: the cluster and its issuer, but no node group. Without
+  # the cluster, the roles trust the given (kind) issuer: nothing is looked up locally.
   create_eks              = var.create_eks
   create_node_group       = false
-  cluster_oidc_issuer_url = var.cluster_oidc_issuer_url
+  cluster_oidc_issuer_url = var.create_eks ? null : var.cluster_oidc_issuer_url
 
   disposable = true
   tags       = { environment = "local" }

@@ -4,7 +4,7 @@ provider "aws" {
   region              = var.region
   access_key          = var.emulator_access_key
   secret_key          = var.emulator_secret_key
-  allowed_account_ids = [var.account_id]
+  allowed_account_ids = var.emulator_account_ids
 
   skip_metadata_api_check     = true
   skip_credentials_validation = true

@@ -16,7 +16,7 @@ variable "region" {
 }
 
 variable "emulator_access_key" {
-  description = "Access key the emulator accepts; a 12-digit key makes LocalStack use it as the account id."
+  description = "Access key the emulator accepts. LocalStack takes a 12-digit key as the account id; \"test\" gives its default account."
   type        = string
   default     = "test"
 }
@@ -27,10 +27,10 @@ variable "emulator_secret_key" {
   default     = "test"
 }
 
-variable "account_id" {
-  description = "Account id the emulator reports; the provider refuses any other, so this root can never touch a real account."
-  type        = string
-  default     = "123456789012"
+variable "emulator_account_ids" {
+  description = "Accounts an emulator may report (moto's and LocalStack's defaults). The provider refuses any other, so this root never touches a real account."
+  type        = list(string)
+  default     = ["123456789012", "000000000000"]
 }
 
 variable "github_repository" {
@@ -46,9 +46,9 @@ variable "create_eks" {
 }
 
 variable "cluster_oidc_issuer_url" {
-  description = "With create_eks = false: the service account issuer of the local cluster (kind) the IRSA roles trust."
+  description = "With create_eks = false: the service account issuer the IRSA roles trust (the kind cluster's). Ignored when create_eks is true."
   type        = string
-  default     = null
+  default     = "https://oidc.kind.kontaxa.local"
 }
 
 variable "create_ecr_repositories" {
