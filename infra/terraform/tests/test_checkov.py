@@ -12,6 +12,9 @@ import pytest
 
 from .conftest import TERRAFORM_DIR, clean_env, task_vars, uv_binary
 
+# A cold cache installs checkov and its dependencies first.
+pytestmark = pytest.mark.timeout(600)
+
 SKIP_ANNOTATION = re.compile(r"#checkov:skip=(CKV2?_[A-Z0-9_]+):(.*)$", re.M)
 
 

@@ -29,7 +29,9 @@ from .conftest import (
 )
 from .policy_rules import policy_violations
 
-pytestmark = pytest.mark.usefixtures("terraform_available")
+# The first test also carries the module's setup (emulator, install, apply): more than the
+# suite's default per-test timeout on a machine whose caches are cold.
+pytestmark = [pytest.mark.usefixtures("terraform_available"), pytest.mark.timeout(600)]
 
 PREFIX = "/kontaxa/app"
 BUCKET = f"kontaxa-demo-{EMULATOR_ACCOUNT}-{REGION}"

@@ -35,7 +35,9 @@ from .conftest import (
     uv_binary,
 )
 
-pytestmark = pytest.mark.usefixtures("terraform_available")
+# The first test also carries the module's setup (emulator, install, apply): more than the
+# suite's default per-test timeout on a machine whose caches are cold.
+pytestmark = [pytest.mark.usefixtures("terraform_available"), pytest.mark.timeout(900)]
 
 LOCALSTACK_REQUIREMENTS = [
     "localstack-core[runtime]==2026.3.0",
