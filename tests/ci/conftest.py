@@ -62,6 +62,7 @@ def run(
         [str(arg) for arg in argv],
         cwd=cwd,
         env=env if env is not None else os.environ.copy(),
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -5,11 +5,13 @@ first; the last tests pin what the repository's own workflows present.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 import yaml
 
+from .conftest import REPO_ROOT
 from .conftest import oidc_subjects as oidc
 
 REPO = "kontaxa/kontaxa"
@@ -248,3 +250,21 @@ def test_command_line_output(capsys: pytest.CaptureFixture[str]) -> None:
     plan = next(row for row in rows if row["workflow"] == "terraform.yaml")
     assert plan["subjects"] == ["repo:acme/platform:pull_request"]
     assert plan["terraform_role"] == "kontaxa-github-plan"
+
+
+def test_docs_list_the_subjects_the_workflows_present() -> None:
+    """docs/oidc.md's table of role-assuming jobs is the analysis, row for row."""
+    doc = (REPO_ROOT / "docs" / "oidc.md").read_text()
+    rows = re.findall(
+        r"^\| `([\w.-]+\.yaml)` / ([\w-]+) \| `(\w+)` \| `([\w-]+)` \| [^|]+ \| `([^`]+)` \|$",
+        doc,
+        re.M,
+    )
+    documented = {(w, j, v, role, sub.replace("OWNER/REPO", REPO)) for w, j, v, role, sub in rows}
+    uses = oidc.Analysis(oidc.load_workflows(), REPO).role_uses()
+    actual = {
+        (u.workflow, u.job, u.role_variable, oidc.ROLE_VARIABLES[u.role_variable], subject)
+        for u in uses
+        for subject in u.subjects(REPO)
+    }
+    assert documented == actual

@@ -1,0 +1,216 @@
+"""The scripts behind the publish, e2e-diagnostics and plan steps, in their dry-run and test
+forms: stand-ins for aws, docker, kind and kubectl record what the scripts ask of them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO_ROOT, fake_command, output_of, run
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+PUBLISH = REPO_ROOT / "scripts/ci/publish-image.sh"
+DIAGNOSTICS = REPO_ROOT / "scripts/ci/kind-diagnostics.sh"
+PLAN = REPO_ROOT / "scripts/ci/terraform-plan.sh"
+
+
+def _base_env(**extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "GITHUB_", "IMAGE_", "ECR_", "DRY_RUN", "TF_", "DOCKER"))
+    }
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Tools:
+    """Stand-in aws and docker CLIs that log each call, one line of argv each."""
+
+    log: Path
+    env: dict[str, str]
+
+    def calls(self) -> list[list[str]]:
+        """Every recorded call, as argv (the first item names the tool)."""
+        if not self.log.exists():
+            return []
+        return [shlex.split(line) for line in self.log.read_text().splitlines()]
+
+
+@pytest.fixture
+def tools(tmp_path: Path) -> Tools:
+    log = tmp_path / "calls.log"
+    record = f'printf "%q " "$(basename "$0")" "$@" >>{log}; echo >>{log}\n'
+    bin_dir = tmp_path / "bin"
+    # aws: the account, and how many images carry the tag ($IMAGES_IN_ECR, default 0).
+    fake_command(
+        bin_dir,
+        "aws",
+        record
+        + """
+case "$1 $2" in
+  "sts get-caller-identity") echo 123456789012 ;;
+  "ecr batch-get-image") echo "${IMAGES_IN_ECR:-0}" ;;
+  "ecr get-login-password") echo not-a-password ;;
+esac
+""",
+    )
+    # docker login reads the password from its stdin; nothing else reads it.
+    docker = fake_command(bin_dir, "docker", record + '[[ "$1" != login ]] || cat >/dev/null\n')
+    env = _base_env(
+        PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        DOCKER=str(docker),
+        AWS_REGION="us-east-1",
+        GITHUB_SHA=SHA,
+        GITHUB_OUTPUT=str(tmp_path / "output"),
+        GITHUB_STEP_SUMMARY=str(tmp_path / "summary"),
+        BASE_IMAGE="python:3.11-slim-bookworm",
+    )
+    return Tools(log, env)
+
+
+def _pushes(tools: Tools) -> list[str]:
+    return [call[2] for call in tools.calls() if call[:2] == ["docker", "push"]]
+
+
+def test_publish_builds_on_the_golden_image_and_pushes_the_commit_tag(tools: Tools) -> None:
+    result = run([PUBLISH, "main-api"], env=tools.env)
+    assert result.returncode == 0, output_of(result)
+    calls = tools.calls()
+    builds = [call for call in calls if call[:2] == ["docker", "build"]]
+    tags = [call[call.index("-t") + 1] for call in builds]
+    assert tags == [
+        f"kontox-goldenimage:{SHA}-builder",
+        f"kontox-goldenimage:{SHA}",
+        f"kontaxa/main-api:{SHA}",
+    ]
+    assert f"GOLDEN_IMAGE=kontox-goldenimage:{SHA}" in builds[-1]
+    login = next(call for call in calls if call[:2] == ["docker", "login"])
+    assert login[-2:] == ["--password-stdin", REGISTRY]
+    assert _pushes(tools) == [f"{REGISTRY}/kontaxa/main-api:{SHA}"]
+    assert (Path(tools.env["GITHUB_OUTPUT"])).read_text() == f"tag={SHA}\n"
+    assert (
+        f"{REGISTRY}/kontaxa/main-api:{SHA}" in Path(tools.env["GITHUB_STEP_SUMMARY"]).read_text()
+    )
+
+
+def test_publish_leaves_a_tag_already_in_ecr_alone(tools: Tools) -> None:
+    """The repositories are immutable: a re-run must not build or push again."""
+    result = run([PUBLISH, "aux-service"], env={**tools.env, "IMAGES_IN_ECR": "1"})
+    assert result.returncode == 0, output_of(result)
+    assert "already in ECR" in result.stderr
+    assert [call[0] for call in tools.calls()] == ["aws", "aws"]
+    check = tools.calls()[1]
+    assert check[:3] == ["aws", "ecr", "batch-get-image"]
+    assert f"imageTag={SHA}" in check
+
+
+def test_publish_golden_gets_a_dated_tag_and_its_builder_stage(tools: Tools) -> None:
+    result = run([PUBLISH, "golden"], env=tools.env)
+    assert result.returncode == 0, output_of(result)
+    today = dt.datetime.now(dt.UTC).strftime("%Y%m%d")
+    assert _pushes(tools) == [
+        f"{REGISTRY}/kontox-goldenimage:{SHA}-{today}",
+        f"{REGISTRY}/kontox-goldenimage:{SHA}-{today}-builder",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "extra", "message"),
+    [
+        (["web"], {}, "usage"),
+        ([], {}, "usage"),
+        (["main-api"], {"IMAGE_TAG": "latest"}, "IMAGE_TAG"),
+        (["main-api"], {"AWS_REGION": ""}, "AWS_REGION"),
+    ],
+    ids=["unknown-image", "no-image", "mutable-tag", "no-region"],
+)
+def test_publish_refuses_bad_input(
+    tools: Tools, argv: list[str], extra: dict[str, str], message: str
+) -> None:
+    result = run([PUBLISH, *argv], env={**tools.env, **extra})
+    assert result.returncode == 1, output_of(result)
+    assert message in result.stderr
+    assert tools.calls() == []
+
+
+def test_publish_dry_run_prints_every_command(tools: Tools) -> None:
+    result = run([PUBLISH, "main-api"], env={**tools.env, "DRY_RUN": "1"})
+    assert result.returncode == 0, output_of(result)
+    assert tools.calls() == []
+    out = result.stdout
+    assert "aws sts get-caller-identity" in out
+    assert f"kontaxa/main-api:{SHA}" in out
+    assert f"docker push ACCOUNT.dkr.ecr.us-east-1.amazonaws.com/kontaxa/main-api:{SHA}" in out
+
+
+def test_kind_diagnostics_collects_and_never_fails(tmp_path: Path) -> None:
+    log = tmp_path / "calls.log"
+    bin_dir = tmp_path / "bin"
+    record = f'echo "$(basename "$0") $*" >>{log}\n'
+    fake_command(
+        bin_dir, "kind", record + 'mkdir -p "${@: -1}" && echo node-log >"${@: -1}/node.log"\n'
+    )
+    fake_command(bin_dir, "kubectl", record + 'echo "kubectl says no" >&2; exit 1\n')
+    state = tmp_path / "state"
+    (state / "logs").mkdir(parents=True)
+    (state / "logs" / "kind.log").write_text("runner log\n")
+    out = tmp_path / "out"
+    env = _base_env(
+        PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        LOCAL_STATE_DIR=str(state),
+        KIND_CLUSTER_NAME="kontaxa",
+    )
+    result = run([DIAGNOSTICS, out], env=env, timeout=300)
+    assert result.returncode == 0, output_of(result)
+    calls = log.read_text().splitlines()
+    assert f"kind export logs --name kontaxa {out}/kind-logs" in calls
+    assert "kubectl --context kind-kontaxa -n argocd get applications.argoproj.io -o yaml" in calls
+    assert (out / "kind-logs" / "node.log").read_text() == "node-log\n"
+    assert "kubectl says no" in (out / "argocd-applications.yaml").read_text()
+    assert (out / "runner-logs" / "kind.log").read_text() == "runner log\n"
+    for name in ("pods.txt", "events.txt", "local-status.txt"):
+        assert (out / name).exists(), name
+    assert "failed (exit 1)" in result.stderr
+
+
+def test_kind_diagnostics_dry_run() -> None:
+    result = run([DIAGNOSTICS, "/tmp/nowhere"], env=_base_env(DRY_RUN="1"))
+    assert result.returncode == 0, output_of(result)
+    assert "+ kind export logs --name kontaxa /tmp/nowhere/kind-logs" in result.stdout
+    assert "applications.argoproj.io" in result.stdout
+    assert not Path("/tmp/nowhere").exists()
+
+
+def test_terraform_plan_dry_run_uses_the_task_target_and_never_locks(tmp_path: Path) -> None:
+    result = run([PLAN], env=_base_env(DRY_RUN="1", PLAN_DIR=str(tmp_path / "plan")))
+    assert result.returncode == 0, output_of(result)
+    first = shlex.split(result.stdout.splitlines()[0])
+    assert first[:4] == ["+", "./task", "tf:plan", "ENV=aws"]
+    assert "-lock=false" in first
+    assert first[first.index("--") :].count(f"-out={tmp_path}/plan/aws.tfplan") == 1
+    assert any(arg.endswith("environments/aws/backend.hcl.example") for arg in first)
+    assert "placeholders" in result.stderr
+    assert not (tmp_path / "plan").exists()
+
+
+def test_terraform_plan_writes_the_repository_variables_to_files(tmp_path: Path) -> None:
+    env = _base_env(
+        DRY_RUN="1",
+        PLAN_DIR=str(tmp_path / "plan"),
+        TF_AWS_BACKEND_HCL='bucket = "b"',
+        TF_AWS_TFVARS='account_id = "123456789012"',
+    )
+    result = run([PLAN], env=env)
+    assert result.returncode == 0, output_of(result)
+    first = shlex.split(result.stdout.splitlines()[0])
+    assert f"BACKEND_CONFIG={tmp_path}/plan/backend.hcl" in first
+    assert f"VAR_FILE={tmp_path}/plan/terraform.tfvars" in first
