@@ -10,7 +10,8 @@
 #   TAG           the promoted image tag, a 40-hex git SHA (required)
 #   BASE_BRANCH   branch the pull request targets (default: main)
 #   REMOTE        git remote to push the promotion branch to (default: origin)
-#   GH            GitHub CLI (default: gh); it reads GH_TOKEN
+#   GH            GitHub CLI (default: gh)
+#   GH_TOKEN      token of the push and of gh (in CI: the workflow's token)
 #   DRY_RUN       1: change nothing, print the git and gh commands instead
 set -euo pipefail
 
@@ -77,13 +78,16 @@ run git -c user.name="github-actions[bot]" \
   -c user.email="41898282+github-actions[bot]@users.noreply.github.com" \
   commit --quiet --message "$title" --message "Image tag $TAG (scripts/ci/promote.py)." -- "$overlay"
 
-# The checkout keeps no credentials (persist-credentials: false): git asks gh, which holds
-# GH_TOKEN, for this one push.
+# The checkout keeps no credentials (persist-credentials: false). For this one push, a
+# credential helper hands git the token from the environment: it is never on a command line,
+# in .git/config or in this log.
+push_config=()
 if [[ -n "${GH_TOKEN:-}" ]]; then
-  run "$GH" auth setup-git
+  # shellcheck disable=SC2016 # expanded by the helper's shell when git calls it, not here
+  push_config=(-c credential.helper= -c 'credential.helper=!f() { echo username=x-access-token; echo "password=$GH_TOKEN"; }; f')
 fi
 log "pushing $branch (the branch belongs to CI: it is rebuilt from $BASE_BRANCH every time)"
-run git push --force "$REMOTE" "HEAD:refs/heads/$branch"
+run git "${push_config[@]}" push --force "$REMOTE" "HEAD:refs/heads/$branch"
 
 if [[ "$DRY_RUN" == "1" ]]; then
   existing=""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -184,11 +185,22 @@ def test_refuses_changes_outside_the_service_overlay(checkout: Checkout) -> None
     assert set(_branches(checkout.origin)) == {"main"}
 
 
-def test_with_a_token_git_gets_its_credentials_from_gh(checkout: Checkout) -> None:
+def test_the_token_reaches_git_through_a_helper_and_is_never_printed(checkout: Checkout) -> None:
     checkout.promote()
-    result = checkout.promotion_pr(GH_TOKEN="not-a-real-token")
+    token = "not-a-real-token-5f3a"
+    result = checkout.promotion_pr(GH_TOKEN=token, DRY_RUN="1")
     assert result.returncode == 0, output_of(result)
-    assert checkout.gh_calls()[0]["argv"] == ["auth", "setup-git"]
+    assert token not in result.stdout + result.stderr
+    push = next(line for line in result.stdout.splitlines() if " push " in line)
+    assert "credential.helper" in push
+    # The helper git would run answers with the token from the environment.
+    helper = shlex.split(push)[shlex.split(push).index("credential.helper=") + 2]
+    answer = run(
+        ["bash", "-c", helper.removeprefix("credential.helper=!")],
+        env={**checkout.env, "GH_TOKEN": token},
+    )
+    assert answer.stdout.splitlines() == ["username=x-access-token", f"password={token}"]
+    assert "credential.helper" not in (checkout.work / ".git" / "config").read_text()
 
 
 def test_dry_run_prints_the_commands_and_changes_nothing(checkout: Checkout) -> None:

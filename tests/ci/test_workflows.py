@@ -10,6 +10,7 @@ or a script of scripts/ci, so CI runs nothing a developer cannot.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 from functools import cache
@@ -249,8 +250,11 @@ def test_only_the_promotion_may_write_and_only_to_its_branch() -> None:
                 assert writes == {"contents", "pull-requests"}, f"{path.name}/{job_id}: {writes}"
                 assert job.get("uses", "").endswith("/promote.yaml") or path.name == "promote.yaml"
     promotion = (REPO_ROOT / "scripts/ci/promotion-pr.sh").read_text()
-    pushes = [line.strip() for line in promotion.splitlines() if "git push" in line]
-    assert pushes == ['run git push --force "$REMOTE" "HEAD:refs/heads/$branch"'], pushes
+    pushes = [line.strip() for line in promotion.splitlines() if re.search(r"\bpush\b.*--", line)]
+    assert pushes == [
+        'run git "${push_config[@]}" push --force "$REMOTE" "HEAD:refs/heads/$branch"'
+    ]
+    assert re.search(r'^branch="promote/eks-\$SERVICE"$', promotion, re.M)
 
 
 # ---- the static checkers -----------------------------------------------------------------------
@@ -391,3 +395,31 @@ def test_docs_name_only_files_that_exist(doc: Path) -> None:
     assert links or paths
     for path in paths:
         assert (REPO_ROOT / path).exists(), f"{doc.name} names {path}, which does not exist"
+
+
+def test_e2e_runs_the_laptop_commands_and_their_dry_run_forms_work_here(tmp_path: Path) -> None:
+    """The e2e job is `task local-up` on the kind runtime and `task e2e -- --target kind`."""
+    job = _workflow(WORKFLOWS / "e2e-kind.yaml")["jobs"]["kind"]
+    assert job["env"] == {"LOCAL_RUNTIME": "kind"}
+    commands = [step["run"] for step in job["steps"] if "run" in step]
+    assert commands == [
+        "./task local-up",
+        "./task e2e -- --target kind",
+        "./task ci:kind-diagnostics",
+    ]
+    kind = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("helm/kind-action@"))
+    settings = (REPO_ROOT / "local/src/kontaxa_local/settings.py").read_text()
+    assert f"(kind {kind['with']['version']})" in settings, (
+        "install the kind release the runner's pinned node image is built for"
+    )
+    env = {"LOCAL_RUNTIME": "kind", "LOCAL_STATE_DIR": str(tmp_path / "state")}
+    plan = run([TASK, "local-up", "--", "--dry-run"], env={**_environ(), **env})
+    assert plan.returncode == 0, output_of(plan)
+    assert "kind create cluster --name kontaxa" in plan.stdout + plan.stderr
+    collected = run([TASK, "e2e", "--", "--target", "kind", "--collect-only", "-q"])
+    assert collected.returncode == 0, output_of(collected)
+    assert re.search(r"^\d+ tests? collected", collected.stdout, re.M)
+
+
+def _environ() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("LOCAL_")}
