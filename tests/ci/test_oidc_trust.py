@@ -24,8 +24,17 @@ pytestmark = pytest.mark.usefixtures("terraform_available")
 
 AWS_ROOT = REPO_ROOT / "infra" / "terraform" / "environments" / "aws"
 EXAMPLE_TFVARS = (AWS_ROOT / "terraform.tfvars.example").read_text()
-REPOSITORY = re.search(r'^github_repository\s*=\s*"([^"]+)"', EXAMPLE_TFVARS, re.M).group(1)  # type: ignore[union-attr]
-CLUSTER = re.search(r'^cluster_name\s*=\s*"([^"]+)"', EXAMPLE_TFVARS, re.M).group(1)  # type: ignore[union-attr]
+
+
+def _example_value(name: str) -> str:
+    """A string variable of terraform.tfvars.example: the repository's values."""
+    match = re.search(rf'^{name}\s*=\s*"([^"]+)"', EXAMPLE_TFVARS, re.M)
+    assert match, f"terraform.tfvars.example sets no {name}; the trust check needs it"
+    return match.group(1)
+
+
+REPOSITORY = _example_value("github_repository")
+CLUSTER = _example_value("cluster_name")
 ACCOUNT = terraform_harness.EMULATOR_ACCOUNT
 REGION = terraform_harness.REGION
 STATE_BUCKET = "kontaxa-tfstate-ci-test"
