@@ -30,6 +30,7 @@ import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -268,7 +269,7 @@ class Context:
     def values(self, repository: str) -> dict[str, Any]:
         """What expressions may read of this run."""
         ref_type = "tag" if self.ref.startswith("refs/tags/") else "branch"
-        name = re.sub(r"^refs/(heads|tags)/", "", self.ref)
+        name = re.sub(r"^refs/(heads|tags|pull)/", "", self.ref)
         pull = self.event == "pull_request"
         return {
             "github.event_name": self.event,
@@ -300,8 +301,6 @@ def _branch_refs(include: list[str], ignore: list[str], default_branch: str) -> 
     candidates = [default_branch, OTHER_BRANCH]
     literal = [b for b in include if not any(c in b for c in "*?[!")]
     if include:
-        from fnmatch import fnmatchcase
-
         globbed = [b for b in include if b not in literal]
         chosen = literal + [c for c in candidates if any(fnmatchcase(c, g) for g in globbed)]
         if globbed and OTHER_BRANCH not in chosen:
