@@ -1,9 +1,10 @@
 """environments/local applied through tflocal to LocalStack (localstack-core on the host).
 
-LocalStack's host runtime needs Python 3.13 and PyPI (for localstack-core); where either is
-missing the module is skipped with the reason. Its free edition has no EKS or ECR, so the
-run uses environments/local/localstack.tfvars (a given issuer, ECR repositories only named),
-exactly as `task tflocal:plan` does. Tests run in order: apply (fixture), checks, re-plan, destroy.
+LocalStack's host runtime needs Python 3.13 and the package index (for localstack-core);
+where either is missing the module is skipped with the reason. Its free edition has no EKS
+or ECR, so the run uses environments/local/localstack.tfvars (the kind issuer, ECR
+repositories only named), exactly as `task tflocal:plan` does. Tests run in order: apply
+(fixture), checks, re-plan, destroy.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from .conftest import (
     TERRAFORM_WRAPPER,
     Terraform,
     clean_env,
+    copy_terraform_tree,
 )
 
 ALL_TF_FILES = sorted(
@@ -70,9 +71,13 @@ def validate_reports(
 ) -> dict[Path, dict[str, Any]]:
     """terraform init -backend=false and validate -json of every module and root, in parallel."""
 
+    # A copy, because init writes a lock file next to each module it initialises.
+    tree = copy_terraform_tree(tmp_path_factory.mktemp("validate-tree"))
+
     def validate(config_dir: Path) -> dict[str, Any]:
         data_dir = tmp_path_factory.mktemp(f"validate-{config_dir.name}") / ".terraform"
-        terraform = Terraform(config_dir, data_dir, env=clean_env(**plugin_cache))
+        copy = tree / config_dir.relative_to(TERRAFORM_DIR)
+        terraform = Terraform(copy, data_dir, env=clean_env(**plugin_cache))
         init = terraform.run("init", "-backend=false", check=False)
         if init.returncode != 0:
             return {"valid": False, "warning_count": 0, "init_error": init.stderr[-4000:]}
