@@ -156,7 +156,10 @@ def compare_values(expected: Any, actual: Any, where: str = "body") -> list[str]
             return [f"{where}: expected an object, got {type(actual).__name__}"]
         problems = []
         if set(expected) != set(actual):
-            missing, extra = sorted(set(expected) - set(actual)), sorted(set(actual) - set(expected))
+            missing, extra = (
+                sorted(set(expected) - set(actual)),
+                sorted(set(actual) - set(expected)),
+            )
             problems.append(f"{where}: keys differ (missing {missing}, unexpected {extra})")
         for key in sorted(set(expected) & set(actual)):
             problems += compare_values(expected[key], actual[key], f"{where}.{key}")
@@ -203,9 +206,34 @@ def compare_responses(expected: Response, actual: Response) -> list[str]:
 def render_response(response: Response) -> str:
     """The ```http block content for a response: the shown headers, the JSON pretty-printed."""
     lines = [f"HTTP/1.1 {response.status} {response.reason}"]
-    lines += [f"{name}: {response.headers[name]}" for name in SHOWN_HEADERS if name in response.headers]
+    lines += [
+        f"{name}: {response.headers[name]}" for name in SHOWN_HEADERS if name in response.headers
+    ]
     body = json.dumps(response.body, indent=2, ensure_ascii=False)
     return "\n".join(lines) + "\n\n" + body + "\n"
+
+
+def run_all(examples: list[Example], target: Any) -> list[Response | Exception]:
+    """Run every example against an e2e target, stopping components where the doc says."""
+    variables = stack_variables(target)
+    results: list[Response | Exception] = []
+    stopped: tuple[str, ...] = ()
+    try:
+        for example in examples:
+            if example.stopped != stopped:
+                for component in stopped:
+                    target.start(component)
+                for component in example.stopped:
+                    target.stop(component)
+                stopped = example.stopped
+            try:
+                results.append(run_example(example, variables))
+            except (RuntimeError, ValueError) as exc:
+                results.append(exc)
+    finally:
+        for component in stopped:
+            target.start(component)
+    return results
 
 
 def update(doc: Path = API_DOC) -> int:
@@ -217,21 +245,14 @@ def update(doc: Path = API_DOC) -> int:
     with tempfile.TemporaryDirectory(prefix="kontaxa-docs-") as state:
         target = ProcessTarget(Path(state))
         try:
-            variables = stack_variables(target)
-            rendered = []
-            for example in examples:
-                for component in example.stopped:
-                    target.stop(component)
-                try:
-                    rendered.append(render_response(run_example(example, variables)))
-                finally:
-                    for component in example.stopped:
-                        target.start(component)
+            results = run_all(examples, target)
         finally:
             target.close()
-    for example, content in reversed(list(zip(examples, rendered, strict=True))):
+    for example, result in reversed(list(zip(examples, results, strict=True))):
+        if isinstance(result, Exception):
+            raise result
         start, end = example.response_span
-        text = text[:start] + content + text[end:]
+        text = text[:start] + render_response(result) + text[end:]
     doc.write_text(text)
     print(f"{doc.relative_to(ROOT)}: {len(examples)} responses rewritten from a live stack")
     return 0
