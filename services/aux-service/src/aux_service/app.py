@@ -8,13 +8,14 @@ from fastapi import FastAPI
 from aux_service.aws import AwsGateway
 from aux_service.cache import SingleFlightCache
 from aux_service.config import SERVICE_NAME, Settings
-from aux_service.routes import api_router
+from aux_service.routes import build_routers
+from aux_service.store import ParameterStore
 from kontaxa_common.logs import Redactor, configure_logging
 from kontaxa_common.metrics import Metrics
 from kontaxa_common.models import Parameter
 from kontaxa_common.secrets import SecretFiles
 from kontaxa_common.version import VersionMetadata
-from kontaxa_common.web import install_common
+from kontaxa_common.web import add_routes, install_common
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -45,14 +46,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "through boto3. Callers must present the shared service token.",
         lifespan=lifespan,
     )
+    aws = AwsGateway(settings, metrics)
+    store = ParameterStore(aws, parameter_cache, settings.parameter_prefix)
+    # On app.state for the dependencies and for tests; the routes hold their own references.
     app.state.settings = settings
     app.state.metadata = metadata
     app.state.metrics = metrics
     app.state.secrets = secrets
-    app.state.aws = AwsGateway(settings, metrics)
-    app.state.parameter_cache = parameter_cache
-    app.state.aws_status = "unchecked"
-    app.state.aws_checked_at = float("-inf")
+    app.state.aws = aws
+    app.state.parameters = store
     install_common(app, metadata=metadata, metrics=metrics, meta=metadata.meta)
-    app.include_router(api_router)
+    add_routes(app, *build_routers(settings, metadata, secrets, aws, store))
     return app

@@ -47,12 +47,20 @@ class Metrics:
             registry=self.registry,
         )
         self._service = service
+        # The labelled children of the request metrics, looked up once per label set: the
+        # lookup costs more than the increment on the hot path.
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one served request and its latency."""
-        labels = (self._service, method, route, str(status))
-        self.requests.labels(*labels).inc()
-        self.request_duration.labels(*labels).observe(seconds)
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            labels = (self._service, method, route, str(status))
+            children = (self.requests.labels(*labels), self.request_duration.labels(*labels))
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_upstream(self, upstream: str, operation: str, outcome: str, seconds: float) -> None:
         """Record one upstream call."""

@@ -9,10 +9,10 @@ from kontaxa_common.logs import Redactor, configure_logging
 from kontaxa_common.metrics import Metrics
 from kontaxa_common.secrets import SecretFiles
 from kontaxa_common.version import VersionMetadata
-from kontaxa_common.web import install_common
+from kontaxa_common.web import add_routes, install_common
 from main_api.clients.aux import AuxClient
 from main_api.config import AUX_SERVICE, SERVICE_NAME, Settings
-from main_api.routes import api_router
+from main_api.routes import build_routers
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -53,5 +53,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.secrets = secrets
     app.state.aux = aux
     install_common(app, metadata=metadata, metrics=metrics, meta=metadata.meta)
-    app.include_router(api_router)
+    add_routes(app, *build_routers(metadata, secrets, aux))
     return app

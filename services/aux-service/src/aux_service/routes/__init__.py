@@ -1,10 +1,30 @@
-"""aux-service's routers, combined in one place."""
+"""aux-service's routes: one module per resource, combined in one place.
+
+Each module builds its router from the app's parts, which its endpoints close over: a
+FastAPI dependency costs every request time of its own (see docs/performance.md), so
+dependencies are kept for what must run per request (the service-token check).
+"""
 
 from fastapi import APIRouter
 
+from aux_service.aws import AwsGateway
+from aux_service.config import Settings
 from aux_service.routes import buckets, health, parameters
+from aux_service.store import ParameterStore
+from kontaxa_common.secrets import SecretFiles
+from kontaxa_common.version import VersionMetadata
 
-api_router = APIRouter()
-api_router.include_router(health.router)
-api_router.include_router(buckets.router)
-api_router.include_router(parameters.router)
+
+def build_routers(
+    settings: Settings,
+    metadata: VersionMetadata,
+    secrets: SecretFiles,
+    aws: AwsGateway,
+    store: ParameterStore,
+) -> list[APIRouter]:
+    """Every router of the service, wired to the app's parts."""
+    return [
+        health.build_router(settings, metadata, secrets, aws),
+        buckets.build_router(metadata, aws),
+        parameters.build_router(metadata, store),
+    ]

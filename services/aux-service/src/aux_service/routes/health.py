@@ -2,60 +2,73 @@
 
 import time
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 
-from aux_service.config import SERVICE_NAME
-from aux_service.deps import AwsDep, MetadataDep, SecretsDep, SettingsDep
+from aux_service.aws import AwsGateway
+from aux_service.config import SERVICE_NAME, Settings
 from aux_service.models import HealthResponse, ReadyResponse, VersionResponse
 from kontaxa_common.errors import ApiError
-from kontaxa_common.secrets import SERVICE_TOKEN_FILE
-
-router = APIRouter(tags=["operations"])
-
-
-@router.get("/health", response_model=HealthResponse)
-async def health(metadata: MetadataDep) -> dict[str, object]:
-    """Liveness: answers as long as the process serves requests; checks no dependency."""
-    return {"status": "ok", "meta": metadata.meta()}
+from kontaxa_common.secrets import SERVICE_TOKEN_FILE, SecretFiles
+from kontaxa_common.version import VersionMetadata
 
 
-@router.get(
-    "/ready",
-    response_model=ReadyResponse,
-    responses={503: {"model": ReadyResponse, "description": "A dependency is not ready."}},
-)
-async def ready(
-    request: Request,
-    response: Response,
-    aws: AwsDep,
-    secrets: SecretsDep,
-    settings: SettingsDep,
-    metadata: MetadataDep,
-) -> dict[str, object]:
-    """Readiness: AWS answers (checked at most every READY_CACHE_SECONDS) and secrets loaded."""
-    state = request.app.state
-    now = time.monotonic()
-    if now - state.aws_checked_at >= settings.ready_cache_seconds:
-        try:
-            await aws.ping()
-            state.aws_status = "ok"
-        except ApiError as exc:
-            state.aws_status = exc.code
-        state.aws_checked_at = now
-    secrets_ok = secrets.get(SERVICE_TOKEN_FILE) is not None
-    checks = {"aws": state.aws_status, "secrets": "ok" if secrets_ok else "missing"}
-    ok = secrets_ok and state.aws_status == "ok"
-    response.status_code = 200 if ok else 503
-    return {"status": "ready" if ok else "not_ready", "checks": checks, "meta": metadata.meta()}
+class AwsCheck:
+    """The last readiness check of AWS, reused for READY_CACHE_SECONDS."""
+
+    def __init__(self, aws: AwsGateway, reuse_seconds: float) -> None:
+        self._aws = aws
+        self._reuse_seconds = reuse_seconds
+        self.status = "unchecked"
+        self._checked_at = float("-inf")
+
+    async def current(self) -> str:
+        """ "ok", or the error code of the last failed check."""
+        now = time.monotonic()
+        if now - self._checked_at >= self._reuse_seconds:
+            try:
+                await self._aws.ping()
+                self.status = "ok"
+            except ApiError as exc:
+                self.status = exc.code
+            self._checked_at = now
+        return self.status
 
 
-@router.get("/version", response_model=VersionResponse)
-async def version(metadata: MetadataDep) -> dict[str, object]:
-    """aux-service's version metadata."""
-    return {
-        "service": SERVICE_NAME,
-        "version": metadata.version,
-        "git_sha": metadata.git_sha,
-        "build_time": metadata.build_time,
-        "meta": metadata.meta(),
-    }
+def build_router(
+    settings: Settings, metadata: VersionMetadata, secrets: SecretFiles, aws: AwsGateway
+) -> APIRouter:
+    """The operations routes."""
+    router = APIRouter(tags=["operations"])
+    aws_check = AwsCheck(aws, settings.ready_cache_seconds)
+
+    @router.get("/health", response_model=HealthResponse)
+    async def health() -> dict[str, object]:
+        """Liveness: answers as long as the process serves requests; checks no dependency."""
+        return {"status": "ok", "meta": metadata.meta()}
+
+    @router.get(
+        "/ready",
+        response_model=ReadyResponse,
+        responses={503: {"model": ReadyResponse, "description": "A dependency is not ready."}},
+    )
+    async def ready(response: Response) -> dict[str, object]:
+        """Readiness: AWS answers (checked at most every READY_CACHE_SECONDS) and secrets loaded."""
+        aws_status = await aws_check.current()
+        secrets_ok = secrets.get(SERVICE_TOKEN_FILE) is not None
+        checks = {"aws": aws_status, "secrets": "ok" if secrets_ok else "missing"}
+        ok = secrets_ok and aws_status == "ok"
+        response.status_code = 200 if ok else 503
+        return {"status": "ready" if ok else "not_ready", "checks": checks, "meta": metadata.meta()}
+
+    @router.get("/version", response_model=VersionResponse)
+    async def version() -> dict[str, object]:
+        """aux-service's version metadata."""
+        return {
+            "service": SERVICE_NAME,
+            "version": metadata.version,
+            "git_sha": metadata.git_sha,
+            "build_time": metadata.build_time,
+            "meta": metadata.meta(),
+        }
+
+    return router

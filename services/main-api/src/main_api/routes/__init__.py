@@ -1,10 +1,24 @@
-"""main-api's routers, combined in one place."""
+"""main-api's routes: one module per resource, combined in one place.
+
+Each module builds its router from the app's parts, which its endpoints close over: a
+FastAPI dependency costs every request time of its own (see docs/performance.md), so
+dependencies are kept for what must run per request (the API-key check).
+"""
 
 from fastapi import APIRouter
 
+from kontaxa_common.secrets import SecretFiles
+from kontaxa_common.version import VersionMetadata
+from main_api.clients.aux import AuxClient
 from main_api.routes import buckets, health, parameters
 
-api_router = APIRouter()
-api_router.include_router(health.router)
-api_router.include_router(buckets.router)
-api_router.include_router(parameters.router)
+
+def build_routers(
+    metadata: VersionMetadata, secrets: SecretFiles, aux: AuxClient
+) -> list[APIRouter]:
+    """Every router of the service, wired to the app's parts."""
+    return [
+        health.build_router(metadata, secrets, aux),
+        buckets.build_router(metadata, aux),
+        parameters.build_router(metadata, aux),
+    ]

@@ -3,9 +3,10 @@
 from fastapi import APIRouter, Response
 
 from kontaxa_common.errors import error_responses
-from kontaxa_common.secrets import SERVICE_TOKEN_FILE
+from kontaxa_common.secrets import SERVICE_TOKEN_FILE, SecretFiles
+from kontaxa_common.version import VersionMetadata
+from main_api.clients.aux import AuxClient
 from main_api.config import API_KEY_FILE_PREFIX, SERVICE_NAME
-from main_api.deps import AuxDep, MetadataDep, SecretsDep
 from main_api.models import (
     ComponentVersion,
     ErrorResponse,
@@ -14,49 +15,51 @@ from main_api.models import (
     VersionResponse,
 )
 
-router = APIRouter(tags=["operations"])
 
+def build_router(metadata: VersionMetadata, secrets: SecretFiles, aux: AuxClient) -> APIRouter:
+    """The operations routes."""
+    router = APIRouter(tags=["operations"])
 
-@router.get("/health", response_model=HealthResponse)
-async def health(metadata: MetadataDep) -> dict[str, object]:
-    """Liveness: answers as long as the process serves requests; checks no dependency."""
-    return {"status": "ok", "meta": metadata.meta()}
+    @router.get("/health", response_model=HealthResponse)
+    async def health() -> dict[str, object]:
+        """Liveness: answers as long as the process serves requests; checks no dependency."""
+        return {"status": "ok", "meta": metadata.meta()}
 
+    @router.get(
+        "/ready",
+        response_model=ReadyResponse,
+        responses={503: {"model": ReadyResponse, "description": "A dependency is not ready."}},
+    )
+    async def ready(response: Response) -> dict[str, object]:
+        """Readiness: aux-service reachable, service token and API keys loaded."""
+        secrets_ok = bool(
+            secrets.get(SERVICE_TOKEN_FILE) and secrets.with_prefix(API_KEY_FILE_PREFIX)
+        )
+        aux_ok = await aux.is_reachable()
+        checks = {
+            "aux_service": "ok" if aux_ok else "unreachable",
+            "secrets": "ok" if secrets_ok else "missing",
+        }
+        ok = secrets_ok and aux_ok
+        response.status_code = 200 if ok else 503
+        return {"status": "ready" if ok else "not_ready", "checks": checks, "meta": metadata.meta()}
 
-@router.get(
-    "/ready",
-    response_model=ReadyResponse,
-    responses={503: {"model": ReadyResponse, "description": "A dependency is not ready."}},
-)
-async def ready(
-    response: Response, aux: AuxDep, secrets: SecretsDep, metadata: MetadataDep
-) -> dict[str, object]:
-    """Readiness: aux-service reachable, service token and API keys loaded."""
-    secrets_ok = bool(secrets.get(SERVICE_TOKEN_FILE) and secrets.with_prefix(API_KEY_FILE_PREFIX))
-    aux_ok = await aux.is_reachable()
-    checks = {
-        "aux_service": "ok" if aux_ok else "unreachable",
-        "secrets": "ok" if secrets_ok else "missing",
-    }
-    ok = secrets_ok and aux_ok
-    response.status_code = 200 if ok else 503
-    return {"status": "ready" if ok else "not_ready", "checks": checks, "meta": metadata.meta()}
+    @router.get(
+        "/version", response_model=VersionResponse, responses=error_responses(ErrorResponse, 500)
+    )
+    async def version() -> dict[str, object]:
+        """main-api's version metadata, with aux-service's when it answers."""
+        aux_version = await aux.version()
+        aux_component = None
+        if aux_version is not None:
+            aux_component = ComponentVersion.model_validate(aux_version).model_dump()
+        return {
+            "service": SERVICE_NAME,
+            "version": metadata.version,
+            "git_sha": metadata.git_sha,
+            "build_time": metadata.build_time,
+            "aux_service": aux_component,
+            "meta": metadata.meta(),
+        }
 
-
-@router.get(
-    "/version", response_model=VersionResponse, responses=error_responses(ErrorResponse, 500)
-)
-async def version(aux: AuxDep, metadata: MetadataDep) -> dict[str, object]:
-    """main-api's version metadata, with aux-service's when it answers."""
-    aux_version = await aux.version()
-    aux_component = None
-    if aux_version is not None:
-        aux_component = ComponentVersion.model_validate(aux_version).model_dump()
-    return {
-        "service": SERVICE_NAME,
-        "version": metadata.version,
-        "git_sha": metadata.git_sha,
-        "build_time": metadata.build_time,
-        "aux_service": aux_component,
-        "meta": metadata.meta(),
-    }
+    return router

@@ -4,38 +4,43 @@ from fastapi import APIRouter
 
 from kontaxa_common.errors import ApiError, error_responses
 from kontaxa_common.parameters import InvalidParameterName, validate_parameter_name
-from main_api.deps import Authenticated, AuxDep, MetadataDep
+from kontaxa_common.version import VersionMetadata
+from main_api.clients.aux import AuxClient
+from main_api.deps import Authenticated
 from main_api.models import ErrorResponse, ParameterList, ParameterResponse
 
-router = APIRouter(tags=["data"], dependencies=[Authenticated])
 
+def build_router(metadata: VersionMetadata, aux: AuxClient) -> APIRouter:
+    """The parameter routes."""
+    router = APIRouter(tags=["data"], dependencies=[Authenticated])
 
-@router.get(
-    "/parameters",
-    response_model=ParameterList,
-    responses=error_responses(ErrorResponse, 401, 403, 429, 502, 503, 504),
-)
-async def list_parameters(aux: AuxDep, metadata: MetadataDep) -> dict[str, object]:
-    """Every parameter under aux-service's prefix; SecureString values masked."""
-    body = await aux.parameters()
-    return {
-        "prefix": body["prefix"],
-        "parameters": body["parameters"],
-        "count": body["count"],
-        "meta": metadata.meta(),
-    }
+    @router.get(
+        "/parameters",
+        response_model=ParameterList,
+        responses=error_responses(ErrorResponse, 401, 403, 429, 502, 503, 504),
+    )
+    async def list_parameters() -> dict[str, object]:
+        """Every parameter under aux-service's prefix; SecureString values masked."""
+        body = await aux.parameters()
+        return {
+            "prefix": body["prefix"],
+            "parameters": body["parameters"],
+            "count": body["count"],
+            "meta": metadata.meta(),
+        }
 
+    @router.get(
+        "/parameters/{name:path}",
+        response_model=ParameterResponse,
+        responses=error_responses(ErrorResponse, 400, 401, 403, 404, 429, 502, 503, 504),
+    )
+    async def get_parameter(name: str) -> dict[str, object]:
+        """One parameter by its name relative to the prefix (may contain '/')."""
+        try:
+            validate_parameter_name(name)
+        except InvalidParameterName as exc:
+            raise ApiError(400, "invalid_parameter_name", str(exc)) from exc
+        body = await aux.parameter(name)
+        return {"parameter": body["parameter"], "meta": metadata.meta()}
 
-@router.get(
-    "/parameters/{name:path}",
-    response_model=ParameterResponse,
-    responses=error_responses(ErrorResponse, 400, 401, 403, 404, 429, 502, 503, 504),
-)
-async def get_parameter(name: str, aux: AuxDep, metadata: MetadataDep) -> dict[str, object]:
-    """One parameter by its name relative to the prefix (may contain '/')."""
-    try:
-        validate_parameter_name(name)
-    except InvalidParameterName as exc:
-        raise ApiError(400, "invalid_parameter_name", str(exc)) from exc
-    body = await aux.parameter(name)
-    return {"parameter": body["parameter"], "meta": metadata.meta()}
+    return router
