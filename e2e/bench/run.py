@@ -1,0 +1,307 @@
+"""`task bench`: how fast the services are, as ratios measured side by side in one run.
+
+Brings up the process runtime (moto, Terraform, both services as processes from the
+rendered manifests, one uvicorn worker each), starts two more processes beside it (the
+ceiling app and an aux-service copy with its cache off), then drives each case with wrk for
+a fixed duration at a fixed concurrency after an unmeasured warm-up. The cases run in
+rounds, one after the other in every round, so each ratio compares figures taken minutes
+apart at most; the report gives each ratio's median over the rounds.
+
+Cases (issue 10): 1 ceiling (minimal FastAPI app returning a constant, same server
+settings); 2 aux-service /version; 3 main-api /version; 4 aux-service /parameters/{name}
+warm; 5 the same with the cache off; 6 main-api /parameters/{name} end to end (warm);
+7 main-api /buckets end to end.
+
+Why wrk: written in C, one thread drives thousands of requests per second for a few per
+cent of a core, so on two shared cores the load generator takes the least it can from the
+servers it measures; it runs as its own process, and Debian ships it.
+
+Knobs, each an environment variable with a default (or the option of the same name):
+| BENCH_DURATION | 10 | measured seconds per case and round |
+| BENCH_WARMUP | 3 | unmeasured seconds before each measurement |
+| BENCH_ROUNDS | 3 | rounds over all cases |
+| BENCH_CONNECTIONS | 32 | concurrent connections (the targets are set at 32) |
+| BENCH_OUT | docs | where performance.md, .json and .png are written |
+| BENCH_STACK | (a temporary directory) | state directory of a process-runtime stack to use and
+  keep (e.g. `.local` of `task local-up`: restart it after changing the services' code) |
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from kontaxa_e2e.load import Copy, aws_calls, spawn_copy
+from kontaxa_e2e.targets import ProcessTarget
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parents[1]
+sys.path.insert(0, str(BENCH_DIR))
+
+from report import machine_description, write_report  # noqa: E402
+
+PARAMETER = "welcome-message"  # a String parameter Terraform puts under the prefix
+TARGETS = {  # ratio: (minimum or maximum, bound)
+    "2/1": ("min", 0.70),
+    "4/1": ("min", 0.60),
+    "6/4": ("info", None),
+    "6/1": ("min", 0.33),
+    "6 p99/p50": ("max", 4.0),
+}
+
+
+@dataclass
+class Case:
+    """One benchmark case: what is requested, with which headers."""
+
+    key: str
+    title: str
+    url: str
+    headers: dict[str, str]
+
+
+def env_default(name: str, default: str) -> str:
+    """The knob's value from the environment, or its default."""
+    return os.environ.get(name, default)
+
+
+def parse_args() -> argparse.Namespace:
+    """Options; each defaults to its environment variable."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--duration", type=float, default=float(env_default("BENCH_DURATION", "10"))
+    )
+    parser.add_argument("--warmup", type=float, default=float(env_default("BENCH_WARMUP", "3")))
+    parser.add_argument("--rounds", type=int, default=int(env_default("BENCH_ROUNDS", "3")))
+    parser.add_argument(
+        "--connections", type=int, default=int(env_default("BENCH_CONNECTIONS", "32"))
+    )
+    parser.add_argument("--out", type=Path, default=Path(env_default("BENCH_OUT", "docs")))
+    parser.add_argument("--stack", type=Path, default=os.environ.get("BENCH_STACK") or None)
+    return parser.parse_args()
+
+
+def wrk(case: Case, seconds: float, connections: int) -> dict[str, Any]:
+    """Run wrk against `case` for `seconds`; its counts and percentiles."""
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s"]
+    command += ["--latency", "-s", str(BENCH_DIR / "wrk_report.lua")]
+    for key, value in case.headers.items():
+        command += ["-H", f"{key}: {value}"]
+    output = subprocess.run(
+        [*command, case.url], capture_output=True, text=True, check=True, timeout=seconds + 60
+    ).stdout
+    line = next(x for x in output.splitlines() if x.startswith("BENCH_JSON "))
+    raw: dict[str, Any] = json.loads(line.removeprefix("BENCH_JSON "))
+    errors = sum(
+        raw[k]
+        for k in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts")
+    )
+    seconds_measured = raw["duration_us"] / 1e6
+    return {
+        "requests": raw["requests"],
+        "rps": raw["requests"] / seconds_measured,
+        "p50_ms": raw["p50_us"] / 1000,
+        "p90_ms": raw["p90_us"] / 1000,
+        "p99_ms": raw["p99_us"] / 1000,
+        "max_ms": raw["max_us"] / 1000,
+        "errors": errors,
+        "raw": raw,
+    }
+
+
+def check(case: Case) -> None:
+    """Fail early unless the case answers 200 once."""
+    response = httpx.get(case.url, headers=case.headers, timeout=30)
+    if response.status_code != 200:
+        raise SystemExit(f"case {case.key} ({case.url}) answered {response.status_code}")
+
+
+def ratios_of(round_results: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """The issue's ratios within one round."""
+    rps = {key: result["rps"] for key, result in round_results.items()}
+    case6 = round_results["6"]
+    return {
+        "2/1": rps["2"] / rps["1"],
+        "4/1": rps["4"] / rps["1"],
+        "6/4": rps["6"] / rps["4"],
+        "6/1": rps["6"] / rps["1"],
+        "6 p99/p50": case6["p99_ms"] / case6["p50_ms"],
+    }
+
+
+def verdict(name: str, value: float) -> str:
+    """met / missed against the issue's target, or '' when it has none."""
+    kind, bound = TARGETS[name]
+    if bound is None:
+        return ""
+    ok = value >= bound if kind == "min" else value <= bound
+    return "met" if ok else "missed"
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Bring the stack up, measure every case in rounds, take everything down."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk (task bench does it)")
+    started = time.time()
+    machine = machine_description()
+    with tempfile.TemporaryDirectory(prefix="kontaxa-bench-") as temporary:
+        state_dir = args.stack.resolve() if args.stack else Path(temporary)
+        print(f"bench: process runtime in {state_dir} (up in about 75 s, mostly Terraform)")
+        target = ProcessTarget(state_dir)
+        copies: list[Copy] = []
+        try:
+            runtime = target.runtime
+            print("bench: starting the ceiling app and an aux-service with its cache off")
+            ceiling = spawn_copy(
+                runtime,
+                "aux-service",
+                name="bench-ceiling",
+                command=[sys.executable, str(BENCH_DIR / "ceiling.py")],
+                ready_path="/",
+            )
+            copies.append(ceiling)
+            cold = spawn_copy(
+                runtime,
+                "aux-service",
+                name="bench-aux-cache-off",
+                env={"PARAMETER_CACHE_TTL_SECONDS": "0"},
+            )
+            copies.append(cold)
+            token = {"X-Service-Token": target.service_token()}
+            key = {"Authorization": f"Bearer {target.api_key()}"}
+            ttl = float(
+                target.config_values("aux-service").get("PARAMETER_CACHE_TTL_SECONDS", "30")
+            )
+            cases = [
+                Case("1", "ceiling: minimal FastAPI app", ceiling.url + "/", {}),
+                Case("2", "aux-service /version", target.aux_url + "/version", {}),
+                Case("3", "main-api /version", target.main_url + "/version", {}),
+                Case(
+                    "4",
+                    "aux-service /parameters/{name}, warm cache",
+                    f"{target.aux_url}/parameters/{PARAMETER}",
+                    token,
+                ),
+                Case(
+                    "5",
+                    "aux-service /parameters/{name}, cache off",
+                    f"{cold.url}/parameters/{PARAMETER}",
+                    token,
+                ),
+                Case(
+                    "6",
+                    "main-api /parameters/{name}, end to end, warm",
+                    f"{target.main_url}/parameters/{PARAMETER}",
+                    key,
+                ),
+                Case("7", "main-api /buckets, end to end", target.main_url + "/buckets", key),
+            ]
+            for case in cases:
+                check(case)
+            rounds: list[dict[str, dict[str, Any]]] = []
+            ssm = {"calls": 0.0, "requests": 0, "windows": 0, "window_seconds": 0.0}
+            for number in range(args.rounds):
+                results: dict[str, dict[str, Any]] = {}
+                for case in cases:
+                    wrk(case, args.warmup, args.connections)
+                    before = aws_calls(target.aux_url, "GetParameter") if case.key == "6" else 0
+                    window = time.monotonic()
+                    results[case.key] = wrk(case, args.duration, args.connections)
+                    if case.key == "6":
+                        ssm["calls"] += aws_calls(target.aux_url, "GetParameter") - before
+                        ssm["requests"] += results["6"]["requests"]
+                        ssm["windows"] += 1
+                        ssm["window_seconds"] += time.monotonic() - window
+                    result = results[case.key]
+                    print(
+                        f"round {number + 1}/{args.rounds} case {case.key}: "
+                        f"{result['rps']:8.0f} req/s  p50 {result['p50_ms']:7.2f} ms  "
+                        f"p99 {result['p99_ms']:7.2f} ms  errors {result['errors']}",
+                        flush=True,
+                    )
+                rounds.append(results)
+        finally:
+            for copy in copies:
+                copy.stop()
+            if not args.stack:
+                target.close()
+    per_round = [ratios_of(r) for r in rounds]
+    ratios = {
+        name: {
+            "median": statistics.median(r[name] for r in per_round),
+            "min": min(r[name] for r in per_round),
+            "max": max(r[name] for r in per_round),
+            "target": TARGETS[name][1],
+            "kind": TARGETS[name][0],
+        }
+        for name in TARGETS
+    }
+    for name, ratio in ratios.items():
+        ratio["verdict"] = verdict(name, ratio["median"])
+    summary = {}
+    for case in cases:
+        results = [r[case.key] for r in rounds]
+        summary[case.key] = {
+            "title": case.title,
+            "rps": statistics.median(r["rps"] for r in results),
+            "p50_ms": statistics.median(r["p50_ms"] for r in results),
+            "p99_ms": statistics.median(r["p99_ms"] for r in results),
+            "errors": sum(r["errors"] for r in results),
+            "requests": sum(r["requests"] for r in results),
+        }
+    # One name is read in case 6: the cache may load it at most once per TTL, plus once when a
+    # window starts with the entry expired.
+    allowed = ssm["windows"] + ssm["window_seconds"] / ttl
+    ssm.update(
+        per_1000=1000 * ssm["calls"] / max(ssm["requests"], 1),
+        allowed_calls=allowed,
+        allowed_per_1000=1000 * allowed / max(ssm["requests"], 1),
+        ttl_seconds=ttl,
+        names=1,
+        verdict="met" if ssm["calls"] <= allowed else "missed",
+    )
+    return {
+        "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
+        "command": "task bench",
+        "settings": {
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "rounds": args.rounds,
+            "connections": args.connections,
+            "wrk_threads": 1,
+            "uvicorn_workers": 1,
+        },
+        "machine": machine,
+        "load_after": os.getloadavg(),
+        "cases": summary,
+        "ratios": ratios,
+        "ssm_case6": ssm,
+        "rounds": rounds,
+    }
+
+
+def main() -> None:
+    """Measure and write the report."""
+    args = parse_args()
+    out = args.out if args.out.is_absolute() else REPO_ROOT / args.out
+    results = run(args)
+    paths = write_report(results, out)
+    for name, ratio in results["ratios"].items():
+        print(f"{name:10} {ratio['median']:6.2f}  {ratio['verdict']}")
+    ssm = results["ssm_case6"]
+    print(f"SSM calls per 1,000 requests in case 6: {ssm['per_1000']:.3f} ({ssm['verdict']})")
+    print("bench: wrote " + ", ".join(str(p) for p in paths))
+
+
+if __name__ == "__main__":
+    main()
