@@ -5,8 +5,14 @@
 #
 # Plans through `task tf:plan ENV=aws`, the developer's target, with the credentials of the
 # environment: in CI, the read-only plan role assumed through GitHub OIDC. Backend and
-# variables come from two repository variables, written to files here. A pull request's plan
-# writes no state, so it runs with -lock=false and its role needs no write access anywhere.
+# variables come from two repository variables, written to files here. A pull request runs
+# code nobody has reviewed yet, so the plan reads as little as it can:
+#   -refresh=false  no managed resource is read back from AWS (no secret value, no
+#                   SecureString, no describe call): the plan compares the code with the state
+#   -lock=false     a plan writes no state, so it takes no lock either
+# and the plan role (infra/terraform/modules/github-oidc, plan_role) may read the state object
+# and what the data and ephemeral blocks call, nothing else. The plan shows what the code
+# changes against the state, not drift made outside Terraform.
 #
 # Every knob is an environment variable with a default:
 #   TF_AWS_BACKEND_HCL    contents of backend.hcl (bucket, key, region of the state)
@@ -57,7 +63,7 @@ backend="$(settings_file TF_AWS_BACKEND_HCL backend.hcl backend.hcl.example)"
 var_file="$(settings_file TF_AWS_TFVARS terraform.tfvars terraform.tfvars.example)"
 plan="$plan_dir/aws.tfplan"
 
-run ./task tf:plan ENV=aws BACKEND_CONFIG="$backend" VAR_FILE="$var_file" -- -lock=false -no-color -out="$plan"
+run ./task tf:plan ENV=aws BACKEND_CONFIG="$backend" VAR_FILE="$var_file" -- -refresh=false -lock=false -no-color -out="$plan"
 if [[ "$DRY_RUN" == "1" ]]; then
   run "$terraform" -chdir="$aws_root" show -no-color "$plan"
   run "$terraform" -chdir="$aws_root" show -json "$plan"

@@ -1,10 +1,13 @@
-"""The OIDC trust in infra/terraform matches what the workflows present.
+"""The OIDC trust in infra/terraform matches what the workflows present, and the plan role
+allows what the plan job calls, no more.
 
 environments/aws is planned by scripts/ci/terraform-plan.sh (the plan job's own script)
 against a moto server holding what the root looks up (the EKS cluster and its OIDC provider,
 the state bucket), with the repository's values: terraform.tfvars.example. Each role's trust
 policy is read from that plan as Terraform rendered it, and every `sub` each role-assuming
-job can present (scripts/ci/oidc_subjects.py) must be let in.
+job can present (scripts/ci/oidc_subjects.py) must be let in. Terraform's debug log of the same
+run lists every AWS call of the plan job (backend and provider); the plan role's policy, as
+planned, must grant exactly those actions.
 """
 
 from __future__ import annotations
@@ -37,7 +40,10 @@ REPOSITORY = _example_value("github_repository")
 CLUSTER = _example_value("cluster_name")
 ACCOUNT = terraform_harness.EMULATOR_ACCOUNT
 REGION = terraform_harness.REGION
-STATE_BUCKET = "kontaxa-tfstate-ci-test"
+# backend.hcl.example's naming, which the plan role assumes when state_bucket is not set.
+STATE_BUCKET = f"kontaxa-tfstate-{ACCOUNT}-{REGION}"
+STATE_KEY = "kontaxa/aws/terraform.tfstate"
+PLAN_ROLE = oidc_subjects.ROLE_VARIABLES["AWS_PLAN_ROLE_ARN"]
 OWNER_ID, REPOSITORY_ID = "1111111", "2222222"
 # With the default create_github_oidc_provider = true, the provider's ARN is known only after
 # apply, so Terraform renders the trust document then. Naming an existing provider renders it
@@ -47,52 +53,57 @@ KNOWN_PROVIDER = (
     f'github_oidc_provider_arn    = "arn:aws:iam::{ACCOUNT}:oidc-provider/'
     f'{oidc_subjects.ISSUER}"\n'
 )
-# Roles the workflows use that infra/terraform does not define yet. A strict xfail: the day
-# the role exists and trusts the job, the test passes, fails as XPASS, and this entry goes.
-PENDING_ROLES = {
-    "AWS_PLAN_ROLE_ARN": (
-        "infra/terraform has no read-only plan role (kontaxa-github-plan) trusting "
-        f"repo:{REPOSITORY}:pull_request: terraform.yaml's plan job would be refused"
-    ),
-}
 ROLE_USES = oidc_subjects.Analysis(oidc_subjects.load_workflows(), REPOSITORY).role_uses()
 
 
 def _params() -> list[Any]:
-    params = []
-    for use in ROLE_USES:
-        marks = []
-        if use.role_variable in PENDING_ROLES:
-            marks.append(pytest.mark.xfail(strict=True, reason=PENDING_ROLES[use.role_variable]))
-        params.append(pytest.param(use, id=use.label, marks=marks))
-    return params
+    return [pytest.param(use, id=use.label) for use in ROLE_USES]
 
 
 @dataclass
 class RenderedPlan:
-    """What scripts/ci/terraform-plan.sh produced: the plan as JSON and the job summary."""
+    """What scripts/ci/terraform-plan.sh produced: the plan as JSON, the job summary, and the
+    IAM actions of the AWS calls it made (from Terraform's debug log)."""
 
     plan: dict[str, Any]
     summary: str
+    actions_called: set[str]
+
+    def _document(self, resource_type: str, name: str, attribute: str) -> dict[str, Any]:
+        """An IAM document attribute of the planned resource of that type named `name`."""
+        planned = {
+            change["change"]["after"]["name"]: change["change"]["after"]
+            for change in self.plan["resource_changes"]
+            if change["type"] == resource_type and change["change"]["after"]
+        }
+        assert name in planned, (
+            f"environments/aws plans no {resource_type} named {name}; found: {sorted(planned)}"
+        )
+        text = planned[name].get(attribute)
+        assert isinstance(text, str), f"{name}: {attribute} unknown at plan time"
+        document: dict[str, Any] = json.loads(text)
+        return document
 
     def trust(self, role_name: str) -> dict[str, Any]:
         """The assume-role policy of the planned aws_iam_role named `role_name`."""
-        roles = {
-            change["change"]["after"]["name"]: change["change"]["after"]
-            for change in self.plan["resource_changes"]
-            if change["type"] == "aws_iam_role" and change["change"]["after"]
-        }
-        assert role_name in roles, (
-            f"environments/aws plans no IAM role named {role_name}; roles: {sorted(roles)}"
-        )
-        policy = roles[role_name].get("assume_role_policy")
-        assert isinstance(policy, str), f"{role_name}: trust policy unknown at plan time"
-        document: dict[str, Any] = json.loads(policy)
-        return document
+        return self._document("aws_iam_role", role_name, "assume_role_policy")
+
+    def policy(self, policy_name: str) -> dict[str, Any]:
+        """The document of the planned aws_iam_policy named `policy_name`."""
+        return self._document("aws_iam_policy", policy_name, "policy")
+
+
+@dataclass
+class EmulatedAccount:
+    """The moto server, and the ARNs of the cluster and cluster provider the aws root looks up."""
+
+    emulator: Any
+    cluster_arn: str
+    cluster_provider_arn: str
 
 
 @pytest.fixture(scope="module")
-def emulated_account(moto_server: Any) -> Any:
+def emulated_account(moto_server: Any) -> EmulatedAccount:
     """The moto server with what environments/aws reads: cluster, its provider, state bucket."""
     session = {
         "endpoint_url": moto_server.endpoint_url,
@@ -105,31 +116,36 @@ def emulated_account(moto_server: Any) -> Any:
         roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks-cluster",
         resourcesVpcConfig={"subnetIds": []},
     )["cluster"]
-    boto3.client("iam", **session).create_open_id_connect_provider(
+    provider = boto3.client("iam", **session).create_open_id_connect_provider(
         Url=cluster["identity"]["oidc"]["issuer"],
         ClientIDList=["sts.amazonaws.com"],
         ThumbprintList=["9" * 40],
     )
     boto3.client("s3", **session).create_bucket(Bucket=STATE_BUCKET)
-    return moto_server
+    return EmulatedAccount(moto_server, cluster["arn"], provider["OpenIDConnectProviderArn"])
 
 
 def _plan(
-    emulator: Any, work: Path, plugin_cache: dict[str, str], extra_tfvars: str = ""
+    account: EmulatedAccount, work: Path, plugin_cache: dict[str, str], extra_tfvars: str = ""
 ) -> RenderedPlan:
     """Run scripts/ci/terraform-plan.sh as the plan job does, against the emulator."""
     lock = (AWS_ROOT / ".terraform.lock.hcl").read_bytes()
+    endpoint_url = account.emulator.endpoint_url
     backend = (
         f'bucket         = "{STATE_BUCKET}"\n'
-        'key            = "kontaxa/aws/terraform.tfstate"\n'
+        f'key            = "{STATE_KEY}"\n'
         f'region         = "{REGION}"\n'
-        f'endpoints      = {{ s3 = "{emulator.endpoint_url}" }}\n'
+        f'endpoints      = {{ s3 = "{endpoint_url}" }}\n'
         "use_path_style = true\n"
     )
     summary = work / "summary.md"
+    log = work / "terraform.log"
     env = {
-        **terraform_harness.emulator_env(emulator.endpoint_url),
+        **terraform_harness.emulator_env(endpoint_url),
         **plugin_cache,
+        # Every AWS call, of init and plan, of the backend and the provider.
+        "TF_LOG": "debug",
+        "TF_LOG_PATH": str(log),
         "TF_DATA_DIR": str(work / ".terraform"),
         "PLAN_DIR": str(work / "plan"),
         "GITHUB_STEP_SUMMARY": str(summary),
@@ -140,12 +156,15 @@ def _plan(
     assert result.returncode == 0, output_of(result)
     assert (AWS_ROOT / ".terraform.lock.hcl").read_bytes() == lock, "the plan rewrote the lock"
     plan = json.loads((work / "plan" / "plan.json").read_text())
-    return RenderedPlan(plan, summary.read_text())
+    actions = terraform_harness.aws_actions_called(log.read_text())
+    return RenderedPlan(plan, summary.read_text(), actions)
 
 
 @pytest.fixture(scope="module")
 def aws_plan(
-    emulated_account: Any, tmp_path_factory: pytest.TempPathFactory, plugin_cache: dict[str, str]
+    emulated_account: EmulatedAccount,
+    tmp_path_factory: pytest.TempPathFactory,
+    plugin_cache: dict[str, str],
 ) -> RenderedPlan:
     """environments/aws planned with the repository's values (terraform.tfvars.example)."""
     return _plan(emulated_account, tmp_path_factory.mktemp("aws-plan"), plugin_cache)
@@ -153,7 +172,9 @@ def aws_plan(
 
 @pytest.fixture(scope="module")
 def aws_plan_with_ids(
-    emulated_account: Any, tmp_path_factory: pytest.TempPathFactory, plugin_cache: dict[str, str]
+    emulated_account: EmulatedAccount,
+    tmp_path_factory: pytest.TempPathFactory,
+    plugin_cache: dict[str, str],
 ) -> RenderedPlan:
     """The same, with the repository's numeric ids (the immutable sub form) configured."""
     ids = f'github_repository_owner_id = "{OWNER_ID}"\ngithub_repository_id = "{REPOSITORY_ID}"\n'
@@ -206,3 +227,72 @@ def test_the_ci_role_trusts_nothing_the_workflows_do_not_need(aws_plan: Rendered
         assert oidc_subjects.trust_refusal(trust, f"repo:{REPOSITORY}:{claim}") is not None, claim
     other = f"repo:someone/{REPOSITORY.split('/')[1]}:ref:refs/heads/main"
     assert oidc_subjects.trust_refusal(trust, other) is not None
+
+
+def test_the_plan_role_trusts_pull_requests_only(aws_plan: RenderedPlan) -> None:
+    """It runs code nobody has reviewed: no branch, tag or environment may use it."""
+    trust = aws_plan.trust(PLAN_ROLE)
+    assert oidc_subjects.trust_refusal(trust, f"repo:{REPOSITORY}:pull_request") is None
+    for claim in (
+        "ref:refs/heads/main",
+        "ref:refs/heads/feature",
+        "environment:production",
+        "ref:refs/tags/v1",
+    ):
+        assert oidc_subjects.trust_refusal(trust, f"repo:{REPOSITORY}:{claim}") is not None, claim
+    other = f"repo:someone/{REPOSITORY.split('/')[1]}:pull_request"
+    assert oidc_subjects.trust_refusal(trust, other) is not None
+
+
+def test_the_plan_role_reads_the_state_object_and_the_lookups_only(
+    aws_plan: RenderedPlan, emulated_account: EmulatedAccount
+) -> None:
+    statements = {s["Sid"]: s for s in aws_plan.policy(f"{PLAN_ROLE}-read")["Statement"]}
+    granted = {
+        sid: (_as_set(s["Action"]), _as_set(s["Resource"]), s.get("Condition"))
+        for sid, s in statements.items()
+    }
+    assert all(s["Effect"] == "Allow" for s in statements.values())
+    assert granted == {
+        "ReadTheStateObject": (
+            {"s3:GetObject"},
+            {f"arn:aws:s3:::{STATE_BUCKET}/{STATE_KEY}"},
+            None,
+        ),
+        "ListOnlyTheStateKey": (
+            {"s3:ListBucket"},
+            {f"arn:aws:s3:::{STATE_BUCKET}"},
+            {"StringEquals": {"s3:prefix": STATE_KEY}},
+        ),
+        "DescribeTheLookedUpClusters": (
+            {"eks:DescribeCluster"},
+            {emulated_account.cluster_arn},
+            None,
+        ),
+        "ReadTheLookedUpOidcProviders": (
+            {"iam:GetOpenIDConnectProvider"},
+            {emulated_account.cluster_provider_arn},
+            None,
+        ),
+        # No resource type in the Service Authorization Reference: "*" is all AWS accepts.
+        "GenerateRandomPasswords": ({"secretsmanager:GetRandomPassword"}, {"*"}, None),
+    }
+
+
+def test_the_plan_role_grants_exactly_what_the_plan_job_calls(aws_plan: RenderedPlan) -> None:
+    """Terraform's log of the plan job (init and plan, backend and provider): every call is
+    granted, and every grant is used. sts:GetCallerIdentity needs no permission. The backend's
+    listing of workspaces (prefix env:/) falls outside the prefix condition: AWS refuses it and
+    Terraform then knows only the default workspace."""
+    policy = aws_plan.policy(f"{PLAN_ROLE}-read")
+    granted = {action for s in policy["Statement"] for action in _as_set(s["Action"])}
+    called = aws_plan.actions_called - {"sts:GetCallerIdentity"}
+    assert called == granted, (
+        f"called, not granted: {sorted(called - granted)}; "
+        f"granted, not called: {sorted(granted - called)}"
+    )
+    assert not any(a.startswith(("secretsmanager:GetSecret", "ssm:GetParam")) for a in called)
+
+
+def _as_set(value: Any) -> set[str]:
+    return set(value) if isinstance(value, list) else {value}

@@ -190,12 +190,16 @@ def test_kind_diagnostics_dry_run() -> None:
     assert not Path("/tmp/nowhere").exists()
 
 
-def test_terraform_plan_dry_run_uses_the_task_target_and_never_locks(tmp_path: Path) -> None:
+def test_terraform_plan_dry_run_uses_the_task_target_never_refreshes_nor_locks(
+    tmp_path: Path,
+) -> None:
     result = run([PLAN], env=_base_env(DRY_RUN="1", PLAN_DIR=str(tmp_path / "plan")))
     assert result.returncode == 0, output_of(result)
     first = shlex.split(result.stdout.splitlines()[0])
     assert first[:4] == ["+", "./task", "tf:plan", "ENV=aws"]
-    assert "-lock=false" in first
+    # The plan role reads no live resource (no secret value) and writes nothing.
+    terraform_args = first[first.index("--") + 1 :]
+    assert {"-refresh=false", "-lock=false"} <= set(terraform_args)
     assert first[first.index("--") :].count(f"-out={tmp_path}/plan/aws.tfplan") == 1
     assert any(arg.endswith("environments/aws/backend.hcl.example") for arg in first)
     assert "placeholders" in result.stderr

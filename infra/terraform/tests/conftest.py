@@ -241,3 +241,31 @@ def copy_terraform_tree(destination: Path) -> Path:
     for part in ("modules", "environments"):
         shutil.copytree(TERRAFORM_DIR / part, destination / part, ignore=ignore)
     return destination
+
+
+# Terraform's debug log (TF_LOG=debug) has one "HTTP Request Sent" entry per AWS call, from the
+# S3 backend and from the provider alike, naming the call's rpc.service and rpc.method.
+_LOG_ENTRY_START = re.compile(r"\n(?=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z )")
+_SERVICE_PREFIXES = {"Secrets Manager": "secretsmanager"}
+# Operations authorized under another action (Service Authorization Reference, Amazon S3).
+_AUTHORIZED_AS = {"s3:HeadObject": "s3:GetObject", "s3:ListObjectsV2": "s3:ListBucket"}
+
+
+def _log_field(entry: str, name: str) -> str | None:
+    match = re.search(rf'\b{re.escape(name)}=("(?:[^"\\]|\\.)*"|\S+)', entry)
+    return match.group(1).strip('"') if match else None
+
+
+def aws_actions_called(log: str) -> set[str]:
+    """The IAM actions of every AWS call a TF_LOG=debug log shows (sts:GetCallerIdentity too)."""
+    actions: set[str] = set()
+    for entry in _LOG_ENTRY_START.split(log):
+        if "HTTP Request Sent" not in entry:
+            continue
+        service, operation = _log_field(entry, "rpc.service"), _log_field(entry, "rpc.method")
+        assert service, f"an AWS call without rpc.service:\n{entry[:600]}"
+        assert operation, f"an AWS call without rpc.method:\n{entry[:600]}"
+        prefix = _SERVICE_PREFIXES.get(service, service.lower())
+        action = f"{prefix}:{operation}"
+        actions.add(_AUTHORIZED_AS.get(action, action))
+    return actions

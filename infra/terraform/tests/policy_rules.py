@@ -11,6 +11,10 @@ from typing import Any
 STAR_RESOURCE_ACTIONS: dict[str, str] = {
     "s3:ListAllMyBuckets": "aux-service lists the account's buckets",
     "ecr:GetAuthorizationToken": "the CI role's docker login to the registry",
+    "secretsmanager:GetRandomPassword": (
+        "the plan role: a plan opens the ephemeral random passwords (returns a new random"
+        " string, reads no secret)"
+    ),
     "autoscaling:DescribeAutoScalingGroups": "Cluster Autoscaler discovery (read only)",
     "autoscaling:DescribeAutoScalingInstances": "Cluster Autoscaler discovery (read only)",
     "autoscaling:DescribeLaunchConfigurations": "Cluster Autoscaler discovery (read only)",

@@ -7,6 +7,7 @@ The tests of this module run in order: apply (fixture), checks, aws plan, re-pla
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from .conftest import (
     REGION,
     Emulator,
     Terraform,
+    aws_actions_called,
     clean_env,
     copy_terraform_tree,
     emulator_env,
@@ -42,6 +44,10 @@ REPOSITORIES = {
     "kontox-goldenimage",
 }
 GITHUB_SUB = "repo:kontaxa/kontaxa:ref:refs/heads/main"
+# The state the plan role reads by default: backend.hcl.example's bucket naming and key.
+STATE_OBJECT_ARN = (
+    f"arn:aws:s3:::kontaxa-tfstate-{EMULATOR_ACCOUNT}-{REGION}/kontaxa/aws/terraform.tfstate"
+)
 
 
 @dataclass
@@ -182,6 +188,37 @@ def test_github_ci_role_trusts_only_the_repository_branch_and_pushes_only_to_ecr
         {"ecr:GetAuthorizationToken"},
         {"*"},
     )
+
+
+def test_github_plan_role_trusts_only_pull_requests_and_reads_only_the_state(
+    applied: Applied,
+) -> None:
+    role = _role(applied, "kontaxa-github-plan")
+    assert role["Arn"] == applied.outputs["platform"]["github_plan_role_arn"]
+    github = applied.outputs["platform"]["github_oidc_provider_arn"]
+    principal, conditions = _web_identity_conditions(role["trust"])
+    assert principal == github
+    assert conditions == {
+        "token.actions.githubusercontent.com:aud": {"sts.amazonaws.com"},
+        "token.actions.githubusercontent.com:sub": {"repo:kontaxa/kontaxa:pull_request"},
+    }
+
+    assert list(role["attached"]) == ["kontaxa-github-plan-read"]
+    statements = _statements(role["attached"]["kontaxa-github-plan-read"])
+    # The local root creates its cluster: nothing to look up, so no EKS or IAM read.
+    assert {
+        sid: (_as_set(s["Action"]), _as_set(s["Resource"])) for sid, s in statements.items()
+    } == {
+        "ReadTheStateObject": ({"s3:GetObject"}, {STATE_OBJECT_ARN}),
+        "ListOnlyTheStateKey": (
+            {"s3:ListBucket"},
+            {STATE_OBJECT_ARN.split("/", 1)[0]},
+        ),
+        "GenerateRandomPasswords": ({"secretsmanager:GetRandomPassword"}, {"*"}),
+    }
+    assert statements["ListOnlyTheStateKey"]["Condition"] == {
+        "StringEquals": {"s3:prefix": "kontaxa/aws/terraform.tfstate"}
+    }
 
 
 def test_irsa_roles_trust_the_created_cluster_issuer_for_one_service_account_each(
@@ -424,6 +461,25 @@ def test_aws_root_plans_against_the_same_api_without_code_changes(
         if c["address"] == 'module.platform.module.service_irsa["aux-service"].aws_iam_role.this'
     )["change"]["after"]["assume_role_policy"]
     assert applied.outputs["platform"]["cluster_oidc_provider_arn"] in trust
+
+
+def test_a_plan_without_refresh_reads_no_secret(applied: Applied, tmp_path: Path) -> None:
+    """The pull request plan's -refresh=false: with resources in the state, the plan calls
+    nothing but the ephemeral random passwords. The same plan with refresh reads the secret
+    values and the SecureString back, which the plan role could not and must not do."""
+
+    def actions_called(*flags: str) -> set[str]:
+        log = tmp_path / f"plan{''.join(flags)}.log"
+        env = {**applied.terraform.env, "TF_LOG": "debug", "TF_LOG_PATH": str(log)}
+        terraform = dataclasses.replace(applied.terraform, env=env)
+        terraform.run("plan", "-lock=false", *flags, *applied.variables)
+        return aws_actions_called(log.read_text())
+
+    # The provider's account lookup: this root skips credential validation, so the provider
+    # asks iam:GetUser before sts:GetCallerIdentity (the aws root validates, through STS).
+    account_lookup = {"sts:GetCallerIdentity", "iam:GetUser"}
+    assert actions_called("-refresh=false") - account_lookup == {"secretsmanager:GetRandomPassword"}
+    assert {"secretsmanager:GetSecretValue", "ssm:GetParameter"} <= actions_called()
 
 
 def test_replan_shows_no_changes(applied: Applied) -> None:

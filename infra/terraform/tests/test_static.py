@@ -167,6 +167,37 @@ def test_every_iam_policy_is_an_aws_iam_policy_document() -> None:
     assert checked >= 6, "expected the IAM policies and roles of the modules"
 
 
+# What each data and ephemeral block type calls in AWS during a plan, so what the pull request
+# plan role (modules/github-oidc plan_role, filled in by modules/platform) must be granted.
+# None: no API call, or only sts:GetCallerIdentity, which needs no permission.
+PLAN_LOOKUPS: dict[tuple[str, str], str | None] = {
+    ("data", "aws_partition"): None,
+    ("data", "aws_region"): None,
+    ("data", "aws_caller_identity"): None,
+    ("data", "aws_iam_policy_document"): None,
+    ("data", "aws_eks_cluster"): "eks:DescribeCluster",
+    ("data", "aws_iam_openid_connect_provider"): "iam:GetOpenIDConnectProvider",
+    ("ephemeral", "aws_secretsmanager_random_password"): "secretsmanager:GetRandomPassword",
+}
+
+
+def test_every_lookup_a_plan_makes_is_granted_to_the_plan_role() -> None:
+    """A new kind of data or ephemeral block would make the pull request plan fail with
+    AccessDenied: grant its call to the plan role, then list it here."""
+    found = {
+        (kind, block_type)
+        for path in ALL_TF_FILES
+        for kind in ("data", "ephemeral")
+        for block_type in _blocks(path.read_text(), kind)
+    }
+    assert found <= set(PLAN_LOOKUPS), (
+        f"not known to the plan role: {sorted(found - set(PLAN_LOOKUPS))}"
+    )
+    plan_role = (TERRAFORM_DIR / "modules" / "github-oidc" / "main.tf").read_text()
+    for action in filter(None, PLAN_LOOKUPS.values()):
+        assert f'"{action}"' in plan_role, f"the plan role does not grant {action}"
+
+
 def test_environment_roots_declare_no_resources() -> None:
     """The roots differ only in configuration: every resource lives in a module."""
     for root in ROOT_DIRS:

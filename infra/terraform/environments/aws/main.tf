@@ -9,6 +9,10 @@ module "platform" {
   create_github_oidc_provider = var.create_github_oidc_provider
   github_oidc_provider_arn    = var.github_oidc_provider_arn
 
+  # The state object the pull request plan role reads: the backend's bucket and key.
+  state_bucket = var.state_bucket
+  state_key    = var.state_key
+
   create_eks                   = var.create_eks
   cluster_name                 = var.cluster_name
   kubernetes_version           = var.kubernetes_version

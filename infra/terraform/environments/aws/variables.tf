@@ -55,6 +55,18 @@ variable "github_oidc_provider_arn" {
   default     = null
 }
 
+variable "state_bucket" {
+  description = "Bucket of backend.hcl: the pull request plan role reads the state there. Null: kontaxa-tfstate-ACCOUNT-REGION, as in backend.hcl.example."
+  type        = string
+  default     = null
+}
+
+variable "state_key" {
+  description = "Key of backend.hcl: the one object the pull request plan role may read."
+  type        = string
+  default     = "kontaxa/aws/terraform.tfstate"
+}
+
 variable "cluster_name" {
   description = "EKS cluster the IRSA roles trust: an existing one, or the one created with create_eks."
   type        = string

@@ -16,7 +16,7 @@ variable "provider_arn" {
 }
 
 variable "repository" {
-  description = "GitHub repository allowed to assume the CI role, as OWNER/REPO."
+  description = "GitHub repository allowed to assume the CI role (and the plan role), as OWNER/REPO."
   type        = string
 
   validation {
@@ -53,13 +53,13 @@ variable "repository_id" {
 }
 
 variable "branches" {
-  description = "Branches whose workflow runs may assume the role (subject ref:refs/heads/BRANCH)."
+  description = "Branches whose workflow runs may assume the CI role (subject ref:refs/heads/BRANCH)."
   type        = list(string)
   default     = ["main"]
 }
 
 variable "environments" {
-  description = "GitHub environments whose jobs may assume the role (subject environment:NAME). A job with environment: presents this form instead of the branch form."
+  description = "GitHub environments whose jobs may assume the CI role (subject environment:NAME). A job with environment: presents this form instead of the branch form. None by default: no workflow job uses one."
   type        = list(string)
   default     = []
 
@@ -84,8 +84,30 @@ variable "ecr_repository_arns" {
   }
 }
 
+variable "plan_role" {
+  description = "A read-only role for `terraform plan -refresh=false -lock=false` in pull requests (subject repo:OWNER/REPO:pull_request): s3:GetObject on state_bucket/state_key, s3:ListBucket of that key, and what the configuration's data and ephemeral blocks call: eks:DescribeCluster on eks_cluster_arns, iam:GetOpenIDConnectProvider on oidc_provider_arns, secretsmanager:GetRandomPassword with generates_passwords. Nothing else. Null: no plan role."
+  type = object({
+    name                = string
+    state_bucket        = string
+    state_key           = string
+    eks_cluster_arns    = optional(list(string), [])
+    oidc_provider_arns  = optional(list(string), [])
+    generates_passwords = optional(bool, false)
+  })
+  default = null
+
+  validation {
+    # try(): a null plan_role has no attributes to check.
+    condition = alltrue([
+      for value in try(concat([var.plan_role.state_bucket, var.plan_role.state_key], var.plan_role.eks_cluster_arns, var.plan_role.oidc_provider_arns), []) :
+      !strcontains(value, "*")
+    ])
+    error_message = "plan_role: name the state object, the clusters and the providers exactly, without wildcards."
+  }
+}
+
 variable "max_session_duration" {
-  description = "Maximum session length of the CI role, in seconds."
+  description = "Maximum session length of the CI and plan roles, in seconds."
   type        = number
   default     = 3600
 }

@@ -23,10 +23,13 @@ data "aws_eks_cluster" "existing" {
   name = var.cluster_name
 }
 
+# By ARN, not by url: a lookup by url lists every provider of the account
+# (iam:ListOpenIDConnectProviders, which AWS grants only on "*"), and the pull request plan
+# role would need that too. By ARN it reads this one provider.
 data "aws_iam_openid_connect_provider" "existing" {
   count = local.lookup_cluster ? 1 : 0
 
-  url = data.aws_eks_cluster.existing[0].identity[0].oidc[0].issuer
+  arn = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:oidc-provider/${trimprefix(data.aws_eks_cluster.existing[0].identity[0].oidc[0].issuer, "https://")}"
 }
 
 resource "aws_iam_openid_connect_provider" "given_issuer" {

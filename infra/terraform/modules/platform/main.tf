@@ -55,5 +55,19 @@ module "github_oidc" {
   environments        = var.github_environments
   role_name           = "${var.name}-github-ci"
   ecr_repository_arns = local.ecr_repository_arns
-  tags                = local.tags
+
+  # What a plan of this platform calls besides the state: the data blocks of cluster.tf (the
+  # other data blocks make no API call, and sts:GetCallerIdentity needs no permission) and the
+  # ephemeral random passwords of app-config. A new data or ephemeral block that calls AWS
+  # belongs here too (tests/test_static.py lists the known ones).
+  plan_role = {
+    name                = "${var.name}-github-plan"
+    state_bucket        = coalesce(var.state_bucket, "${var.name}-tfstate-${data.aws_caller_identity.current.account_id}-${data.aws_region.current.name}")
+    state_key           = var.state_key
+    eks_cluster_arns    = data.aws_eks_cluster.existing[*].arn
+    oidc_provider_arns  = data.aws_iam_openid_connect_provider.existing[*].arn
+    generates_passwords = true
+  }
+
+  tags = local.tags
 }

@@ -43,6 +43,11 @@ output "github_ci_role_arn" {
   value       = module.github_oidc.role_arn
 }
 
+output "github_plan_role_arn" {
+  description = "Read-only role the pull request plan job assumes (AWS_PLAN_ROLE_ARN)."
+  value       = module.github_oidc.plan_role_arn
+}
+
 output "github_oidc_provider_arn" {
   description = "ARN of the GitHub OIDC provider."
   value       = module.github_oidc.provider_arn
@@ -95,6 +100,7 @@ output "summary" {
     bucket_name                 = module.app_config.bucket_name
     ecr_repository_urls         = module.ecr.repository_urls
     github_ci_role_arn          = module.github_oidc.role_arn
+    github_plan_role_arn        = module.github_oidc.plan_role_arn
     github_oidc_provider_arn    = module.github_oidc.provider_arn
     service_role_arns           = { for name, role in module.service_irsa : name => role.role_arn }
     cluster_autoscaler_role_arn = module.cluster_addons_iam.cluster_autoscaler_role_arn

@@ -90,6 +90,23 @@ variable "github_oidc_provider_arn" {
   default     = null
 }
 
+variable "state_bucket" {
+  description = "S3 bucket of this stack's Terraform state, which the pull request plan role may read. Null: NAME-tfstate-ACCOUNT-REGION, the name environments/aws/backend.hcl.example uses."
+  type        = string
+  default     = null
+}
+
+variable "state_key" {
+  description = "Key of the state object in state_bucket (the backend's key): the one object the plan role may read."
+  type        = string
+  default     = "kontaxa/aws/terraform.tfstate"
+
+  validation {
+    condition     = length(var.state_key) > 0 && !startswith(var.state_key, "/") && !strcontains(var.state_key, "*")
+    error_message = "state_key is an S3 key such as kontaxa/aws/terraform.tfstate: no leading slash, no wildcard."
+  }
+}
+
 variable "create_eks" {
   description = "Create VPC, EKS cluster and its OIDC provider here. False: IRSA trusts an existing cluster (cluster_name) or a given issuer (cluster_oidc_issuer_url)."
   type        = bool
