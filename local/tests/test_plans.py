@@ -47,6 +47,8 @@ def test_process_plan(tmp_path: Path) -> None:
     assert "AWS_ACCESS_KEY_ID" not in main.env
     apply = next(a for a in executor.actions if a.what == "terraform apply")
     assert "endpoint_url=http://127.0.0.1:14566" in apply.command
+    # The runner skips the lifecycle rule's wait; infra/terraform/tests apply the rule.
+    assert "enable_bucket_lifecycle=false" in apply.command
     assert not (tmp_path / "state").exists()  # a dry run writes nothing
 
 

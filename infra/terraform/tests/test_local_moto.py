@@ -346,6 +346,11 @@ def test_demo_bucket_is_encrypted_private_and_versioned(applied: Applied) -> Non
     assert s3.get_bucket_versioning(Bucket=BUCKET)["Status"] == "Enabled"
     ownership = s3.get_bucket_ownership_controls(Bucket=BUCKET)["OwnershipControls"]["Rules"]
     assert ownership == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    # Applied here (enable_bucket_lifecycle's default), though the local runner skips it.
+    (lifecycle,) = s3.get_bucket_lifecycle_configuration(Bucket=BUCKET)["Rules"]
+    assert lifecycle["Status"] == "Enabled"
+    assert lifecycle["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30
+    assert lifecycle["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
 
 
 def test_parameters_exist_with_their_types_and_values(applied: Applied) -> None:

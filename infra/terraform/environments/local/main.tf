@@ -10,6 +10,10 @@ module "platform" {
   create_node_group       = false
   cluster_oidc_issuer_url = var.create_eks ? null : var.cluster_oidc_issuer_url
 
+  # The local runner turns the lifecycle rule off to skip the provider's wait; the tests apply
+  # it, so it stays covered.
+  enable_bucket_lifecycle = var.enable_bucket_lifecycle
+
   disposable = true
   tags       = { environment = "local" }
 }

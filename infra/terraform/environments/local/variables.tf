@@ -56,3 +56,9 @@ variable "create_ecr_repositories" {
   type        = bool
   default     = true
 }
+
+variable "enable_bucket_lifecycle" {
+  description = "Give the demo bucket its lifecycle rule. The local runner passes false: on every apply the AWS provider waits about a minute for the rule to settle, most of an apply's time."
+  type        = bool
+  default     = true
+}

@@ -127,7 +127,11 @@ resource "aws_s3_bucket_versioning" "demo" {
   }
 }
 
+# Off only for throwaway emulator runs: after every change the AWS provider polls for about a
+# minute until the rule reads back the same (it does so against emulators too).
 resource "aws_s3_bucket_lifecycle_configuration" "demo" {
+  count = var.enable_bucket_lifecycle ? 1 : 0
+
   bucket = aws_s3_bucket.demo.id
 
   rule {

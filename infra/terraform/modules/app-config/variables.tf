@@ -65,6 +65,12 @@ variable "bucket_force_destroy" {
   default     = false
 }
 
+variable "enable_bucket_lifecycle" {
+  description = "Give the demo bucket its lifecycle rule (delete old versions, abort stale uploads). False only for throwaway emulator runs: the AWS provider waits about a minute for the rule to settle on every apply."
+  type        = bool
+  default     = true
+}
+
 variable "noncurrent_version_expiry_days" {
   description = "Days after which overwritten object versions in the demo bucket are deleted."
   type        = number

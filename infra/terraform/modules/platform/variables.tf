@@ -165,6 +165,12 @@ variable "node_instance_types" {
   default     = ["t3.large"]
 }
 
+variable "enable_bucket_lifecycle" {
+  description = "Give the demo bucket its lifecycle rule. False only for throwaway emulator runs: the AWS provider waits about a minute for the rule to settle on every apply."
+  type        = bool
+  default     = true
+}
+
 variable "disposable" {
   description = "A throwaway environment (emulators): destroy deletes buckets and repositories with content and secrets without a recovery window."
   type        = bool
