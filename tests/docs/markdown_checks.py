@@ -98,6 +98,32 @@ def broken_links(path: Path) -> list[str]:
     return problems
 
 
+_REPO_PATH = re.compile(
+    r"(?<![\w./=-])((?:services|infra|local|e2e|scripts|tests|docs|\.github)/[\w./*@-]*[\w*])"
+)
+
+
+def named_paths(text: str) -> set[str]:
+    """Repository paths written in the code of a Markdown text (`infra/k8s/README.md`...).
+
+    Paths with a placeholder (`<service>`, `ENV`, `{...}`) are left out; `*` is a glob.
+    """
+    found = set()
+    for fragment in code_fragments(text):
+        for match in _REPO_PATH.finditer(fragment):
+            path = match.group(1)
+            end = match.end(1)
+            if fragment[end : end + 1] in {"<", "{"} or "ENV" in path.split("/"):
+                continue
+            found.add(path)
+    return found
+
+
+def missing_paths(text: str) -> list[str]:
+    """The named repository paths that match no file or directory."""
+    return sorted(p for p in named_paths(text) if not any(ROOT.glob(p)))
+
+
 def task_names(text: str) -> set[str]:
     """The Task targets named as commands in the code of a Markdown text."""
     names = set()

@@ -5,7 +5,7 @@ from pathlib import Path
 import diagram
 import pytest
 from api_examples import Response, compare_responses, compare_values, parse_examples
-from markdown_checks import anchors, broken_links, slug, task_names
+from markdown_checks import anchors, broken_links, missing_paths, slug, task_names
 
 BODY = {
     "parameter": {
@@ -121,3 +121,12 @@ def test_a_stale_picture_is_caught(tmp_path: Path) -> None:
     assert diagram.text_chunks(stamped)[diagram.SOURCE_KEY] == diagram.source_digest(source)
     source.write_text("digraph { a -> c }\n")
     assert diagram.text_chunks(stamped)[diagram.SOURCE_KEY] != diagram.source_digest(source)
+
+
+def test_missing_paths_are_caught() -> None:
+    text = (
+        "`infra/k8s/README.md`, `infra/k8s/NOPE.md`, `services/*/tests`, `services/*/nothing`,\n"
+        "`infra/k8s/apps/<service>/x.yaml`, `infra/k8s/overlays/ENV/main-api`\n"
+        "```sh\ncat docs/missing.md\n```\n"
+    )
+    assert missing_paths(text) == ["docs/missing.md", "infra/k8s/NOPE.md", "services/*/nothing"]

@@ -1,9 +1,10 @@
 """The docs and the README point only at files, headings and Task targets that exist."""
 
+import re
 from pathlib import Path
 
 import pytest
-from markdown_checks import ROOT, broken_links, links, listed_targets, task_names
+from markdown_checks import ROOT, broken_links, links, listed_targets, missing_paths, task_names
 
 DOCS = ROOT / "docs"
 # What issue 9 asks for; cicd.md and oidc.md come with the workflows (issue 8).
@@ -61,6 +62,23 @@ def test_task_targets_exist(document: Path, targets: set[str]) -> None:
     assert not unknown, (
         f"{document.relative_to(ROOT)} names Task targets that ./task --list-all lacks: {unknown}"
     )
+
+
+# The checklist of adding-a-service.md names the files of its example service.
+EXAMPLE_SERVICE = ("report-service", "report_service")
+
+
+@pytest.mark.parametrize("document", documents(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_named_paths_exist(document: Path) -> None:
+    """A repository path in the code of a doc names a real file, or one the doc creates."""
+    text = document.read_text()
+    created = set(re.findall(r"\bcp \S+ (\S+)", text))
+    missing = [
+        path
+        for path in missing_paths(text)
+        if path not in created and not any(name in path for name in EXAMPLE_SERVICE)
+    ]
+    assert not missing, f"{document.relative_to(ROOT)} names files that do not exist: {missing}"
 
 
 def test_the_docs_name_targets_at_all() -> None:
