@@ -1,0 +1,90 @@
+"""The process runtime for real: up is idempotent, down leaves nothing, a failure cleans up."""
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kontaxa_local.errors import StepFailed
+from kontaxa_local.executor import Executor
+from kontaxa_local.process_runtime import ProcessRuntime, http_ok
+from kontaxa_local.settings import Settings
+from kontaxa_local.state import State
+
+
+def _runtime(state_dir: Path, **ports: int) -> ProcessRuntime:
+    settings = Settings(
+        runtime="process",
+        state_dir=state_dir,
+        ports={"main-api": 0, "aux-service": 0, "emulator": 0, **ports},
+    )
+    return ProcessRuntime(settings, Executor())
+
+
+def test_up_twice_then_down_leaves_nothing(tmp_path: Path) -> None:
+    state_dir = tmp_path / "stack"
+    runtime = _runtime(state_dir)
+    first = runtime.up()
+    assert first is not None
+    pids = {name: c.process.pid for name, c in first.components.items()}
+    assert set(pids) == {"emulator", "aux-service", "main-api"}
+    assert all(http_ok(c.ready_url) for c in first.components.values())
+
+    second = runtime.up()  # healthy already: changes nothing
+    assert second is not None
+    assert {name: c.process.pid for name, c in second.components.items()} == pids
+    assert [row.state for row in runtime.status()] == ["ready"] * 3
+
+    records = [c.process for c in first.components.values()]
+    urls = [c.url for c in first.components.values()]
+    runtime.down()
+    assert not any(record.alive() for record in records)
+    assert _processes_under(state_dir) == []
+    assert not state_dir.exists()
+    for url in urls:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0, f"{url} still answers"
+    runtime.down()  # and again: nothing to do, no error
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A port something else already listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def test_a_failed_start_stops_what_it_started(tmp_path: Path, busy_port: int) -> None:
+    state_dir = tmp_path / "stack"
+    runtime = _runtime(state_dir, **{"main-api": busy_port})
+    with pytest.raises(StepFailed) as failure:
+        runtime.up()
+    report = failure.value.report()
+    assert "step failed: start main-api" in report
+    assert f"port {busy_port} is already in use" in report
+    assert State.load(state_dir) is None  # nothing is recorded as up
+    logs = state_dir / "logs"
+    # The emulator and aux-service had started (their logs stay for the post-mortem) ...
+    assert (logs / "emulator.log").stat().st_size > 0
+    assert (logs / "aux-service.log").exists()
+    # ... and no process is left working in the stack's directories.
+    assert _processes_under(state_dir) == []
+
+
+def _processes_under(directory: Path) -> list[int]:
+    """PIDs whose working directory lies inside `directory`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cwd = (proc / "cwd").readlink()
+        except OSError:
+            continue
+        if cwd == directory or directory in cwd.parents:
+            found.append(int(proc.name))
+    return found
