@@ -3,9 +3,11 @@
 import json
 import logging
 import sys
+import threading
 import time
+import weakref
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TextIO
 
 from kontaxa_common.requestid import current_request_id
 
@@ -43,29 +45,103 @@ class JsonFormatter(logging.Formatter):
         super().__init__()
         self._service = service
         self._redactor = redactor
+        self._second: tuple[int, str] = (-1, "")
+
+    def _timestamp(self, created: float, msecs: float) -> str:
+        # One access line per request: the second's prefix is formatted once per second
+        # (one tuple, replaced whole, so handlers in other threads never see half of it).
+        second, text = self._second
+        if second != int(created):
+            second = int(created)
+            text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = (second, text)
+        return f"{text}.{int(msecs):03d}Z"
 
     def format(self, record: logging.LogRecord) -> str:
         """Render one record as a JSON line."""
         entry: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": self._timestamp(record.created, record.msecs),
             "level": record.levelname,
             "service": self._service,
             "logger": record.name,
             "msg": record.getMessage(),
             "request_id": current_request_id.get(),
         }
+        standard = self._STANDARD
         for key, value in record.__dict__.items():
-            if key not in self._STANDARD:
+            if key not in standard:
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return self._redactor.scrub(json.dumps(entry, default=str))
 
 
+class BatchingStreamHandler(logging.StreamHandler[TextIO]):
+    """A stream handler that writes its lines in batches rather than one write per line.
+
+    A line waits at most FLUSH_SECONDS (a daemon thread flushes idle buffers), a warning or
+    an error goes out at once with every line before it, and logging's exit hook flushes
+    the rest, so only a SIGKILL can lose the last fraction of a second. One write per
+    access line was a measurable share of a request (docs/performance.md); web servers
+    buffer their access logs for the same reason.
+    """
+
+    FLUSH_SECONDS = 0.1
+    MAX_LINES = 256
+    _live: ClassVar["weakref.WeakSet[BatchingStreamHandler]"] = weakref.WeakSet()
+    _flusher: ClassVar[threading.Thread | None] = None
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self._pending: list[str] = []
+        BatchingStreamHandler._live.add(self)
+        if BatchingStreamHandler._flusher is None:
+            BatchingStreamHandler._flusher = threading.Thread(
+                target=self._flush_forever, name="log-flusher", daemon=True
+            )
+            BatchingStreamHandler._flusher.start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Queue the formatted line (called under the handler's lock)."""
+        try:
+            self._pending.append(self.format(record))
+        except Exception:
+            self.handleError(record)
+            return
+        if record.levelno >= logging.WARNING or len(self._pending) >= self.MAX_LINES:
+            self._write_pending()
+
+    def flush(self) -> None:
+        """Write every queued line."""
+        with self.lock:  # type: ignore[union-attr] # created in Handler.__init__
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        if not self._pending:
+            return
+        text = "\n".join(self._pending) + "\n"
+        self._pending.clear()
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):  # the stream is gone (closed at exit): nothing to do
+            pass
+
+    @classmethod
+    def _flush_forever(cls) -> None:
+        while True:
+            time.sleep(cls.FLUSH_SECONDS)
+            for handler in list(cls._live):
+                handler.flush()
+
+
 def configure_logging(service: str, level: str, redactor: Redactor) -> None:
     """Route every logger (uvicorn's included) to stderr as JSON; uvicorn's access log off."""
-    handler = logging.StreamHandler(sys.stderr)
+    # The JSON lines carry none of these: skip gathering them for every record.
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    handler = BatchingStreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service, redactor))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -50,6 +50,7 @@ class Metrics:
         # The labelled children of the request metrics, looked up once per label set: the
         # lookup costs more than the increment on the hot path.
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._cache_children: dict[tuple[str, bool], Counter] = {}
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one served request and its latency."""
@@ -72,7 +73,11 @@ class Metrics:
 
     def count_cache(self, cache: str, hit: bool) -> None:
         """Count one cache lookup."""
-        self.cache_lookups.labels(self._service, cache, "hit" if hit else "miss").inc()
+        child = self._cache_children.get((cache, hit))
+        if child is None:
+            child = self.cache_lookups.labels(self._service, cache, "hit" if hit else "miss")
+            self._cache_children[(cache, hit)] = child
+        child.inc()
 
     def render(self) -> bytes:
         """The exposition text for `/metrics`."""

@@ -1,7 +1,7 @@
 """Request IDs: accepted from `X-Request-ID` when well-formed, generated otherwise."""
 
+import os
 import re
-import uuid
 from contextvars import ContextVar
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -13,8 +13,8 @@ current_request_id: ContextVar[str] = ContextVar("current_request_id", default="
 
 
 def new_request_id() -> str:
-    """A fresh random request ID."""
-    return uuid.uuid4().hex
+    """A fresh random request ID: 32 hex digits (128 random bits, cheaper than a UUID object)."""
+    return os.urandom(16).hex()
 
 
 def is_valid_request_id(value: str) -> bool:
