@@ -56,10 +56,8 @@ def test_runner_defaults_are_the_real_ones() -> None:
     assert documented["LOCAL_RUNTIME"] == settings.runtime
     assert documented["LOCAL_EMULATOR"] == settings.emulator
     assert documented["LOCAL_PORTS"] == DEFAULT_PORTS
-    assert documented["LOCALSTACK_VERSION"] == settings.localstack_version
     assert documented["KIND_CLUSTER_NAME"] == settings.kind_cluster
     assert documented["KIND_NODE_IMAGE"] == settings.kind_node_image
-    assert documented["LOCAL_IMAGE_TAG"] == settings.image_tag
     assert settings.state_dir.relative_to(ROOT) == Path(documented["LOCAL_STATE_DIR"])
     assert float(documented["LOCAL_READY_TIMEOUT"]) == settings.ready_timeout
 

@@ -37,6 +37,7 @@ class Target(ABC):
     aux_url: str
     emulator_url: str
     can_disturb = True
+    can_read_mounts = True
 
     def aws(self, service: str) -> Any:
         """A boto3 client for the emulator behind the stack."""
@@ -159,6 +160,7 @@ class UrlTarget(Target):
 
     name = "url"
     can_disturb = False
+    can_read_mounts = False
 
     def __init__(self, main_url: str, aux_url: str, emulator_url: str) -> None:
         self.main_url, self.aux_url, self.emulator_url = main_url, aux_url, emulator_url

@@ -9,18 +9,17 @@ repositories only named), exactly as `task tflocal:plan` does. Tests run in orde
 
 from __future__ import annotations
 
-import glob
 import json
-import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+
+# One list of LocalStack's host requirements and one Python 3.13 finder: the runner's.
+from kontaxa_local.emulator import LOCALSTACK_REQUIREMENTS, find_python313
 
 from .conftest import (
     REGION,
@@ -40,42 +39,17 @@ from .conftest import (
 # suite's default per-test timeout on a machine whose caches are cold.
 pytestmark = [pytest.mark.usefixtures("terraform_available"), pytest.mark.timeout(900)]
 
-LOCALSTACK_REQUIREMENTS = [
-    "localstack-core[runtime]==2026.3.0",
-    # localstack-core 2026.3 breaks with newer releases of these (see shared DESIGN notes).
-    "cbor2<6",
-    "pyopenssl<26",
-    "cryptography<47",
-    "service-identity",
-]
 ISSUER = "https://oidc.kind.kontaxa.local"
 # LocalStack's default account: the one the key "test" (the runner's and the pods') selects.
 LOCALSTACK_ACCOUNT = "000000000000"
 BUCKET = f"kontaxa-demo-{LOCALSTACK_ACCOUNT}-{REGION}"
 
 
-def _python313() -> str | None:
-    """A working Python 3.13 (pyenv's shims exist even where the version is not selected)."""
-    pyenv_root = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
-    candidates = sorted(glob.glob(f"{pyenv_root}/versions/3.13*/bin/python3.13"), reverse=True)
-    candidates.append(shutil.which("python3.13") or "")
-    for candidate in filter(None, candidates):
-        probe = subprocess.run(
-            [candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 13))"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if probe.stdout.strip() == "True":
-            return candidate
-    return None
-
-
 @pytest.fixture(scope="module")
 def localstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     """LocalStack in a venv of its own on a free loopback port, or a skip with the reason."""
     uv = uv_binary()
-    python = _python313()
+    python = find_python313()
     if uv is None:
         pytest.skip("LocalStack test: uv is not installed (./task setup bootstraps it)")
     if python is None:

@@ -1,5 +1,7 @@
 """The AWS emulator on the host: moto server (default) or LocalStack under Python 3.13."""
 
+import glob
+import os
 import shutil
 import subprocess
 import sys
@@ -11,7 +13,16 @@ from kontaxa_local.errors import StepFailed
 from kontaxa_local.executor import Executor
 from kontaxa_local.settings import EMULATOR_CREDENTIALS, Settings
 
-LOCALSTACK_PINS = ["cbor2<6", "pyopenssl<26", "cryptography<47", "service-identity"]
+# localstack-core on the host (Python 3.13 only); the pins beside it keep its
+# dependencies at releases it works with (newer ones break it). The Terraform
+# tests install the same list (infra/terraform/tests/test_localstack_tflocal.py).
+LOCALSTACK_REQUIREMENTS = [
+    "localstack-core[runtime]==2026.3.0",
+    "cbor2<6",
+    "pyopenssl<26",
+    "cryptography<47",
+    "service-identity",
+]
 LOCALSTACK_SERVICES = "s3,ssm,secretsmanager,iam,sts,kms"
 
 
@@ -43,6 +54,10 @@ def plan(settings: Settings, port: int, executor: Executor) -> EmulatorPlan:
         "FILESYSTEM_ROOT": str(data),
         "GATEWAY_LISTEN": f"127.0.0.1:{port}",
         "SERVICES": LOCALSTACK_SERVICES,
+        # No DNS server (it would bind port 53), no downloads, no analytics: LocalStack
+        # talks to nothing but its clients on loopback.
+        "DNS_ADDRESS": "0",
+        "SKIP_SSL_CERT_DOWNLOAD": "1",
         "SKIP_INFRA_DOWNLOADS": "1",
         "DISABLE_EVENTS": "1",
         "S3_HOSTNAME": "127.0.0.1",
@@ -59,10 +74,11 @@ def plan(settings: Settings, port: int, executor: Executor) -> EmulatorPlan:
 
 
 def _localstack_python(settings: Settings, executor: Executor) -> str:
-    """A Python 3.13 venv with localstack-core, made once under the state directory."""
-    venv = settings.state_dir / "localstack-venv"
+    """A Python 3.13 venv with localstack-core, made once and kept in the state's cache."""
+    venv = settings.state_dir / "cache/localstack-venv"
     python = venv / "bin/python"
-    if python.exists():
+    ready = venv / ".kontaxa-installed"
+    if ready.exists():
         return str(python)
     interpreter = settings.python313 or find_python313()
     if interpreter is None:
@@ -72,39 +88,38 @@ def _localstack_python(settings: Settings, executor: Executor) -> str:
             "install it (pyenv install 3.13) or set LOCAL_PYTHON313, or use LOCAL_EMULATOR=moto",
         )
     uv = shutil.which("uv") or "uv"
-    executor.run("create the LocalStack venv", [uv, "venv", "--python", interpreter, str(venv)])
+    executor.run(
+        "create the LocalStack venv", [uv, "venv", "--clear", "--python", interpreter, str(venv)]
+    )
     executor.run(
         "install localstack-core",
-        [
-            uv,
-            "pip",
-            "install",
-            "--python",
-            str(python),
-            f"localstack-core=={settings.localstack_version}",
-            *LOCALSTACK_PINS,
-        ],
+        [uv, "pip", "install", "--python", str(python), *LOCALSTACK_REQUIREMENTS],
         timeout=1200,
     )
+    if not executor.dry_run:
+        ready.touch()  # only a complete install counts
     return str(python)
 
 
 def find_python313() -> str | None:
-    """A Python 3.13 interpreter: on PATH, or one that pyenv knows."""
-    found = shutil.which("python3.13")
-    if found:
-        return found
-    pyenv = shutil.which("pyenv")
-    if pyenv:
+    """A working Python 3.13: pyenv's installs first (its shims exist where 3.13 is not
+    selected, and fail), then python3.13 on PATH, each tried before it is trusted."""
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv")))
+    candidates = sorted(glob.glob(str(pyenv_root / "versions/3.13*/bin/python3.13")), reverse=True)
+    candidates.append(shutil.which("python3.13") or "")
+    for candidate in filter(None, candidates):
         try:
-            prefix = subprocess.run(  # noqa: S603
-                [pyenv, "prefix", "3.13"], capture_output=True, text=True, check=True, timeout=30
-            ).stdout.strip()
-        except (subprocess.SubprocessError, OSError):
-            return None
-        candidate = Path(prefix) / "bin/python3.13"
-        if candidate.exists():
-            return str(candidate)
+            probe = subprocess.run(  # noqa: S603 - an interpreter found above
+                [candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 13))"],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=30,
+            )
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if probe.stdout.strip() == "True":
+            return candidate
     return None
 
 

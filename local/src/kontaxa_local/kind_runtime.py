@@ -10,6 +10,9 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from kontaxa_local import console, manifests, procs, terraform
 from kontaxa_local.errors import StepFailed
@@ -19,6 +22,7 @@ from kontaxa_local.settings import (
     ARGOCD_BOOTSTRAP,
     ARGOCD_INSTALL,
     GIT_SERVER_DIR,
+    IMAGE_TAG,
     KIND_CONFIG,
     REPO_ROOT,
     Settings,
@@ -36,6 +40,9 @@ KIND_ISSUER = "https://kubernetes.default.svc.cluster.local"
 EMULATOR = ("aws-emulator", "aws-emulator", 4566)  # namespace, service, port
 GIT_SERVER = ("git-server", "git-server", 9418)
 INGRESS_URL = "http://localhost:8080"
+ROOT_APPLICATION = "kontaxa-root"
+LOCALSTACK_COMPONENT = "../components/localstack-emulator"
+LOCALSTACK_TOKEN_SECRET = "localstack-auth"  # noqa: S105 - a Secret's name
 
 
 class KindRuntime:
@@ -73,8 +80,8 @@ class KindRuntime:
         if not self.executor.dry_run:
             state.save(self.dir)
             console.done(
-                f"up in {time.monotonic() - started:.0f}s: main-api at {INGRESS_URL} "
-                "(Host: main-api.localtest.me); status: task local-status"
+                f"up in {time.monotonic() - started:.0f}s: main-api at {INGRESS_URL}; "
+                "status: task local-status"
             )
         return state
 
@@ -107,7 +114,7 @@ class KindRuntime:
 
     def _images(self) -> None:
         console.step("build the images and load them into kind")
-        tag = self.settings.image_tag
+        tag = IMAGE_TAG
         self.executor.run(
             "build the golden and service images",
             [str(REPO_ROOT / "task"), "images", f"IMAGE_TAG={tag}"],
@@ -134,12 +141,15 @@ class KindRuntime:
             timeout=1800,
         )
 
-    def _apply_kustomization(self, step: str, path: Path) -> None:
+    def _apply_kustomization(self, step: str, path: Path, edit: Any = None) -> None:
         command = self.kubectl("apply", "--server-side", "--force-conflicts")
         if path == ARGOCD_INSTALL:  # names the upstream manifest by URL: kubectl fetches it
             self.executor.run(step, [*command, "-k", str(path)], log=self.log, timeout=600)
             return
         rendered = run_command(f"render {path}", ["kubectl", "kustomize", str(path)])
+        if edit is not None:
+            objects = [edit(obj) for obj in manifests.load(rendered)]
+            rendered = yaml.safe_dump_all(objects, sort_keys=False)
         self.executor.apply(step, rendered, [*command, "-f", "-"])
 
     def _argocd(self) -> None:
@@ -197,7 +207,46 @@ class KindRuntime:
 
     def _bootstrap(self) -> None:
         console.step("apply the AppProjects and the root Application (app of apps)")
-        self._apply_kustomization("bootstrap Argo CD", ARGOCD_BOOTSTRAP)
+        if self.settings.emulator == "localstack":
+            self._localstack_token()
+        self._apply_kustomization("bootstrap Argo CD", ARGOCD_BOOTSTRAP, self._select_emulator)
+
+    def _select_emulator(self, obj: manifests.Object) -> manifests.Object:
+        """LOCAL_EMULATOR=localstack: the root Application enables the LocalStack component."""
+        if (
+            self.settings.emulator == "localstack"
+            and obj["kind"] == "Application"
+            and obj["metadata"]["name"] == ROOT_APPLICATION
+        ):
+            source = obj["spec"]["sources"][0]
+            source.setdefault("kustomize", {}).setdefault("components", []).append(
+                LOCALSTACK_COMPONENT
+            )
+        return obj
+
+    def _localstack_token(self) -> None:
+        """LOCALSTACK_AUTH_TOKEN, when set, as the Secret LocalStack's values read (optional)."""
+        token = self.settings.localstack_auth_token
+        if not token:
+            console.note("LocalStack without an auth token: the pinned free image (4.14)")
+            return
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "Opaque",
+            "metadata": {"name": LOCALSTACK_TOKEN_SECRET, "namespace": EMULATOR[0]},
+            "stringData": {"LOCALSTACK_AUTH_TOKEN": token},
+        }
+        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": EMULATOR[0]}}
+        command = self.kubectl("apply", "--server-side", "-f", "-")
+        if self.executor.record(
+            "apply", "the LocalStack auth token Secret (value not shown)", command
+        ):
+            run_command(
+                "apply the LocalStack auth token Secret",
+                command,
+                input_text=yaml.safe_dump_all([namespace, secret]),
+            )
 
     def _terraform(self, state: State) -> None:
         console.step("apply the Terraform local root to the in-cluster emulator")
@@ -306,9 +355,7 @@ class KindRuntime:
         if rows:
             rows.insert(
                 0,
-                StatusRow(
-                    "main-api (ingress)", "routed", INGRESS_URL, "Host: main-api.localtest.me"
-                ),
+                StatusRow("main-api (ingress)", "routed", INGRESS_URL, "Ingress host: localhost"),
             )
         return rows
 

@@ -88,13 +88,25 @@ class ProcessRuntime:
         started = time.monotonic()
         existing = State.load(self.dir)
         if existing is not None and not self.executor.dry_run:
-            if self.healthy(existing):
+            if existing.reload != self.settings.reload:
+                console.note(
+                    "the stack runs with LOCAL_RELOAD="
+                    f"{int(existing.reload)}: restarting it with {int(self.settings.reload)}"
+                )
+                self.down()
+            elif self.healthy(existing):
                 console.done("already up and healthy: nothing to do")
                 self.print_summary(existing, None)
                 return existing
-            console.note("a previous stack is partly up: taking it down first")
-            self.down()
-        state = State(runtime=self.name, emulator=self.settings.emulator, started_at=time.time())
+            else:
+                console.note("a previous stack is partly up: taking it down first")
+                self.down()
+        state = State(
+            runtime=self.name,
+            emulator=self.settings.emulator,
+            started_at=time.time(),
+            reload=self.settings.reload,
+        )
         try:
             self._start_emulator(state)
             self._apply_terraform(state)

@@ -9,11 +9,9 @@
 | LOCAL_READY_TIMEOUT | 120 | seconds each component gets to become ready |
 | LOCAL_RELOAD | 0 | 1: services restart on code changes (`task dev`) |
 | LOCAL_PYTHON313 | (found with pyenv) | Python 3.13 interpreter for LocalStack on the host |
-| LOCALSTACK_VERSION | 4.14.0 | LocalStack version: image tag in kind, localstack-core on the host |
-| LOCALSTACK_AUTH_TOKEN | (unset) | passed to LocalStack; needed for tags newer than 4.14 |
+| LOCALSTACK_AUTH_TOKEN | (unset) | for LocalStack (host env, kind Secret); newer tags need it |
 | KIND_CLUSTER_NAME | kontaxa | kind cluster name |
 | KIND_NODE_IMAGE | kindest/node:v1.33.1@sha256:0500722... (kind v0.29.0) | pinned node image |
-| LOCAL_IMAGE_TAG | dev | tag of the locally built images |
 """
 
 import os
@@ -35,12 +33,13 @@ REGION = "us-east-1"
 # The emulator accepts any credentials; this pair is valid nowhere else.
 EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 DEFAULT_PORTS = "main-api=8080,aux-service=8081,emulator=4566"
-LOCALSTACK_FREE_VERSION = "4.14.0"  # the last tag that runs without an auth token
 KIND_NODE_IMAGE = (
     "kindest/node:v1.33.1@sha256:050072256b9a903bd914c0b2866828150cb229cea0efe5892e2b644d5dd3b34f"
 )
 MAIN_SERVICE = "main-api"
 API_KEY_FILE = "api-key-primary"
+# The tag the local overlay names (kustomize images: newTag in infra/k8s/overlays/local).
+IMAGE_TAG = "dev"
 
 
 def _ports(spec: str) -> dict[str, int]:
@@ -64,11 +63,9 @@ class Settings:
     ready_timeout: float = 120.0
     reload: bool = False
     python313: str | None = None
-    localstack_version: str = LOCALSTACK_FREE_VERSION
     localstack_auth_token: str | None = None
     kind_cluster: str = "kontaxa"
     kind_node_image: str = KIND_NODE_IMAGE
-    image_tag: str = "dev"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -89,11 +86,9 @@ class Settings:
             ready_timeout=float(env.get("LOCAL_READY_TIMEOUT", "120")),
             reload=env.get("LOCAL_RELOAD", "0") in {"1", "true", "yes"},
             python313=env.get("LOCAL_PYTHON313") or None,
-            localstack_version=env.get("LOCALSTACK_VERSION", LOCALSTACK_FREE_VERSION),
             localstack_auth_token=env.get("LOCALSTACK_AUTH_TOKEN") or None,
             kind_cluster=env.get("KIND_CLUSTER_NAME", "kontaxa"),
             kind_node_image=env.get("KIND_NODE_IMAGE", KIND_NODE_IMAGE),
-            image_tag=env.get("LOCAL_IMAGE_TAG", "dev"),
         )
 
     def port(self, component: str) -> int:

@@ -26,6 +26,7 @@ class State:
     components: dict[str, Component] = field(default_factory=dict)
     terraform_state: str = ""
     revision: str = ""  # kind: the snapshot commit Argo CD syncs
+    reload: bool = False  # process: services restart on code changes (task dev)
     created_paths: list[str] = field(default_factory=list)
     started_at: float = 0.0
 

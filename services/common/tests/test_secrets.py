@@ -22,7 +22,13 @@ def test_files_are_read_and_reloaded_on_change(tmp_path: Path) -> None:
     (tmp_path / "service-token").write_text("second-token-value")
     assert files.get("service-token") == "second-token-value"
     assert redactor.scrub("x second-token-value y") == f"x {REDACTED} y"
-    assert "first-token-value" in redactor.scrub("first-token-value")  # no longer a secret
+    # The value before the rotation may still be accepted somewhere: it stays redacted.
+    assert redactor.scrub("first-token-value") == REDACTED
+    assert files.with_previous("service-token", grace_seconds=60) == [
+        "second-token-value",
+        "first-token-value",
+    ]
+    assert files.with_previous("service-token", grace_seconds=0) == ["second-token-value"]
     assert "second-token" not in repr(files)
 
 

@@ -6,6 +6,7 @@ from fastapi import Depends
 from fastapi.security import APIKeyHeader
 from starlette.requests import HTTPConnection
 
+from aux_service.config import Settings
 from kontaxa_common.errors import ApiError
 from kontaxa_common.secrets import SERVICE_TOKEN_FILE, SERVICE_TOKEN_HEADER, SecretFiles
 
@@ -17,17 +18,25 @@ class ServiceToken(APIKeyHeader):
     """
 
     async def __call__(self, request: HTTPConnection) -> str:
-        """Accept only callers presenting the shared service token (main-api)."""
+        """Accept only callers presenting the shared service token (main-api).
+
+        The previous token stays valid for SERVICE_TOKEN_GRACE_SECONDS after a rotation:
+        the two pods' mounts rotate independently.
+        """
         secrets: SecretFiles = request.app.state.secrets
-        expected = secrets.get(SERVICE_TOKEN_FILE)
-        if expected is None:
+        settings: Settings = request.app.state.settings
+        accepted = secrets.with_previous(SERVICE_TOKEN_FILE, settings.service_token_grace_seconds)
+        if not accepted:
             raise ApiError(503, "not_ready", "aux-service has no service token loaded yet")
-        offered = request.headers.get(SERVICE_TOKEN_HEADER)
-        if offered is None or not hmac.compare_digest(offered.encode(), expected.encode()):
+        offered = (request.headers.get(SERVICE_TOKEN_HEADER) or "").encode()
+        matched = False
+        for token in accepted:  # each comparison in constant time
+            matched |= hmac.compare_digest(offered, token.encode())
+        if not matched:
             raise ApiError(
                 401, "unauthenticated", f"a valid {SERVICE_TOKEN_HEADER} header is required"
             )
-        return offered
+        return offered.decode()
 
 
 ServiceAuthenticated = Depends(

@@ -27,6 +27,8 @@ class SecretFiles:
         self._redactor = redactor
         self._signature: tuple[tuple[str, int, int], ...] | None = None
         self._values: dict[str, str] = {}
+        # Each file's value before its last change, and when it changed (rotation grace).
+        self._previous: dict[str, tuple[str, float]] = {}
         self._checked_at = float("-inf")
 
     def __repr__(self) -> str:
@@ -61,15 +63,31 @@ class SecretFiles:
                 values[name] = (self._directory / name).read_text().strip()
             except OSError:
                 continue
+        for name, old in self._values.items():
+            if values.get(name) != old:
+                self._previous[name] = (old, now)
         self._values = values
         self._signature = signature
-        self._redactor.replace_values(values.values())
+        previous = [old for old, _ in self._previous.values()]
+        self._redactor.replace_values([*values.values(), *previous])
         logger.info("secret files loaded", extra={"files": sorted(values)})
 
     def get(self, name: str) -> str | None:
         """The content of one secret file, or None when absent or empty."""
         self.refresh()
         return self._values.get(name) or None
+
+    def with_previous(self, name: str, grace_seconds: float) -> list[str]:
+        """The current value of a file and, for `grace_seconds` after a change, the one before.
+
+        For a token two pods rotate independently: the peer may still send the old one.
+        """
+        self.refresh()
+        accepted = [self._values[name]] if self._values.get(name) else []
+        previous = self._previous.get(name)
+        if previous and time.monotonic() - previous[1] <= grace_seconds:
+            accepted.append(previous[0])
+        return accepted
 
     def with_prefix(self, prefix: str) -> list[str]:
         """The non-empty contents of every file whose name starts with `prefix`."""
