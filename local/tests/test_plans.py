@@ -119,3 +119,25 @@ def test_kind_plan_applies_only_valid_manifests(kind_manifests: list[str]) -> No
             checks.validate_object(obj)  # raises on any schema error or unknown kind
             kinds.append(obj["kind"])
     assert {"Deployment", "Service", "NetworkPolicy", "AppProject", "Application"} <= set(kinds)
+
+
+def test_kind_plan_with_localstack(tmp_path: Path) -> None:
+    executor = DryRunExecutor()
+    settings = _settings(
+        tmp_path, runtime="kind", emulator="localstack", localstack_auth_token="secret-token-value"
+    )
+    KindRuntime(settings, executor).up()
+    secret = next(a for a in executor.actions if "auth token Secret" in a.what)
+    assert "secret-token-value" not in str(secret)  # the plan never shows the token
+    bootstrap = next(a for a in executor.actions if a.what == "bootstrap Argo CD")
+    root = next(
+        o
+        for o in yaml.safe_load_all(bootstrap.manifest)
+        if o["kind"] == "Application" and o["metadata"]["name"] == "kontaxa-root"
+    )
+    assert root["spec"]["sources"][0]["kustomize"]["components"] == [
+        "../components/localstack-emulator"
+    ]
+    _manifest_checks().validate_object(root)
+    apply = next(a for a in executor.actions if a.what == "terraform apply")
+    assert "create_ecr_repositories=false" in apply.command
