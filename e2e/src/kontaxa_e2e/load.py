@@ -118,6 +118,22 @@ def running_copy(runtime: Any, component: str, **kwargs: Any) -> Iterator[Copy]:
         copy.stop()
 
 
+def component_pid(runtime: Any, component: str) -> int:
+    """PID of a component of the process runtime, as recorded now."""
+    from kontaxa_local.state import State
+
+    state = State.load(runtime.dir)
+    if state is None:
+        raise RuntimeError(f"no local stack is up in {runtime.dir}")
+    pid: int = state.components[component].process.pid
+    return pid
+
+
+def port_of(url: str) -> int:
+    """The port of an http://127.0.0.1:PORT URL."""
+    return int(url.rstrip("/").rsplit(":", 1)[1])
+
+
 # ---- /proc and /metrics --------------------------------------------------------------------
 
 
@@ -384,8 +400,17 @@ class TcpProxy:
 
     def __exit__(self, *exc: object) -> None:
         self.refuse()
+
+        async def cancel_connections() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        self._run(cancel_connections())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+        self._loop.close()
 
     def _run(self, coroutine: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(10)

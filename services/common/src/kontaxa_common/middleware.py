@@ -23,6 +23,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 logger = logging.getLogger(__name__)
 _REQUEST_ID = b"x-request-id"
 _JSON = (b"content-type", b"application/json")
+# uvicorn's httptools parser accepts headers of any size: larger (in total) or more than
+# this is refused with 431, as nginx and Node do at 8 to 16 KiB.
+MAX_HEADER_BYTES = 16 * 1024
+MAX_HEADER_FIELDS = 100
 
 
 class ServiceMiddleware:
@@ -43,11 +47,13 @@ class ServiceMiddleware:
             return
         started = time.perf_counter()
         supplied = None
+        header_bytes = 0
         for key, value in scope["headers"]:
+            header_bytes += len(key) + len(value)
             if key == _REQUEST_ID:
                 supplied = value.decode("latin-1")
-                break
-        valid = supplied is None or is_valid_request_id(supplied)
+        too_large = header_bytes > MAX_HEADER_BYTES or len(scope["headers"]) > MAX_HEADER_FIELDS
+        valid = not too_large and (supplied is None or is_valid_request_id(supplied))
         request_id = supplied if valid and supplied is not None else new_request_id()
         token = current_request_id.set(request_id)
         status = 500
@@ -65,7 +71,15 @@ class ServiceMiddleware:
             await send(message)
 
         try:
-            if not valid:
+            if too_large:
+                await self._send_error(
+                    send_with_headers,
+                    431,
+                    "request_headers_too_large",
+                    f"request headers may hold at most {MAX_HEADER_BYTES} bytes "
+                    f"in {MAX_HEADER_FIELDS} fields",
+                )
+            elif not valid:
                 await self._send_error(
                     send_with_headers,
                     400,
