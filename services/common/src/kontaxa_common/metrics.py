@@ -47,10 +47,11 @@ class Metrics:
             registry=self.registry,
         )
         self._service = service
-        # The labelled children of the request metrics, looked up once per label set: the
-        # lookup costs more than the increment on the hot path.
+        # Labelled children, looked up once per label set: on the hot path the lookup costs
+        # more than the increment.
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._cache_children: dict[tuple[str, bool], Counter] = {}
+        self._upstream_children: dict[tuple[str, str, str], Histogram] = {}
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one served request and its latency."""
@@ -65,7 +66,12 @@ class Metrics:
 
     def observe_upstream(self, upstream: str, operation: str, outcome: str, seconds: float) -> None:
         """Record one upstream call."""
-        self.upstream_duration.labels(self._service, upstream, operation, outcome).observe(seconds)
+        key = (upstream, operation, outcome)
+        child = self._upstream_children.get(key)
+        if child is None:
+            child = self.upstream_duration.labels(self._service, *key)
+            self._upstream_children[key] = child
+        child.observe(seconds)
 
     def count_retry(self, upstream: str) -> None:
         """Count one retry of an upstream call."""
