@@ -28,20 +28,57 @@ METHOD = """\
 - The cases run in rounds, each case once per round, so a ratio compares figures taken side
   by side; each ratio is the median of its per-round values (range in brackets). Absolute
   figures vary with whatever else the shared machine runs; the ratios are the result.
+- main-api and the ceiling run on CPU 0, aux-service (both copies) on CPU 1; wrk and the
+  emulator are not pinned (`BENCH_PIN=0` leaves placement to the scheduler).
+- Knobs: `BENCH_DURATION`, `BENCH_WARMUP`, `BENCH_ROUNDS`, `BENCH_CONNECTIONS`, `BENCH_OUT`,
+  `BENCH_STACK`, `BENCH_PIN` (or the options of the same name: `task bench -- --rounds 3`);
+  their defaults are in `e2e/bench/run.py`.
 - SSM calls in case 6 are read from aux-service's `/metrics`
   (`upstream_request_duration_seconds_count{upstream="aws",operation="GetParameter"}`)
   before and after each measured window.
 """
 
 FINDINGS = """\
-## What made the services this fast
+## What was changed for speed, and where the rest goes
 
-Measured with this harness, before and after each change (ratios to the ceiling):
+Profiled with py-spy on the running services and `cProfile` on the apps called in-process;
+CPU per request read from `/proc/<pid>/stat` over a wrk run. Figures from before the changes
+are single wrk runs on the same machine, so approximate.
 
-- **No plain `def` dependencies.** FastAPI runs a sync dependency in the thread pool:
-  every request paid several thread hops and waited for the GIL behind the worker threads
-  (p50 of case 6 was over 30 ms at 32 connections). All dependencies are `async def` now.
-- See the commit history of `services/` for the others, each with its measured effect.
+1. Start: 2/1 about 0.35, 4/1 0.14, 6/1 0.10; case 6 p50 35 ms.
+2. Dependencies `async def`. FastAPI ran each plain `def` dependency in the thread pool: a
+   thread hop and a GIL hand-off per dependency per request. 4/1 0.14 to 0.39; case 6 p50
+   35 to 14 ms.
+3. Routes flat on the app (`include_router` nests, and FastAPI 0.165 walks every level per
+   request); routers built from the app's parts, so a data route runs one dependency (the
+   credential check, itself the OpenAPI security scheme) instead of five to seven. App time
+   of an aux-service cached read 211 to 123 µs, of `/version` 106 to 84 µs.
+4. Metric children looked up once; the access log without the caller lookup or thread and
+   process names, written in batches (a line waits at most 0.1 s; warnings and errors go at
+   once); request IDs from `os.urandom`; the routes that carry traffic matched first.
+   2/1 0.57 to between 0.64 and 0.66.
+5. The benchmark pins main-api and the ceiling to CPU 0 and aux-service to CPU 1: case 6
+   no longer runs at one of two speeds (about 1,200 or 2,450 requests/s) depending on where
+   the scheduler put the two services.
+
+Where the remaining time goes, per request (CPU time, this machine):
+
+- aux-service `/version` costs about 1.5 times the ceiling: the JSON access line (about
+  20 µs: the `LogRecord`, the formatter, `json.dumps`), the middleware's own work (request ID,
+  headers, two metric updates) and the larger body with `meta`.
+- A cached read adds the credential dependency (FastAPI's machinery costs 13 to 25 µs per
+  dependency, measured with a one-dependency app against a bare one; FastAPI 0.115 costs the
+  same share), name validation and the cache lookup.
+- main-api on case 6 takes about 450 µs, three times aux-service: a third of it is the
+  aiohttp client (143 µs per call in a sequential loop against aux-service, against 28 µs for
+  a minimal keep-alive client on httptools), an eighth FastAPI's dependency and parameter
+  handling, a tenth the access log. main-api saturates its core while aux-service uses half
+  of its own.
+
+Not done, for a decision: a minimal HTTP/1.1 client on httptools behind
+`main_api/clients/aux.py` would take about 100 µs off main-api's request (6/1 to about
+0.26, estimated from the figures above) at the price of owning connection handling that
+aiohttp does today.
 """
 
 

@@ -17,13 +17,20 @@ cent of a core, so on two shared cores the load generator takes the least it can
 servers it measures; it runs as its own process, and Debian ships it.
 
 Knobs, each an environment variable with a default (or the option of the same name):
-| BENCH_DURATION | 10 | measured seconds per case and round |
-| BENCH_WARMUP | 3 | unmeasured seconds before each measurement |
-| BENCH_ROUNDS | 3 | rounds over all cases |
+| BENCH_DURATION | 5 | measured seconds per case and round |
+| BENCH_WARMUP | 1 | unmeasured seconds before each measurement |
+| BENCH_ROUNDS | 5 | rounds over all cases |
 | BENCH_CONNECTIONS | 32 | concurrent connections (the targets are set at 32) |
 | BENCH_OUT | docs | where performance.md, .json and .png are written |
 | BENCH_STACK | (a temporary directory) | state directory of a process-runtime stack to use and
   keep (e.g. `.local` of `task local-up`: restart it after changing the services' code) |
+| BENCH_PIN | 1 | 1: main-api and the ceiling on CPU 0, aux-service on CPU 1 (see below); 0: leave
+  placement to the scheduler |
+
+Why pin: two services that call each other wake each other thousands of times a second, and
+Linux then tends to keep both on one CPU (wake-affine placement), so on two cores case 6 ran
+at either of two speeds, one half the other, by chance. Pinned, each hop has its own core as
+the targets assume ("two Python hops on two cores"); wrk and the emulator are not pinned.
 """
 
 import argparse
@@ -41,7 +48,7 @@ from typing import Any
 
 import httpx
 
-from kontaxa_e2e.load import Copy, aws_calls, spawn_copy
+from kontaxa_e2e.load import Copy, aws_calls, component_pid, spawn_copy
 from kontaxa_e2e.targets import ProcessTarget
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -78,16 +85,15 @@ def env_default(name: str, default: str) -> str:
 def parse_args() -> argparse.Namespace:
     """Options; each defaults to its environment variable."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--duration", type=float, default=float(env_default("BENCH_DURATION", "10"))
-    )
-    parser.add_argument("--warmup", type=float, default=float(env_default("BENCH_WARMUP", "3")))
-    parser.add_argument("--rounds", type=int, default=int(env_default("BENCH_ROUNDS", "3")))
+    parser.add_argument("--duration", type=float, default=float(env_default("BENCH_DURATION", "5")))
+    parser.add_argument("--warmup", type=float, default=float(env_default("BENCH_WARMUP", "1")))
+    parser.add_argument("--rounds", type=int, default=int(env_default("BENCH_ROUNDS", "5")))
     parser.add_argument(
         "--connections", type=int, default=int(env_default("BENCH_CONNECTIONS", "32"))
     )
     parser.add_argument("--out", type=Path, default=Path(env_default("BENCH_OUT", "docs")))
     parser.add_argument("--stack", type=Path, default=os.environ.get("BENCH_STACK") or None)
+    parser.add_argument("--pin", type=int, default=int(env_default("BENCH_PIN", "1")))
     return parser.parse_args()
 
 
@@ -117,6 +123,12 @@ def wrk(case: Case, seconds: float, connections: int) -> dict[str, Any]:
         "errors": errors,
         "raw": raw,
     }
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    """Restrict every thread of process `pid` to `cpus`."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        os.sched_setaffinity(int(task.name), cpus)
 
 
 def check(case: Case) -> None:
@@ -177,6 +189,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 env={"PARAMETER_CACHE_TTL_SECONDS": "0"},
             )
             copies.append(cold)
+            pinned = {
+                component_pid(runtime, "main-api"): {0},
+                ceiling.pid: {0},
+                component_pid(runtime, "aux-service"): {1},
+                cold.pid: {1},
+            }
+            if args.pin and (os.cpu_count() or 1) >= 2:
+                for pid, cpus in pinned.items():
+                    pin(pid, cpus)
             token = {"X-Service-Token": target.service_token()}
             key = {"Authorization": f"Bearer {target.api_key()}"}
             ttl = float(
@@ -233,7 +254,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             for copy in copies:
                 copy.stop()
-            if not args.stack:
+            if args.stack:  # the stack stays up: give its processes every CPU back
+                for name in ("main-api", "aux-service"):
+                    pin(component_pid(runtime, name), set(range(os.cpu_count() or 1)))
+            else:
                 target.close()
     per_round = [ratios_of(r) for r in rounds]
     ratios = {
@@ -280,6 +304,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "connections": args.connections,
             "wrk_threads": 1,
             "uvicorn_workers": 1,
+            "pinned": bool(args.pin),
         },
         "machine": machine,
         "load_after": os.getloadavg(),
