@@ -24,7 +24,7 @@ from kontaxa_e2e.load import aws_calls, port_of
 from kontaxa_e2e.targets import Target
 
 CATALOGUE = Path(__file__).resolve().parents[1] / "hostile_inputs.yaml"
-MAX_EXAMPLES = 25  # per operation and generation mode (valid, invalid)
+MAX_EXAMPLES = 100  # per operation and generation mode (valid, invalid)
 DOCUMENTED_SERVER_ERRORS = {502, 503, 504}
 CONFORMANCE = [
     checks.status_code_conformance,
