@@ -52,12 +52,12 @@ def test_ttl_zero_disables_the_cache(
 
 
 def test_cache_expires_after_ttl(emulator: Emulator, seeded: SeedData, secrets_root: Path) -> None:
-    with start_aux(emulator.url, secrets_root, seeded, parameter_cache_ttl_seconds=0.2) as aux:
+    with start_aux(emulator.url, secrets_root, seeded, parameter_cache_ttl_seconds=2.0) as aux:
         assert aux.get("/parameters/welcome-message").status_code == 200
         emulator.client("ssm").put_parameter(
             Name="/kontaxa/app/welcome-message", Value="changed", Type="String", Overwrite=True
         )
         assert aux.get("/parameters/welcome-message").json()["parameter"]["value"] != "changed"
-        time.sleep(0.3)
+        time.sleep(2.1)  # a TTL of 2 s: a loaded machine must not expire it early
         fresh = aux.get("/parameters/welcome-message").json()["parameter"]
         assert (fresh["value"], fresh["version"]) == ("changed", 2)
