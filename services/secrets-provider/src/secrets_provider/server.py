@@ -164,17 +164,22 @@ def create_server(settings: Settings) -> grpc.Server:
 
 def serve(settings: Settings) -> None:
     """Serve until SIGTERM or SIGINT, then stop gracefully and remove the socket."""
-    server = create_server(settings)
     stopping = threading.Event()
+    server: grpc.Server | None = None
 
     def stop(signum: int, frame: FrameType | None) -> None:
         if not stopping.is_set():
             stopping.set()
             logger.info("signal %d: stopping", signum)
-            server.stop(settings.shutdown_grace_seconds)
+            if server is not None:
+                server.stop(settings.shutdown_grace_seconds)
 
+    # Handlers first: a signal that arrives once the socket exists must stop us gracefully.
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    server = create_server(settings)
+    if stopping.is_set():
+        server.stop(settings.shutdown_grace_seconds)
     try:
         server.wait_for_termination()
     finally:
