@@ -60,6 +60,13 @@ are single wrk runs on the same machine, so approximate.
 5. The benchmark pins main-api and the ceiling to CPU 0 and aux-service to CPU 1: case 6
    no longer runs at one of two speeds (about 1,200 or 2,450 requests/s) depending on where
    the scheduler put the two services.
+6. main-api's client for aux-service: aiohttp's work was a third of main-api's time per
+   cached read (143 µs per call in a sequential loop against aux-service); a GET-only pool of
+   keep-alive connections read by httptools (`main_api/clients/http.py`, 28 µs per call)
+   keeps the same retries, timeouts and error mapping. Case 6 from 2,755 to about 3,950
+   requests/s (6/1 0.24 to 0.37 and 0.38 in two runs; a third, while the machine was busier,
+   gave 0.27, with every run's rounds within a few per cent of each other), case 3 from 3,438
+   to about 5,000.
 
 Where the remaining time goes, per request (CPU time, this machine):
 
@@ -67,18 +74,17 @@ Where the remaining time goes, per request (CPU time, this machine):
   20 µs: the `LogRecord`, the formatter, `json.dumps`), the middleware's own work (request ID,
   headers, two metric updates) and the larger body with `meta`.
 - A cached read adds the credential dependency (FastAPI's machinery costs 13 to 25 µs per
-  dependency, measured with a one-dependency app against a bare one; FastAPI 0.115 costs the
-  same share), name validation and the cache lookup.
-- main-api on case 6 takes about 450 µs, three times aux-service: a third of it is the
-  aiohttp client (143 µs per call in a sequential loop against aux-service, against 28 µs for
-  a minimal keep-alive client on httptools), an eighth FastAPI's dependency and parameter
-  handling, a tenth the access log. main-api saturates its core while aux-service uses half
-  of its own.
+  dependency, measured with a one-dependency app against a bare one, and parses query
+  string and cookies for each; FastAPI 0.115 costs the same share), name validation and the
+  cache lookup.
+- main-api on case 6 saturates its core while aux-service uses about two thirds of its own.
+  Of main-api's time, FastAPI's request and response plumbing is about half (solving the
+  one dependency alone 15 %), writing the reply 14 %, the aux-service call 14 %, the access
+  log 8 %, validating and serialising the response 6 %.
 
-Not done, for a decision: a minimal HTTP/1.1 client on httptools behind
-`main_api/clients/aux.py` would take about 100 µs off main-api's request (6/1 to about
-0.26, estimated from the figures above) at the price of owning connection handling that
-aiohttp does today.
+What is left is mostly the framework's fixed cost per request, paid once by the ceiling and
+twice (with a dependency) on the end-to-end path; the targets would need that cost, or the
+JSON access line, to shrink further.
 """
 
 
