@@ -115,7 +115,7 @@ def test_aux_service_slower_than_the_read_timeout_gives_504_within_it(
     assert report.statuses() == {504: len(report.outcomes)}, report.summary()
     seconds = [o.seconds for o in report.outcomes]
     assert min(seconds) >= read_timeout * 0.9, report.summary()
-    assert max(seconds) < read_timeout + 1.5, report.summary()
+    assert max(seconds) < read_timeout + 2, report.summary()
 
 
 def test_emulator_stopped_under_load_gives_503_and_recovers(stack: ProcessTarget) -> None:
