@@ -12,6 +12,8 @@ from typing import Any, ClassVar, TextIO
 from kontaxa_common.requestid import current_request_id
 
 REDACTED = "[REDACTED]"
+# One encoder for every line: json.dumps with any option builds a new one per call.
+_ENCODER = json.JSONEncoder(default=str)
 _NEVER_DEBUG = ("botocore", "boto3", "urllib3", "s3transfer", "aiohttp", "httpx", "httpcore")
 
 
@@ -73,7 +75,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return self._redactor.scrub(json.dumps(entry, default=str))
+        return self._redactor.scrub(_ENCODER.encode(entry))
 
 
 class BatchingStreamHandler(logging.StreamHandler[TextIO]):
