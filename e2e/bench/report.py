@@ -56,7 +56,8 @@ are single wrk runs on the same machine, so approximate.
 4. Metric children looked up once; the access log without the caller lookup or thread and
    process names, written in batches (a line waits at most 0.1 s; warnings and errors go at
    once); request IDs from `os.urandom`; the routes that carry traffic matched first.
-   2/1 0.57 to between 0.64 and 0.66.
+   2/1 0.57 to between 0.64 and 0.66. Then one JSON encoder for all lines (`json.dumps`
+   with `default=` builds one per call): aux-service `/version` 155 to 144 µs of CPU.
 5. The benchmark pins main-api and the ceiling to CPU 0 and aux-service to CPU 1: case 6
    no longer runs at one of two speeds (about 1,200 or 2,450 requests/s) depending on where
    the scheduler put the two services.
@@ -70,13 +71,14 @@ are single wrk runs on the same machine, so approximate.
 
 Where the remaining time goes, per request (CPU time, this machine):
 
-- aux-service `/version` costs about 1.5 times the ceiling: the JSON access line (about
-  20 µs: the `LogRecord`, the formatter, `json.dumps`), the middleware's own work (request ID,
-  headers, two metric updates) and the larger body with `meta`.
-- A cached read adds the credential dependency (FastAPI's machinery costs 13 to 25 µs per
-  dependency, measured with a one-dependency app against a bare one, and parses query
-  string and cookies for each; FastAPI 0.115 costs the same share), name validation and the
-  cache lookup.
+- aux-service `/version` costs about 1.45 times the ceiling: the JSON access line (a
+  service copy logging at WARNING used 30 µs less per request: the `LogRecord`, the handlers,
+  the formatter), the middleware's own work (request ID, headers, two metric updates) and
+  the larger body with `meta`.
+- A cached read (about 190 µs against 144) adds FastAPI's solving of its one dependency and
+  its path parameter, 22 % of the request (the credential check itself 3.5 %; FastAPI
+  parses query string and cookies for each dependency; FastAPI 0.115 costs the same share,
+  measured), then name validation and the cache lookup (4 %) and the larger response.
 - main-api on case 6 saturates its core while aux-service uses about two thirds of its own.
   Of main-api's time, FastAPI's request and response plumbing is about half (solving the
   one dependency alone 15 %), writing the reply 14 %, the aux-service call 14 %, the access
@@ -152,14 +154,20 @@ def _markdown(results: dict[str, Any], chart: str) -> str:
         "",
         "## Cases (medians over the rounds)",
         "",
-        "| # | case | requests/s | p50 ms | p99 ms | errors / requests |",
-        "|---|---|---:|---:|---:|---:|",
+        "| # | case | requests/s | p50 ms | p99 ms | errors / requests | CPU µs/request |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for key, case in results["cases"].items():
         lines.append(
             f"| {key} | {case['title']} | {case['rps']:,.0f} | {case['p50_ms']:.2f} | "
-            f"{case['p99_ms']:.2f} | {case['errors']} / {case['requests']:,} |"
+            f"{case['p99_ms']:.2f} | {case['errors']} / {case['requests']:,} | "
+            f"{case['cpu_us']:.0f} |"
         )
+    lines += [
+        "",
+        "CPU µs/request: user and system time of the serving processes (main-api and",
+        "aux-service together for cases 3, 6 and 7; not wrk, not the emulator) per request.",
+    ]
     lines += [
         "",
         "## Ratios",
@@ -182,6 +190,15 @@ def _markdown(results: dict[str, Any], chart: str) -> str:
             f"| {names[name]} | {ratio['median']:.2f} ({ratio['min']:.2f} to "
             f"{ratio['max']:.2f}) | {target} | {ratio['verdict']} |"
         )
+    cpu = results["cpu_ratios"]
+    lines += [
+        "",
+        "In CPU time per request (ceiling's over the case's; the work itself, which the",
+        "machine's other load disturbs less): "
+        + ", ".join(f"{name} {value:.2f}" for name, value in cpu.items())
+        + ". For 6/1 two processes share the work on two cores, so its throughput ratio can",
+        "exceed its CPU ratio.",
+    ]
     ssm = results["ssm_case6"]
     lines += [
         "",

@@ -75,6 +75,7 @@ class Case:
     title: str
     url: str
     headers: dict[str, str]
+    servers: list[int]  # PIDs of the service processes that serve it
 
 
 def env_default(name: str, default: str) -> str:
@@ -129,6 +130,15 @@ def pin(pid: int, cpus: set[int]) -> None:
     """Restrict every thread of process `pid` to `cpus`."""
     for task in Path(f"/proc/{pid}/task").iterdir():
         os.sched_setaffinity(int(task.name), cpus)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time the processes `pids` have used so far."""
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def check(case: Case) -> None:
@@ -203,29 +213,39 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ttl = float(
                 target.config_values("aux-service").get("PARAMETER_CACHE_TTL_SECONDS", "30")
             )
+            main, aux = component_pid(runtime, "main-api"), component_pid(runtime, "aux-service")
             cases = [
-                Case("1", "ceiling: minimal FastAPI app", ceiling.url + "/", {}),
-                Case("2", "aux-service /version", target.aux_url + "/version", {}),
-                Case("3", "main-api /version", target.main_url + "/version", {}),
+                Case("1", "ceiling: minimal FastAPI app", ceiling.url + "/", {}, [ceiling.pid]),
+                Case("2", "aux-service /version", target.aux_url + "/version", {}, [aux]),
+                Case("3", "main-api /version", target.main_url + "/version", {}, [main, aux]),
                 Case(
                     "4",
                     "aux-service /parameters/{name}, warm cache",
                     f"{target.aux_url}/parameters/{PARAMETER}",
                     token,
+                    [aux],
                 ),
                 Case(
                     "5",
                     "aux-service /parameters/{name}, cache off",
                     f"{cold.url}/parameters/{PARAMETER}",
                     token,
+                    [cold.pid],
                 ),
                 Case(
                     "6",
                     "main-api /parameters/{name}, end to end, warm",
                     f"{target.main_url}/parameters/{PARAMETER}",
                     key,
+                    [main, aux],
                 ),
-                Case("7", "main-api /buckets, end to end", target.main_url + "/buckets", key),
+                Case(
+                    "7",
+                    "main-api /buckets, end to end",
+                    target.main_url + "/buckets",
+                    key,
+                    [main, aux],
+                ),
             ]
             for case in cases:
                 check(case)
@@ -237,7 +257,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     wrk(case, args.warmup, args.connections)
                     before = aws_calls(target.aux_url, "GetParameter") if case.key == "6" else 0
                     window = time.monotonic()
+                    cpu_before = cpu_seconds(case.servers)
                     results[case.key] = wrk(case, args.duration, args.connections)
+                    results[case.key]["cpu_us"] = (
+                        1e6
+                        * (cpu_seconds(case.servers) - cpu_before)
+                        / max(results[case.key]["requests"], 1)
+                    )
                     if case.key == "6":
                         ssm["calls"] += aws_calls(target.aux_url, "GetParameter") - before
                         ssm["requests"] += results["6"]["requests"]
@@ -260,6 +286,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             else:
                 target.close()
     per_round = [ratios_of(r) for r in rounds]
+    # The same comparisons in CPU time per request of the serving processes: the work each
+    # request costs, which the machine's other load disturbs much less than throughput.
+    cpu_ratios = {
+        name: statistics.median(r["1"]["cpu_us"] / r[case]["cpu_us"] for r in rounds)
+        for name, case in (("2/1", "2"), ("4/1", "4"), ("6/1", "6"))
+    }
     ratios = {
         name: {
             "median": statistics.median(r[name] for r in per_round),
@@ -280,6 +312,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "rps": statistics.median(r["rps"] for r in results),
             "p50_ms": statistics.median(r["p50_ms"] for r in results),
             "p99_ms": statistics.median(r["p99_ms"] for r in results),
+            "cpu_us": statistics.median(r["cpu_us"] for r in results),
             "errors": sum(r["errors"] for r in results),
             "requests": sum(r["requests"] for r in results),
         }
@@ -310,6 +343,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "load_after": os.getloadavg(),
         "cases": summary,
         "ratios": ratios,
+        "cpu_ratios": cpu_ratios,
         "ssm_case6": ssm,
         "rounds": rounds,
     }
