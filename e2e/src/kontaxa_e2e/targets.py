@@ -8,6 +8,7 @@
 
 import hashlib
 import json
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -102,6 +103,7 @@ class ProcessTarget(Target):
     name = "process"
 
     def __init__(self, state_dir: Path, runtime_factory: Callable[..., Any] | None = None) -> None:
+        from kontaxa_local.errors import StepFailed
         from kontaxa_local.executor import Executor
         from kontaxa_local.process_runtime import ProcessRuntime
         from kontaxa_local.settings import Settings
@@ -113,7 +115,18 @@ class ProcessTarget(Target):
             ready_timeout=120,
         )
         self.runtime = (runtime_factory or ProcessRuntime)(settings, Executor())
-        self.runtime.up()
+        try:
+            self.runtime.up()
+        except StepFailed as failure:
+            # A fresh moto under heavy load has, rarely, failed a Terraform create
+            # (EntityAlreadyExists after a retried CreateRole). The failed up() has stopped
+            # everything it started; one more attempt from nothing, said out loud.
+            if failure.step != "terraform apply":
+                raise
+            sys.stderr.write(
+                f"e2e: bring-up failed at terraform apply, retrying once:\n{failure.report()}\n"
+            )
+            self.runtime.up()
         from kontaxa_local.state import State
 
         state = State.load(state_dir)
