@@ -16,7 +16,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import stat
 import subprocess
 import time
@@ -27,6 +26,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from kontaxa_local.process_runtime import free_port
 
 CONTAINER_PORT = 8080
 SECRETS_MOUNT = "/mnt/secrets"
@@ -89,14 +90,6 @@ def docker(*args: str, timeout: float = _DOCKER_TIMEOUT, check: bool = True) -> 
             f"{result.stderr.strip() or result.stdout.strip()}"
         )
     return result.stdout
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -9,10 +9,10 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from kontaxa_e2e.servers import free_port
+from kontaxa_local.settings import EMULATOR_CREDENTIALS, REGION
 
-REGION = "us-east-1"
-# moto accepts any credentials; these never reach AWS.
-CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+# The runner's emulator credentials, as boto3 keyword arguments (valid nowhere but emulators).
+CREDENTIALS = {key.lower(): value for key, value in EMULATOR_CREDENTIALS.items()}
 
 
 @dataclass

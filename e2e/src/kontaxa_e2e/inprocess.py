@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kontaxa_common.secrets import SERVICE_TOKEN_FILE
 from kontaxa_e2e.emulator import Emulator
 
-PREFIX = "/kontaxa/app"
-SERVICE_TOKEN_FILE = "service-token"
+PREFIX = "/kontaxa/app"  # aux-service's default PARAMETER_PREFIX and the ConfigMap's
 
 
 @dataclass

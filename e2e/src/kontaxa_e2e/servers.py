@@ -17,13 +17,7 @@ from typing import Any
 
 import uvicorn
 
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from kontaxa_local.process_runtime import free_port
 
 
 def raw_get(base_url: str, path: str, headers: dict[str, str]) -> tuple[int, Any]:

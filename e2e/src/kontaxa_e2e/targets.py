@@ -17,10 +17,11 @@ from typing import Any
 import boto3
 
 from kontaxa_e2e.emulator import CREDENTIALS, REGION
+from kontaxa_e2e.inprocess import PREFIX
 
 SERVICE_TOKEN_SECRET = "kontaxa/service-token"
+PARAMETER_PREFIX = PREFIX  # one definition: the one the services' tests seed under
 API_KEYS_SECRET = "kontaxa/api-keys"
-PARAMETER_PREFIX = "/kontaxa/app"
 SERVICES = ("main-api", "aux-service")
 
 

@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from kontaxa_e2e.servers import free_port
 
 TERRAFORM_DIR = Path(__file__).resolve().parents[1]
 REPO_ROOT = TERRAFORM_DIR.parents[1]
@@ -46,14 +47,6 @@ def task_vars() -> dict[str, str]:
     """The pinned tool versions and defaults of infra/terraform/Taskfile.yml (one source)."""
     taskfile = yaml.safe_load((TERRAFORM_DIR / "Taskfile.yml").read_text())
     return {key: str(value) for key, value in taskfile["vars"].items()}
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def uv_binary() -> str | None:

@@ -19,7 +19,7 @@ import boto3
 import pytest
 
 # One list of LocalStack's host requirements and one Python 3.13 finder: the runner's.
-from kontaxa_local.emulator import LOCALSTACK_REQUIREMENTS, find_python313
+from kontaxa_local.emulator import LOCALSTACK_REQUIREMENTS, find_python
 
 from .conftest import (
     REGION,
@@ -49,7 +49,7 @@ BUCKET = f"kontaxa-demo-{LOCALSTACK_ACCOUNT}-{REGION}"
 def localstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     """LocalStack in a venv of its own on a free loopback port, or a skip with the reason."""
     uv = uv_binary()
-    python = find_python313()
+    python = find_python("3.13")
     if uv is None:
         pytest.skip("LocalStack test: uv is not installed (./task setup bootstraps it)")
     if python is None:

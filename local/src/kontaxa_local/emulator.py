@@ -5,7 +5,6 @@ import os
 import shutil
 import subprocess
 import sys
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,7 +79,7 @@ def _localstack_python(settings: Settings, executor: Executor) -> str:
     ready = venv / ".kontaxa-installed"
     if ready.exists():
         return str(python)
-    interpreter = settings.python313 or find_python313()
+    interpreter = settings.python313 or find_python("3.13")
     if interpreter is None:
         raise StepFailed(
             "start LocalStack",
@@ -101,16 +100,19 @@ def _localstack_python(settings: Settings, executor: Executor) -> str:
     return str(python)
 
 
-def find_python313() -> str | None:
-    """A working Python 3.13: pyenv's installs first (its shims exist where 3.13 is not
-    selected, and fail), then python3.13 on PATH, each tried before it is trusted."""
+def find_python(version: str) -> str | None:
+    """A working Python `version` ("3.13"): pyenv's installs first (its shims exist where
+    the version is not selected, and fail), then pythonX.Y on PATH, each tried first."""
     pyenv_root = Path(os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv")))
-    candidates = sorted(glob.glob(str(pyenv_root / "versions/3.13*/bin/python3.13")), reverse=True)
-    candidates.append(shutil.which("python3.13") or "")
+    name = f"python{version}"
+    candidates = sorted(
+        glob.glob(str(pyenv_root / f"versions/{version}*/bin/{name}")), reverse=True
+    )
+    candidates.append(shutil.which(name) or "")
     for candidate in filter(None, candidates):
         try:
             probe = subprocess.run(  # noqa: S603 - an interpreter found above
-                [candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 13))"],
+                [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
                 capture_output=True,
                 text=True,
                 check=False,
@@ -118,15 +120,6 @@ def find_python313() -> str | None:
             )
         except (OSError, subprocess.SubprocessError):
             continue
-        if probe.stdout.strip() == "True":
+        if probe.stdout.strip() == version:
             return candidate
     return None
-
-
-def is_ready(url: str, path: str) -> bool:
-    """Whether the emulator answers its health path."""
-    try:
-        with urllib.request.urlopen(url + path, timeout=2) as response:  # noqa: S310 - loopback
-            return bool(response.status == 200)
-    except OSError:
-        return False
