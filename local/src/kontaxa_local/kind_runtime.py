@@ -189,18 +189,8 @@ class KindRuntime:
         )
         revision = snapshot_commit(self.executor, self.dir / "snapshot.index")
         port = self._port_forward(state, "git-forward", GIT_SERVER)
-        self.executor.run(
-            "push the snapshot",
-            [
-                "git",
-                "-C",
-                str(REPO_ROOT),
-                "push",
-                "--force",
-                f"git://127.0.0.1:{port}/kontaxa.git",
-                f"{revision}:refs/heads/main",
-            ],
-            log=self.log,
+        push_snapshot(
+            self.executor, REPO_ROOT, revision, f"git://127.0.0.1:{port}/kontaxa.git", self.log
         )
         console.done(f"seeded revision {revision[:12]}")
         return revision
@@ -397,10 +387,16 @@ class Application:
         return f"{self.name} {self.sync}/{self.health}"
 
 
-def snapshot_commit(executor: Executor, index: Path) -> str:
-    """A commit of the working tree as it is on disk (uncommitted changes included)."""
+def snapshot_commit(executor: Executor, index: Path, repo: Path = REPO_ROOT) -> str:
+    """A commit of the working tree as it is on disk (uncommitted changes included).
+
+    The commit has no parent: a clone made with `actions/checkout` (depth 1) lacks HEAD's
+    history, and git's receive-pack refuses a push that would need new shallow roots
+    (`receive.shallowUpdate` is off by default; see local/tests/test_snapshot_push.py).
+    HEAD's id goes into the message instead, so the snapshot still says what it came from.
+    """
     env = {"GIT_INDEX_FILE": str(index), "PATH": "/usr/bin:/bin"}
-    git = ["git", "-C", str(REPO_ROOT)]
+    git = ["git", "-C", str(repo)]
     if executor.dry_run:
         executor.record(
             "run",
@@ -410,17 +406,18 @@ def snapshot_commit(executor: Executor, index: Path) -> str:
         )
         executor.record(
             "run",
-            "write the snapshot commit",
-            [*git, "commit-tree", "<tree>", "-p", "HEAD", "-m", "local snapshot"],
+            "write the snapshot commit (no parent: pushable from a shallow clone)",
+            [*git, "commit-tree", "<tree>", "-m", "local snapshot of <HEAD>"],
         )
         return "<snapshot>"
     index.parent.mkdir(parents=True, exist_ok=True)
     index.unlink(missing_ok=True)
     run_command("snapshot the working tree", [*git, "add", "--all"], env=env)
     tree = run_command("write the tree", [*git, "write-tree"], env=env).strip()
-    parent = subprocess.run(  # noqa: S603
+    head = subprocess.run(  # noqa: S603
         [*git, "rev-parse", "--verify", "HEAD"], capture_output=True, text=True, check=False
     ).stdout.strip()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     commit = run_command(
         "write the snapshot commit",
         [
@@ -431,14 +428,22 @@ def snapshot_commit(executor: Executor, index: Path) -> str:
             "user.email=local@kontaxa.invalid",
             "commit-tree",
             tree,
-            *(["-p", parent] if parent else []),
             "-m",
-            f"local snapshot {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}",
+            f"local snapshot of {head or 'an unborn HEAD'} at {stamp}",
         ],
         env=env,
     ).strip()
     executor.record("run", "snapshot commit", [*git, "commit-tree", tree], manifest=commit)
     return commit
+
+
+def push_snapshot(executor: Executor, repo: Path, revision: str, url: str, log: Path) -> None:
+    """Force-push the snapshot commit to the git server's `main`."""
+    executor.run(
+        "push the snapshot",
+        ["git", "-C", str(repo), "push", "--force", url, f"{revision}:refs/heads/main"],
+        log=log,
+    )
 
 
 def _host_env() -> dict[str, str]:
