@@ -241,19 +241,25 @@ class KindRuntime:
     def _terraform(self, state: State) -> None:
         console.step("apply the Terraform local root to the in-cluster emulator")
         namespace, service, _ = EMULATOR
-        self.executor.run(
-            "wait for the emulator Deployment",
-            self.kubectl(
-                "-n",
-                namespace,
-                "wait",
-                "--for=condition=Available",
-                f"deployment/{service}",
-                "--timeout=900s",
-            ),
-            log=self.log,
-            timeout=1000,
-        )
+        # Argo CD creates the emulator (the platform Application): kubectl's wait polls only
+        # --for=create; any other condition on a missing object fails at once (NotFound).
+        for step, condition, seconds in (
+            ("wait until Argo CD created the emulator Deployment", "create", 900),
+            ("wait for the emulator Deployment", "condition=Available", 600),
+        ):
+            self.executor.run(
+                step,
+                self.kubectl(
+                    "-n",
+                    namespace,
+                    "wait",
+                    f"--for={condition}",
+                    f"deployment/{service}",
+                    f"--timeout={seconds}s",
+                ),
+                log=self.log,
+                timeout=seconds + 60,
+            )
         port = self._port_forward(state, "emulator-forward", EMULATOR)
         extra = {"create_eks": "false", "cluster_oidc_issuer_url": KIND_ISSUER}
         if self.settings.emulator == "localstack":
