@@ -26,7 +26,7 @@ SCHEMAS_DIR = K8S_ROOT / "schemas"
 
 # The Kubernetes minor version the manifests target: kind's node image and the EKS
 # cluster version. kubernetes-validate holds the schemas of 1.25 to 1.37.
-KUBERNETES_VERSION = "1.34"
+KUBERNETES_VERSION = "1.33"
 
 ENVIRONMENTS = ("local", "eks")
 
