@@ -60,9 +60,7 @@ RECONCILED = {"type": "Reconciled", "status": "True"}
     ],
     ids=["new", "no-pod-ready", "some-pods-not-ready", "available", "not-reconciled"],
 )
-def test_prometheus_is_progressing_while_its_pods_start(
-    obj: dict[str, Any], expected: str
-) -> None:
+def test_prometheus_is_progressing_while_its_pods_start(obj: dict[str, Any], expected: str) -> None:
     status, message = _health("monitoring.coreos.com_Prometheus", obj)
     assert status == expected
     assert message
