@@ -90,6 +90,11 @@ def test_kind_plan(tmp_path: Path) -> None:
     ]
     assert "@sha256:" in node_image
     assert "create_eks=false" in commands["terraform apply"]
+    # scripts/images/lib.sh tags with $IMAGE_TAG from the environment: the tag kind loads.
+    build = next(a for a in executor.actions if a.what == "build the golden and service images")
+    assert not any(arg.startswith("IMAGE_TAG") for arg in build.command)
+    loaded = {arg.rsplit(":", 1)[1] for arg in commands["load the images into kind"] if ":" in arg}
+    assert loaded == {build.env["IMAGE_TAG"]}
     assert not (tmp_path / "state").exists()
 
 

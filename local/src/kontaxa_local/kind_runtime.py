@@ -5,6 +5,7 @@ and registries); its `--dry-run` plan is what the test suite checks.
 """
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -115,9 +116,13 @@ class KindRuntime:
     def _images(self) -> None:
         console.step("build the images and load them into kind")
         tag = IMAGE_TAG
+        # scripts/images reads IMAGE_TAG from the environment (a Task variable would not reach
+        # it); the dry run shows only that variable, not the whole environment.
+        tag_env = {"IMAGE_TAG": tag}
         self.executor.run(
             "build the golden and service images",
-            [str(REPO_ROOT / "task"), "images", f"IMAGE_TAG={tag}"],
+            [str(REPO_ROOT / "task"), "images"],
+            env=tag_env if self.executor.dry_run else {**os.environ, **tag_env},
             log=self.log,
             timeout=3600,
         )
@@ -453,8 +458,6 @@ def push_snapshot(executor: Executor, repo: Path, revision: str, url: str, log: 
 
 
 def _host_env() -> dict[str, str]:
-    import os
-
     return {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "KUBECONFIG"}}
 
 
