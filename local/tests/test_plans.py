@@ -34,8 +34,17 @@ def test_process_plan(tmp_path: Path) -> None:
         ("spawn", "aux-service"),
         ("write", "secrets of main-api from main-api-secrets"),
         ("spawn", "main-api"),
+        ("write", "monitoring/prometheus.yml"),
+        ("write", "monitoring/rules/monitoring-kontaxa-slo.yaml"),
+        ("write", "monitoring/alertmanager.yml"),
+        ("spawn", "alert-sink"),
+        ("spawn", "alertmanager"),
+        ("spawn", "prometheus"),
         ("wait", "aux-service ready"),
         ("wait", "main-api ready"),
+        ("wait", "alert-sink ready"),
+        ("wait", "alertmanager ready"),
+        ("wait", "prometheus ready"),
     ]
     spawns = {a.what: a for a in executor.actions if a.kind == "spawn"}
     main, aux = spawns["main-api"], spawns["aux-service"]
@@ -50,6 +59,16 @@ def test_process_plan(tmp_path: Path) -> None:
     # The runner skips the lifecycle rule's wait; infra/terraform/tests apply the rule.
     assert "enable_bucket_lifecycle=false" in apply.command
     assert not (tmp_path / "state").exists()  # a dry run writes nothing
+
+
+def test_process_plan_without_monitoring(tmp_path: Path) -> None:
+    """LOCAL_MONITORING=0: the services alone, as before."""
+    executor = DryRunExecutor()
+    settings = _settings(tmp_path, runtime="process", monitoring=False)
+    ProcessRuntime(settings, executor).up()
+    names = {a.what for a in executor.actions if a.kind == "spawn"}
+    assert names == {"emulator (moto)", "aux-service", "main-api"}
+    assert not any(a.what.startswith("monitoring/") for a in executor.actions)
 
 
 def test_kind_plan(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import boto3
 
-from kontaxa_local import console, emulator, manifests, procs, terraform
+from kontaxa_local import console, emulator, manifests, monitoring, procs, terraform
 from kontaxa_local.errors import StepFailed
 from kontaxa_local.executor import Executor
 from kontaxa_local.manifests import Workload
@@ -188,15 +188,134 @@ class ProcessRuntime:
                     record, url, url + workload.readiness_path
                 )
                 state.save(self.dir)
-        for workload in workloads:
-            self.executor.wait(
-                f"{workload.name} ready (GET {workload.readiness_path})",
-                lambda name=workload.name: self._probe(state, name),
-                timeout=self.settings.ready_timeout,
-                interval=0.2,
-                on_timeout=lambda name=workload.name: self._not_ready(state, name),
+        # Monitoring needs nothing from the services but their addresses: it starts alongside.
+        waits = [(w.name, f"GET {w.readiness_path}") for w in workloads]
+        if self.settings.monitoring:
+            waits += self._start_monitoring(state, objects, workloads, ports)
+        for name, probe in waits:
+            self._wait_ready(state, name, probe)
+            console.done(f"{name} ready")
+
+    def _wait_ready(self, state: State, name: str, probe: str) -> None:
+        self.executor.wait(
+            f"{name} ready ({probe})",
+            lambda: self._probe(state, name),
+            timeout=self.settings.ready_timeout,
+            interval=0.2,
+            on_timeout=lambda: self._not_ready(state, name),
+        )
+
+    def host_address(self, workload: Workload, container_port: int, ports: dict[str, int]) -> str:
+        """Where a container port of `workload` is served on the host."""
+        if container_port == workload.container_port:
+            return f"127.0.0.1:{ports[workload.name]}"
+        raise StepFailed(
+            f"map the ports of {workload.name}",
+            f"container port {container_port} has no host port in the process runtime "
+            f"(only {workload.container_port}, served on {ports[workload.name]})",
+        )
+
+    def _start_monitoring(
+        self,
+        state: State,
+        objects: list[manifests.Object],
+        workloads: list[Workload],
+        ports: dict[str, int],
+    ) -> list[tuple[str, str]]:
+        """Spawn the alert sink, Alertmanager and Prometheus; what to wait for (none if absent)."""
+        if self.executor.dry_run:
+            missing = monitoring.missing_binaries()
+            if missing:
+                self.executor.record(
+                    "run", "install (first use)", ["apt-get", "install", "-y", *missing]
+                )
+        else:
+            reason = monitoring.install(self.log_dir / "apt.log")
+            if reason:
+                console.note(f"monitoring skipped: {reason}")
+                return []
+        directory = self.dir / "monitoring"
+        sink_port, am_port, prom_port = (
+            self._port(monitoring.ALERT_SINK),
+            self._port(monitoring.ALERTMANAGER),
+            self._port(monitoring.PROMETHEUS),
+        )
+        sink_url = f"http://127.0.0.1:{sink_port}"
+        generated = monitoring.generate(
+            objects,
+            workloads,
+            lambda workload, port: self.host_address(workload, port, ports),
+            alertmanager_address=f"127.0.0.1:{am_port}",
+            sink_url=sink_url,
+            interval=self.settings.monitoring_interval or None,
+            directory=directory,
+        )
+        import yaml
+
+        files = {
+            "prometheus.yml": generated.prometheus,
+            **{f"rules/{n}": c for n, c in generated.rules.items()},
+        }
+        if generated.alertmanager is not None:
+            files["alertmanager.yml"] = generated.alertmanager
+        for name, content in files.items():
+            self.executor.record(
+                "write", f"monitoring/{name}", manifest=yaml.safe_dump(content, sort_keys=False)
             )
-            console.done(f"{workload.name} ready")
+        if not self.executor.dry_run:
+            generated.write(directory)
+        specs: list[tuple[str, int, list[str]]] = []
+        if generated.alertmanager is not None:
+            specs.append(
+                (
+                    monitoring.ALERT_SINK,
+                    sink_port,
+                    [
+                        sys.executable,
+                        "-m",
+                        "kontaxa_local.alert_sink",
+                        "--port",
+                        str(sink_port),
+                        "--record",
+                        str(directory / "alerts.jsonl"),
+                    ],
+                )
+            )
+            specs.append(
+                (
+                    monitoring.ALERTMANAGER,
+                    am_port,
+                    [
+                        "prometheus-alertmanager",
+                        f"--config.file={directory / 'alertmanager.yml'}",
+                        f"--storage.path={directory / 'alertmanager-data'}",
+                        f"--web.listen-address=127.0.0.1:{am_port}",
+                        "--cluster.listen-address=",  # one instance: no gossip port
+                    ],
+                )
+            )
+        prometheus = [
+            "prometheus",
+            f"--config.file={directory / 'prometheus.yml'}",
+            f"--storage.tsdb.path={directory / 'prometheus-data'}",
+            f"--web.listen-address=127.0.0.1:{prom_port}",
+        ]
+        if generated.retention:
+            prometheus.append(f"--storage.tsdb.retention.time={generated.retention}")
+        specs.append((monitoring.PROMETHEUS, prom_port, prometheus))
+        env = {
+            "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": str(directory),
+        }
+        for name, port, command in specs:
+            url = f"http://127.0.0.1:{port}"
+            console.step(f"start {name} on {url}")
+            if self.executor.record("spawn", name, command, env):
+                self._check_port_free(port, name)
+                record = procs.spawn(name, command, env, self.log_dir / f"{name}.log", directory)
+                state.components[name] = Component(record, url, url + "/-/ready")
+                state.save(self.dir)
+        return [(name, "GET /-/ready") for name, _, _ in specs]
 
     def pod_dir(self, workload: str) -> Path:
         """Where a workload's volumes live on the host."""
