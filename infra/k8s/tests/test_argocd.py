@@ -158,6 +158,35 @@ def test_platform_cluster_scoped_kinds_are_allowed(env: str) -> None:
                 assert obj["metadata"]["namespace"] in namespaces, obj["metadata"]
 
 
+# Namespaces whose loss would take everything in them along. argoproj/argo-cd v3.4.7,
+# docs/user-guide/sync-options.md ("No Prune Resources", "No Resource Deletion"): the
+# annotation argocd.argoproj.io/sync-options holds comma-joined options, and Prune=false /
+# Delete=false on a resource override the Application's prune policy and its cascading
+# deletion (resources-finalizer).
+PROTECTED_NAMESPACES = {"kontaxa", "monitoring"}
+
+
+def sync_options(obj: Obj) -> set[str]:
+    """The sync options an object's argocd.argoproj.io/sync-options annotation sets."""
+    annotation = obj["metadata"].get("annotations", {}).get("argocd.argoproj.io/sync-options", "")
+    return {option.strip() for option in annotation.split(",") if option.strip()}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_namespaces_are_never_pruned_or_deleted(env: str) -> None:
+    """kontaxa and monitoring carry Prune=false and Delete=false wherever they are rendered."""
+    found = set()
+    for directory in environment_dirs(env):
+        for namespace in find(render(directory), "Namespace"):
+            name = namespace["metadata"]["name"]
+            if name in PROTECTED_NAMESPACES:
+                assert {"Prune=false", "Delete=false"} <= sync_options(namespace), (
+                    f"{directory}: Namespace {name} may be pruned or deleted by Argo CD"
+                )
+                found.add(name)
+    assert found == PROTECTED_NAMESPACES
+
+
 def _values(chart_dir: str, env: str) -> dict:
     path = K8S_ROOT / "platform/values" / chart_dir / f"{env}.yaml"
     return yaml.safe_load(path.read_text()) if path.exists() else {}
