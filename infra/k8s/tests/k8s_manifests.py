@@ -218,6 +218,18 @@ def validate_object(obj: Obj) -> str:
     return f"{crd.source['repository']}@{crd.source['ref']}"
 
 
+def merge_values(*documents: Obj) -> Obj:
+    """Values files layered the way Helm layers them: maps merge key by key, later wins."""
+    merged: Obj = {}
+    for document in documents:
+        for key, value in document.items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = merge_values(merged[key], value)
+            else:
+                merged[key] = value
+    return merged
+
+
 def walk(node: Any) -> Iterator[Any]:
     """Every nested value of a document."""
     yield node
