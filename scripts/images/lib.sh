@@ -35,8 +35,10 @@ declare -A SERVICE_IMAGE_NAMES=(
   [main-api]="kontaxa/main-api"
   [aux-service]="kontaxa/aux-service"
   [secrets-provider]="kontaxa/secrets-provider"
+  [aws-emulator]="kontaxa/aws-emulator"
 )
-SERVICES=(main-api aux-service secrets-provider)
+# aws-emulator: moto server for the kind runtime and the container tier (never published).
+SERVICES=(main-api aux-service secrets-provider aws-emulator)
 
 log() { echo "images: $*" >&2; }
 die() { echo "images: error: $*" >&2; exit 1; }

@@ -1,9 +1,9 @@
 """The `containers` target: the process runtime with each service in its container.
 
-Same emulator on the host, same Terraform, same rendered overlay and the same
-secrets-provider library filling each pod's secrets directory; only the launch
-differs: `docker run` of the Deployment's image, hardened as its pod runs,
-sharing the host's network so that it reaches the emulator on loopback.
+Same Terraform, same rendered overlay and the same secrets-provider library filling
+each pod's secrets directory; only the launch differs: `docker run` of the Deployment's
+image, hardened as its pod runs, sharing the host's network (loopback only). The moto
+emulator runs from kontaxa/aws-emulator, the image the kind runtime deploys.
 """
 
 import os
@@ -21,13 +21,15 @@ from kontaxa_e2e.docker_run import (
     remove_leftovers,
 )
 from kontaxa_e2e.targets import ProcessTarget
-from kontaxa_local import manifests
+from kontaxa_local import emulator, manifests
 from kontaxa_local.process_runtime import ProcessRuntime
-from kontaxa_local.settings import REPO_ROOT
+from kontaxa_local.settings import IMAGE_TAG, REPO_ROOT
 from kontaxa_local.state import State
 
 __all__ = ["ContainerRuntime", "ContainersTarget", "docker_unavailable_reason"]
 BUILD_TIMEOUT = 1800
+# The emulator image of infra/k8s/platform/aws-emulator (tests/containers checks the two agree).
+EMULATOR_IMAGE = f"kontaxa/aws-emulator:{IMAGE_TAG}"
 
 
 class ContainerRuntime(ProcessRuntime):
@@ -75,6 +77,37 @@ class ContainerRuntime(ProcessRuntime):
         ]
         host_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.dir)}
         return command, host_env, self.pod_dir(workload.name)
+
+    def _emulator_launch(
+        self, plan: emulator.EmulatorPlan, port: int
+    ) -> tuple[list[str], dict[str, str]]:
+        """moto from the emulator image, on 127.0.0.1:`port` of the host network."""
+        if plan.kind != "moto":
+            return super()._emulator_launch(plan, port)  # LocalStack: no image to build
+        options: list[str] = []
+        for key, value in sorted(plan.env.items()):
+            if key != "PATH":
+                options += ["--env", f"{key}={value}"]
+        command = [
+            docker_cli() or "docker",
+            "run",
+            "--rm",
+            "--name",
+            self.container_name("emulator"),
+            *hardening_args(),
+            "--network",
+            "host",
+            *options,
+            EMULATOR_IMAGE,
+            "python",
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ]
+        return command, {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.dir)}
 
     def _mount_secrets(
         self, workload: manifests.Workload, objects: list[Any], emulator_url: str

@@ -183,13 +183,13 @@ def test_helm_images_and_charts_are_pinned() -> None:
 
 
 def test_emulator_images() -> None:
-    """moto in kind is the moto the workspace locks; LocalStack is the last free tag."""
-    lock = (REPO_ROOT / "uv.lock").read_text()
-    moto_version = re.search(r'\[\[package\]\]\nname = "moto"\nversion = "([^"]+)"', lock)
-    assert moto_version, "moto is not in uv.lock"
+    """moto in kind is the image built here from the locked wheels (services/aws-emulator,
+    loaded by the runner); LocalStack is the last free upstream tag."""
     emulator = one(render("platform/local"), "Deployment", "aws-emulator")
     (container,) = pod_spec(emulator)["containers"]
-    assert container["image"] == f"motoserver/moto:{moto_version.group(1)}"
+    assert container["image"] == "kontaxa/aws-emulator:dev"
+    assert container["imagePullPolicy"] == "IfNotPresent"
+    assert "command" not in container  # the image's CMD, as the container tier runs it
     localstack = yaml.safe_load((K8S_ROOT / "platform/values/localstack/local.yaml").read_text())
     assert localstack["image"] == {
         "repository": "localstack/localstack",
@@ -319,3 +319,27 @@ def test_image_tags_and_version_values(service: str) -> None:
     )
     assert match, image
     assert one(eks, "ConfigMap", f"{service}-config")["data"]["GIT_SHA"] == match["sha"]
+
+
+def test_kind_runs_only_images_built_and_loaded_by_the_runner() -> None:
+    """Every image the local tree and the git server name is one the kind runtime builds and
+    loads (`kind load docker-image`): nothing of ours is pulled. Helm charts' own images and
+    LocalStack's (a pinned upstream tag: it cannot be built offline) come from the charts."""
+    from kontaxa_local.kind_runtime import IMAGES
+    from kontaxa_local.settings import IMAGE_TAG
+
+    loaded = {f"{image}:{IMAGE_TAG}" for image in IMAGES}
+    seen = set()
+    directories = [d for d in rendered_dirs() if environment_of(d) == "local"]
+    objects = [o for d in directories for o in render(d)]
+    git_server = REPO_ROOT / "local/kind/git-server/deployment.yaml"
+    objects.append(yaml.safe_load(git_server.read_text()))
+    for obj in objects:
+        if obj["kind"] not in WORKLOAD_KINDS:
+            continue
+        spec = pod_spec(obj)
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            assert container["image"] in loaded, f"{obj['metadata']['name']}: {container['image']}"
+            assert container.get("imagePullPolicy") == "IfNotPresent", obj["metadata"]["name"]
+            seen.add(container["image"])
+    assert seen == loaded, f"built and loaded but never run: {loaded - seen}"

@@ -35,6 +35,7 @@ IMAGES = (
     "kontaxa/aux-service",
     "kontaxa/secrets-provider",
     "kontaxa/git-server",
+    "kontaxa/aws-emulator",  # moto from the locked wheels (LocalStack: the upstream image)
 )
 # The service account issuer of a kind cluster: what IRSA roles trust locally.
 KIND_ISSUER = "https://kubernetes.default.svc.cluster.local"

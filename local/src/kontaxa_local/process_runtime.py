@@ -130,9 +130,10 @@ class ProcessRuntime:
         url = f"http://127.0.0.1:{port}"
         console.step(f"start the AWS emulator ({plan.kind}) on {url}")
         log = self.log_dir / "emulator.log"
-        if self.executor.record("spawn", f"emulator ({plan.kind})", plan.command, plan.env):
+        command, env = self._emulator_launch(plan, port)
+        if self.executor.record("spawn", f"emulator ({plan.kind})", command, env):
             self._check_port_free(port, "emulator")
-            record = procs.spawn("emulator", plan.command, plan.env, log, self.dir / "emulator")
+            record = procs.spawn("emulator", command, env, log, self.dir / "emulator")
             state.emulator_url = url
             state.components["emulator"] = Component(record, url, url + plan.ready_path)
             state.save(self.dir)
@@ -145,6 +146,12 @@ class ProcessRuntime:
         state.emulator_url = url
         self._emulator_vars = plan.terraform_vars
         console.done(f"emulator ready at {url}")
+
+    def _emulator_launch(
+        self, plan: emulator.EmulatorPlan, port: int
+    ) -> tuple[list[str], dict[str, str]]:
+        """The command and environment that start the emulator (a host process here)."""
+        return plan.command, plan.env
 
     def _apply_terraform(self, state: State) -> None:
         console.step("apply infra/terraform/environments/local to the emulator")
