@@ -9,8 +9,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-PACKAGES = ("uvicorn", "uvloop", "httptools", "fastapi", "starlette", "pydantic", "aiohttp")
-PACKAGES += ("boto3", "moto", "prometheus-client")
+PACKAGES = ("uvicorn", "uvloop", "httptools", "fastapi", "starlette", "pydantic", "pyreqwest")
+PACKAGES += ("aiohttp", "aiosonic", "httpx", "boto3", "moto", "prometheus-client")
 
 METHOD = """\
 ## How it is measured
@@ -30,9 +30,12 @@ METHOD = """\
   figures vary with whatever else the shared machine runs; the ratios are the result.
 - main-api and the ceiling run on CPU 0, aux-service (both copies) on CPU 1; wrk and the
   emulator are not pinned (`BENCH_PIN=0` leaves placement to the scheduler).
+- Cases `6-<client>` are case 6 against a copy of main-api (same command and env, pinned
+  like main-api) whose client for aux-service is another library (`e2e/bench/candidates.py`:
+  aiohttp, aiosonic, httpx with its default transport); main-api's own is pyreqwest.
 - Knobs: `BENCH_DURATION`, `BENCH_WARMUP`, `BENCH_ROUNDS`, `BENCH_CONNECTIONS`, `BENCH_OUT`,
-  `BENCH_STACK`, `BENCH_PIN` (or the options of the same name: `task bench -- --rounds 3`);
-  their defaults are in `e2e/bench/run.py`.
+  `BENCH_STACK`, `BENCH_PIN`, `BENCH_CLIENTS` (or the options of the same name:
+  `task bench -- --rounds 3`); their defaults are in `e2e/bench/run.py`.
 - SSM calls in case 6 are read from aux-service's `/metrics`
   (`upstream_request_duration_seconds_count{upstream="aws",operation="GetParameter"}`)
   before and after each measured window.
@@ -68,6 +71,12 @@ are single wrk runs on the same machine, so approximate.
    requests/s (6/1 0.24 to 0.37 and 0.38 in two runs; a third, while the machine was busier,
    gave 0.27, with every run's rounds within a few per cent of each other), case 3 from 3,438
    to about 5,000.
+7. That client was replaced (issue 15): owning an HTTP/1.1 parser meant owning its faults
+   (1xx replies taken as final, unbounded heads and bodies, no deadline on a full pool). The
+   candidates were measured side by side in cases `6-<client>` above against main-api with
+   pyreqwest (reqwest and hyper, in Rust), which passes the fault catalogue
+   (`services/main-api/tests/test_client_faults.py`) and keeps case 6 where the hand-written
+   client had it.
 
 Where the remaining time goes, per request (CPU time, this machine):
 
@@ -179,9 +188,12 @@ def _markdown(results: dict[str, Any], chart: str) -> str:
         "2/1": "2/1 aux-service /version to ceiling",
         "4/1": "4/1 warm cache hit to ceiling",
         "6/4": "6/4 cost of the main-api hop",
-        "6/1": "6/1 end to end to ceiling",
+        "6/1": "6/1 end to end to ceiling (main-api's client: pyreqwest)",
         "6 p99/p50": "case 6 p99 / p50",
     }
+    for key, case in results["cases"].items():
+        if key.startswith("6-"):
+            names[f"{key}/1"] = f"{key}/1 {case['title']} to ceiling"
     for name, ratio in results["ratios"].items():
         target = ""
         if ratio["target"] is not None:
