@@ -24,9 +24,10 @@ K8S_ROOT = Path(__file__).resolve().parents[1]
 REPO_ROOT = K8S_ROOT.parents[1]
 SCHEMAS_DIR = K8S_ROOT / "schemas"
 
-# The Kubernetes minor version the manifests target: kind's node image and the EKS
-# cluster version. kubernetes-validate holds the schemas of 1.25 to 1.37.
-KUBERNETES_VERSION = "1.34"
+# The Kubernetes minor version the manifests target: the EKS cluster version (Terraform's
+# kubernetes_version default; test_eks_cluster.py keeps the two and the Cluster Autoscaler
+# image aligned). kubernetes-validate holds the schemas of 1.25 to 1.37.
+KUBERNETES_VERSION = "1.35"
 
 ENVIRONMENTS = ("local", "eks")
 
