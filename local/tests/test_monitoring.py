@@ -339,3 +339,17 @@ def test_alert_sink_keeps_each_notification_by_receiver(tmp_path: Path) -> None:
         assert json.loads(record.read_text())["receiver"] == "oncall"
     finally:
         stop(process)
+
+
+def test_where_nothing_can_install_them_one_line_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No prometheus and no apt-get on PATH: a reason, no exception, nothing run."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert monitoring.missing_binaries() == ["prometheus", "prometheus-alertmanager"]
+    reason = monitoring.install(tmp_path / "apt.log")
+    assert reason == (
+        "prometheus and prometheus-alertmanager not installed, "
+        "and there is no apt-get to install them"
+    )
+    assert not (tmp_path / "apt.log").exists()
