@@ -89,6 +89,7 @@ def test_kind_plan(tmp_path: Path) -> None:
         "port-forward to git-server",
         "push the snapshot",
         "bootstrap Argo CD",
+        "wait until Argo CD created the emulator Deployment",
         "wait for the emulator Deployment",
         "port-forward to aws-emulator",
         "terraform init",
@@ -108,7 +109,98 @@ def test_kind_plan(tmp_path: Path) -> None:
     ]
     assert "@sha256:" in node_image
     assert "create_eks=false" in commands["terraform apply"]
+    # scripts/images/lib.sh tags with $IMAGE_TAG from the environment: the tag kind loads.
+    build = next(a for a in executor.actions if a.what == "build the golden and service images")
+    assert not any(arg.startswith("IMAGE_TAG") for arg in build.command)
+    loaded = {arg.rsplit(":", 1)[1] for arg in commands["load the images into kind"] if ":" in arg}
+    assert loaded == {build.env["IMAGE_TAG"]}
     assert not (tmp_path / "state").exists()
+
+
+# What the upstream install manifest the runner applies (`kubectl apply -k
+# infra/k8s/argocd/install`) creates, read from argoproj/argo-cd v3.4.7 manifests/install.yaml.
+ARGOCD_INSTALL_WORKLOADS = {
+    ("argocd", "deployment", name)
+    for name in (
+        "argocd-applicationset-controller",
+        "argocd-dex-server",
+        "argocd-notifications-controller",
+        "argocd-redis",
+        "argocd-repo-server",
+        "argocd-server",
+    )
+} | {("argocd", "statefulset", "argocd-application-controller")}
+
+
+def _option(command: list[str], name: str) -> str | None:
+    for index, arg in enumerate(command):
+        if arg.startswith(f"{name}="):
+            return arg.split("=", 1)[1]
+        if arg == name and index + 1 < len(command):
+            return command[index + 1]
+    return None
+
+
+def _kubectl_targets(command: list[str], verb: list[str]) -> list[tuple[str, str, str]]:
+    """(namespace, resource, name) of each `kind/name` argument after the verb."""
+    namespace = _option(command, "-n") or "default"
+    start = command.index(verb[-1]) + 1
+    return [
+        (namespace, *arg.lower().split("/", 1))  # type: ignore[misc]
+        for arg in command[start:]
+        if "/" in arg and not arg.startswith("-")
+    ]
+
+
+@pytest.mark.parametrize("emulator", ["moto", "localstack"])
+def test_kind_plan_waits_only_on_objects_that_exist(tmp_path: Path, emulator: str) -> None:
+    """Every kubectl wait/rollout on a condition targets an object the runner applied itself,
+    or one an earlier `kubectl wait --for=create` with a timeout waited for.
+
+    kubernetes/kubectl v0.33.1 (kubectl 1.33.1) pkg/cmd/wait/wait.go, RunWait: only
+    `--for=create` polls (every 0.5 s up to --timeout) until the object exists; every other
+    condition visits the object once and a missing one fails with NotFound at once. The default
+    --timeout is 30 s, so each wait names its own. `rollout status` (pkg/cmd/rollout/
+    rollout_status.go) gets the object first, and fails alike on a missing one.
+    """
+    executor = DryRunExecutor()
+    KindRuntime(_settings(tmp_path, runtime="kind", emulator=emulator), executor).up()
+    applied: set[tuple[str, str, str]] = set()
+    created: set[tuple[str, str, str]] = set()
+    checked = 0
+    for action in executor.actions:
+        command = action.command
+        if action.kind == "apply":
+            for obj in yaml.safe_load_all(action.manifest):
+                if obj:
+                    meta = obj["metadata"]
+                    applied.add(
+                        (meta.get("namespace", "default"), obj["kind"].lower(), meta["name"])
+                    )
+        if "apply" in command and "-k" in command and command[-1].endswith("argocd/install"):
+            applied |= ARGOCD_INSTALL_WORKLOADS
+        if command[:1] != ["kubectl"]:
+            continue
+        if "wait" in command:
+            condition = _option(command, "--for")
+            assert condition, f"{action.what}: kubectl wait without --for"
+            assert _option(command, "--timeout"), f"{action.what}: no --timeout (default 30 s)"
+            targets = _kubectl_targets(command, ["wait"])
+            if condition == "create":
+                created |= set(targets)
+                continue
+        elif "rollout" in command:
+            targets = _kubectl_targets(command, ["rollout", "status"])
+            assert _option(command, "--timeout"), f"{action.what}: no --timeout"
+        else:
+            continue
+        for target in targets:
+            checked += 1
+            assert target in applied | created, (
+                f"{action.what}: {target} is neither applied by the runner nor awaited "
+                "with --for=create first (kubectl fails NotFound at once)"
+            )
+    assert checked >= 5  # Argo CD's three workloads, the git server, the emulator
 
 
 @pytest.fixture

@@ -9,10 +9,12 @@ replica count and would fight the test).
 
 import json
 import subprocess
-import time
 from typing import Any
 
-from kontaxa_e2e.servers import eventually, free_port
+import httpx
+
+from kontaxa_e2e.forward import PortForward
+from kontaxa_e2e.servers import eventually
 from kontaxa_e2e.targets import Target
 
 NAMESPACE = "kontaxa"
@@ -47,15 +49,15 @@ class KindTarget(Target):
     name = "kind"
 
     def __init__(self) -> None:
-        self._forwards: list[subprocess.Popen[bytes]] = []
+        self._forwards: list[PortForward] = []
         self.main_url = INGRESS_URL
         self.aux_url = self._forward(NAMESPACE, "aux-service", 8080)
         self.emulator_url = self._forward("aws-emulator", "aws-emulator", 4566)
 
     def _forward(self, namespace: str, service: str, port: int) -> str:
-        local = free_port()
-        process = subprocess.Popen(
-            [
+        """A port-forward that follows the Service to its new pod after a scale or restart."""
+        forward = PortForward(
+            lambda local: [
                 "kubectl",
                 "--context",
                 CONTEXT,
@@ -67,21 +69,10 @@ class KindTarget(Target):
                 "--address",
                 "127.0.0.1",
             ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
+            service,
         )
-        self._forwards.append(process)
-        url = f"http://127.0.0.1:{local}"
-        import socket
-
-        def listening() -> bool:
-            with socket.socket() as sock:
-                return sock.connect_ex(("127.0.0.1", local)) == 0
-
-        if not eventually(listening, timeout=30):
-            raise RuntimeError(f"kubectl port-forward to {service} did not start")
-        return url
+        self._forwards.append(forward.start(timeout=30))
+        return forward.url
 
     def mounted_digests(self, service: str) -> dict[str, str]:
         """Digests of the files the pod reads, computed inside the pod."""
@@ -131,6 +122,10 @@ class KindTarget(Target):
             "--timeout=180s",
             timeout=200,
         )
+        if component == "aux-service":  # its forward follows the new pod: wait until it does
+            url = f"{self.aux_url}/health"
+            if not eventually(lambda: _answers(url), timeout=60, interval=0.5):
+                raise RuntimeError(f"the port-forward to aux-service did not recover: {url}")
 
     def remount_secrets(self) -> None:
         """The CSI driver re-mounts on its rotation interval: wait until the files follow."""
@@ -153,8 +148,12 @@ class KindTarget(Target):
 
     def close(self) -> None:
         """Stop the port-forwards."""
-        for process in self._forwards:
-            process.terminate()
-        deadline = time.monotonic() + 5
-        for process in self._forwards:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        for forward in self._forwards:
+            forward.close()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5).status_code < 500
+    except httpx.TransportError:
+        return False

@@ -26,7 +26,7 @@ SCHEMAS_DIR = K8S_ROOT / "schemas"
 
 # The Kubernetes minor version the manifests target: kind's node image and the EKS
 # cluster version. kubernetes-validate holds the schemas of 1.25 to 1.37.
-KUBERNETES_VERSION = "1.34"
+KUBERNETES_VERSION = "1.33"
 
 ENVIRONMENTS = ("local", "eks")
 
@@ -216,6 +216,18 @@ def validate_object(obj: Obj) -> str:
     validator = jsonschema.Draft202012Validator(schema, registry=_object_meta_registry())
     validator.validate(obj)
     return f"{crd.source['repository']}@{crd.source['ref']}"
+
+
+def merge_values(*documents: Obj) -> Obj:
+    """Values files layered the way Helm layers them: maps merge key by key, later wins."""
+    merged: Obj = {}
+    for document in documents:
+        for key, value in document.items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = merge_values(merged[key], value)
+            else:
+                merged[key] = value
+    return merged
 
 
 def walk(node: Any) -> Iterator[Any]:

@@ -150,3 +150,14 @@ def test_argocd_cm_patch_validates() -> None:
     health = patch["data"]["resource.customizations.health.argoproj.io_Application"]
     assert "obj.status.health.status" in health
     assert one(render("argocd/local"), "Application", "platform")
+
+
+def test_schemas_target_the_kubernetes_version_the_clusters_run() -> None:
+    """kind's pinned node image and the EKS default are the minor the schemas validate."""
+    settings = (K8S_ROOT.parents[1] / "local/src/kontaxa_local/settings.py").read_text()
+    node = re.search(r"kindest/node:v(\d+\.\d+)\.\d+@sha256", settings)
+    assert node, "KIND_NODE_IMAGE is not a pinned kindest/node image"
+    eks = (K8S_ROOT.parents[1] / "infra/terraform/modules/eks/variables.tf").read_text()
+    default = re.search(r'variable "kubernetes_version" \{[^}]*default\s*=\s*"([\d.]+)"', eks)
+    assert default, "infra/terraform/modules/eks: kubernetes_version has no default"
+    assert node[1] == default[1] == KUBERNETES_VERSION

@@ -155,3 +155,43 @@ def test_missing_service_token_gives_503_not_a_call(keys: Keys, secrets_root: Pa
         response = http.get("/buckets", headers=_auth(keys))
         assert response.status_code == 503
         assert aux.requests == []
+
+
+def test_an_oversized_aux_version_header_is_never_echoed(keys: Keys, secrets_root: Path) -> None:
+    reply = FakeReply(body={"status": "ok"}, headers={"X-Aux-Service-Version": "9" * 60_000})
+    with FakeUpstream(reply) as aux, start_main(aux.url, keys, secrets_root) as (_, _, http):
+        http.get("/ready")  # main-api calls aux-service's /health, and reads the header
+        assert aux.requests
+        health = http.get("/health")
+        assert health.headers["X-Aux-Service-Version"] == "unknown"
+        assert health.json()["meta"]["aux_service_version"] == "unknown"
+
+
+SHAPES = {
+    "a list": [],
+    "an empty object": {},
+    "null": None,
+    "a string": "buckets",
+    "buckets not a list": {"buckets": "x", "count": 1},
+    "a bucket without a name": {"buckets": [{}], "count": 1},
+}
+
+
+@pytest.mark.parametrize("body", SHAPES.values(), ids=SHAPES.keys())
+def test_an_unexpected_aux_body_is_502_in_one_log_line(
+    keys: Keys, secrets_root: Path, body: object, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with (
+        FakeUpstream(FakeReply(body=body)) as aux,
+        start_main(aux.url, keys, secrets_root) as (_, _, http),
+    ):
+        for path in ("/buckets", "/parameters", "/parameters/x"):
+            response = http.get(path, headers=_auth(keys))
+            assert response.status_code == 502, path
+            assert response.json()["error"]["code"] == "upstream_error"
+        version = http.get("/version")
+        assert version.status_code == 200
+        assert version.json()["aux_service"] is None
+    log = capfd.readouterr().err
+    assert "Traceback" not in log
+    assert log.count("unexpected shape") == 4

@@ -100,10 +100,13 @@ class CSIDriverProvider(service_pb2_grpc.CSIDriverProviderServicer):
             logger.warning("mount failed: %s", error)
             context.abort(code, str(error))
         logger.info("mounted %d files: %s", len(files), ", ".join(sorted(versions)))
+        # As server/server.go: the request's versions updated with the fetched
+        # ones, so an id no longer mounted is echoed back (the driver's rotation
+        # reconciler stores what it gets).
         return service_pb2.MountResponse(
             object_version=[
                 service_pb2.ObjectVersion(id=name, version=object_version)
-                for name, object_version in versions.items()
+                for name, object_version in {**current, **versions}.items()
             ],
             files=[
                 service_pb2.File(path=file.path, mode=file.mode, contents=file.contents)

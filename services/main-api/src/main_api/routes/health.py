@@ -8,7 +8,6 @@ from kontaxa_common.version import VersionMetadata
 from main_api.clients.aux import AuxClient
 from main_api.config import API_KEY_FILE_PREFIX, SERVICE_NAME
 from main_api.models import (
-    ComponentVersion,
     ErrorResponse,
     HealthResponse,
     ReadyResponse,
@@ -50,9 +49,7 @@ def build_router(metadata: VersionMetadata, secrets: SecretFiles, aux: AuxClient
     async def version() -> dict[str, object]:
         """main-api's version metadata, with aux-service's when it answers."""
         aux_version = await aux.version()
-        aux_component = None
-        if aux_version is not None:
-            aux_component = ComponentVersion.model_validate(aux_version).model_dump()
+        aux_component = None if aux_version is None else aux_version.model_dump()
         return {
             "service": SERVICE_NAME,
             "version": metadata.version,

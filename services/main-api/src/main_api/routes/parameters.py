@@ -23,9 +23,9 @@ def build_router(metadata: VersionMetadata, aux: AuxClient) -> APIRouter:
         """Every parameter under aux-service's prefix; SecureString values masked."""
         body = await aux.parameters()
         return {
-            "prefix": body["prefix"],
-            "parameters": body["parameters"],
-            "count": body["count"],
+            "prefix": body.prefix,
+            "parameters": body.parameters,
+            "count": body.count,
             "meta": metadata.meta(),
         }
 
@@ -41,6 +41,6 @@ def build_router(metadata: VersionMetadata, aux: AuxClient) -> APIRouter:
         except InvalidParameterName as exc:
             raise ApiError(400, "invalid_parameter_name", str(exc)) from exc
         body = await aux.parameter(name)
-        return {"parameter": body["parameter"], "meta": metadata.meta()}
+        return {"parameter": body.parameter, "meta": metadata.meta()}
 
     return router
