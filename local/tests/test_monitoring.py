@@ -353,3 +353,18 @@ def test_where_nothing_can_install_them_one_line_says_why(
         "and there is no apt-get to install them"
     )
     assert not (tmp_path / "apt.log").exists()
+
+
+def test_scrape_addresses_follow_the_process_runtimes_port_mapping(
+    overlay: list[manifests.Object], tmp_path: Path
+) -> None:
+    """The first container port is the process's PORT; another stays where the manifest says."""
+    from kontaxa_local.executor import Executor
+    from kontaxa_local.process_runtime import ProcessRuntime
+    from kontaxa_local.settings import Settings
+
+    runtime = ProcessRuntime(Settings(state_dir=tmp_path), Executor())
+    main = next(w for w in manifests.workloads(overlay) if w.name == "main-api")
+    ports = {"main-api": 18080}
+    assert runtime.host_address(main, main.container_port, ports) == "127.0.0.1:18080"
+    assert runtime.host_address(main, 9100, ports) == "127.0.0.1:9100"

@@ -206,14 +206,14 @@ class ProcessRuntime:
         )
 
     def host_address(self, workload: Workload, container_port: int, ports: dict[str, int]) -> str:
-        """Where a container port of `workload` is served on the host."""
+        """Where a container port of `workload` is served on the host.
+
+        The first container port is mapped to the workload's host port (`PORT`); any other
+        is not remapped, so the process listens on it as the manifest says.
+        """
         if container_port == workload.container_port:
             return f"127.0.0.1:{ports[workload.name]}"
-        raise StepFailed(
-            f"map the ports of {workload.name}",
-            f"container port {container_port} has no host port in the process runtime "
-            f"(only {workload.container_port}, served on {ports[workload.name]})",
-        )
+        return f"127.0.0.1:{container_port}"
 
     def _start_monitoring(
         self,
