@@ -18,13 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kontaxa_local import dashboard
-from kontaxa_local.settings import DEFAULT_MONITORING_INTERVAL
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ROOT / "docs/images"
 PANELS_KEY = "Panels-SHA256"
 PREFIX = "dashboard-row-"
-STEP = 5.0
+STEP = dashboard.SCRAPE_SECONDS  # the finest step worth asking for
 
 
 def image_path(index: int) -> Path:
@@ -57,7 +56,6 @@ def draw(prometheus_url: str, start: float, end: float) -> list[Path]:
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
-    scrape = float(DEFAULT_MONITORING_INTERVAL.removesuffix("s"))
     IMAGES.mkdir(parents=True, exist_ok=True)
     written = []
     rows = dashboard.rows()
@@ -65,7 +63,7 @@ def draw(prometheus_url: str, start: float, end: float) -> list[Path]:
         figure, axes = plt.subplots(1, len(row), figsize=(6.4 * len(row), 3.4), squeeze=False)
         for ax, panel in zip(axes[0], row, strict=True):
             for query in panel.queries:
-                expr = dashboard.expand(query.expr, scrape, STEP)
+                expr = dashboard.expand(query.expr, STEP)
                 for labels, points in dashboard.query_range(prometheus_url, expr, start, end, STEP):
                     times = [datetime.fromtimestamp(t, UTC) for t, _ in points]
                     ax.plot(

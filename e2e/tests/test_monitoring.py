@@ -4,7 +4,9 @@ every panel of the committed dashboard, and alerts when aux-service goes away.
 Only targets that run the local Prometheus (the process target) take part; the others skip.
 """
 
+import json
 import time
+import urllib.request
 from typing import Any
 
 import pytest
@@ -19,9 +21,9 @@ from kontaxa_e2e.monitoring import (
 from kontaxa_e2e.servers import eventually
 from kontaxa_e2e.targets import Target
 from kontaxa_local import dashboard, manifests, monitoring
-from kontaxa_local.settings import DEFAULT_MONITORING_INTERVAL, OVERLAY
+from kontaxa_local.settings import OVERLAY
 
-STEP = 5.0  # seconds: the local scrape interval, the finest step worth asking for
+STEP = dashboard.SCRAPE_SECONDS  # the finest step worth asking for
 
 
 @pytest.fixture
@@ -37,10 +39,6 @@ def workout(target: Target) -> Workout:
     if target.prometheus_url is None:
         pytest.skip(f"the {target.name} target runs no local Prometheus")
     return work_out(target)
-
-
-def _scrape_seconds() -> float:
-    return float(DEFAULT_MONITORING_INTERVAL.removesuffix("s"))
 
 
 def test_every_servicemonitor_target_is_up(prometheus: str) -> None:
@@ -81,8 +79,7 @@ def test_stopping_aux_service_makes_its_availability_alert_pending(workout: Work
     assert down["labels"]["pod"] == manifests.pod_name("aux-service")
 
 
-def test_every_recording_rule_has_a_value(target: Target, workout: Workout) -> None:
-    assert target.prometheus_url
+def test_every_recording_rule_has_a_value(prometheus: str, workout: Workout) -> None:
     records = [
         rule["record"]
         for content in monitoring.rule_files(monitoring.cluster_objects(), None).values()
@@ -96,27 +93,22 @@ def test_every_recording_rule_has_a_value(target: Target, workout: Workout) -> N
         return [
             name
             for name in records
-            if not prometheus_get(target.prometheus_url or "", "/api/v1/query", query=name)[
-                "result"
-            ]
+            if not prometheus_get(prometheus, "/api/v1/query", query=name)["result"]
         ]
 
     eventually(lambda: not empty(), timeout=30, interval=1)
     assert not empty(), f"recording rules without a value after the load: {empty()}"
 
 
-def test_every_dashboard_panel_shows_data(target: Target, workout: Workout) -> None:
+def test_every_dashboard_panel_shows_data(prometheus: str, workout: Workout) -> None:
     """Each query of each panel, as Grafana sends it (Service = All), returns points."""
-    assert target.prometheus_url
     end = max(workout.end, time.time())
     empty = []
     for row in dashboard.rows():
         for panel in row:
             for query in panel.queries:
-                expr = dashboard.expand(query.expr, _scrape_seconds(), STEP)
-                series = dashboard.query_range(
-                    target.prometheus_url, expr, workout.start, end, STEP
-                )
+                expr = dashboard.expand(query.expr, STEP)
+                series = dashboard.query_range(prometheus, expr, workout.start, end, STEP)
                 if not any(points for _, points in series):
                     empty.append(f"{panel.title!r} ({query.legend or query.expr})")
     assert not empty, f"panels with no data: {', '.join(empty)}"
@@ -126,9 +118,6 @@ def test_an_alert_reaches_the_local_receiver_the_route_picks(
     target: Target, workout: Workout
 ) -> None:
     """The probe alert sent at the start arrives at the sink under the routed receiver."""
-    import json
-    import urllib.request
-
     assert target.alert_sink_url
     assert target.monitoring_dir
     expected = routed_receiver(target.monitoring_dir / "alertmanager.yml", workout.probe_labels)

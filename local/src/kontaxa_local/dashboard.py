@@ -13,9 +13,12 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from kontaxa_local.settings import REPO_ROOT
+from kontaxa_local.monitoring import seconds
+from kontaxa_local.settings import DEFAULT_MONITORING_INTERVAL, REPO_ROOT
 
 DASHBOARD = REPO_ROOT / "infra/k8s/monitoring/base/kontaxa-services.json"
+# The local Prometheus's scrape interval: Grafana's $__rate_interval is derived from it.
+SCRAPE_SECONDS = seconds(DEFAULT_MONITORING_INTERVAL)
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ def rate_interval(scrape_seconds: float, step_seconds: float) -> str:
     return f"{math.ceil(max(step_seconds + scrape_seconds, 4 * scrape_seconds))}s"
 
 
-def expand(expr: str, scrape_seconds: float, step_seconds: float) -> str:
+def expand(expr: str, step_seconds: float, scrape_seconds: float = SCRAPE_SECONDS) -> str:
     """A panel query as Grafana sends it with Service = All and the given step."""
     expr = re.sub(r"\$\{?service\}?", ".+", expr)
     expr = re.sub(r"\$\{?__rate_interval\}?", rate_interval(scrape_seconds, step_seconds), expr)

@@ -250,18 +250,8 @@ class ProcessRuntime:
             interval=self.settings.monitoring_interval or None,
             directory=directory,
         )
-        import yaml
-
-        files = {
-            "prometheus.yml": generated.prometheus,
-            **{f"rules/{n}": c for n, c in generated.rules.items()},
-        }
-        if generated.alertmanager is not None:
-            files["alertmanager.yml"] = generated.alertmanager
-        for name, content in files.items():
-            self.executor.record(
-                "write", f"monitoring/{name}", manifest=yaml.safe_dump(content, sort_keys=False)
-            )
+        for name, text in generated.files().items():
+            self.executor.record("write", f"monitoring/{name}", manifest=text)
         if not self.executor.dry_run:
             generated.write(directory)
         specs: list[tuple[str, int, list[str]]] = []
