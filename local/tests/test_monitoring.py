@@ -339,3 +339,32 @@ def test_alert_sink_keeps_each_notification_by_receiver(tmp_path: Path) -> None:
         assert json.loads(record.read_text())["receiver"] == "oncall"
     finally:
         stop(process)
+
+
+def test_where_nothing_can_install_them_one_line_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No prometheus and no apt-get on PATH: a reason, no exception, nothing run."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert monitoring.missing_binaries() == ["prometheus", "prometheus-alertmanager"]
+    reason = monitoring.install(tmp_path / "apt.log")
+    assert reason == (
+        "prometheus and prometheus-alertmanager not installed, "
+        "and there is no apt-get to install them"
+    )
+    assert not (tmp_path / "apt.log").exists()
+
+
+def test_scrape_addresses_follow_the_process_runtimes_port_mapping(
+    overlay: list[manifests.Object], tmp_path: Path
+) -> None:
+    """The first container port is the process's PORT; another stays where the manifest says."""
+    from kontaxa_local.executor import Executor
+    from kontaxa_local.process_runtime import ProcessRuntime
+    from kontaxa_local.settings import Settings
+
+    runtime = ProcessRuntime(Settings(state_dir=tmp_path), Executor())
+    main = next(w for w in manifests.workloads(overlay) if w.name == "main-api")
+    ports = {"main-api": 18080}
+    assert runtime.host_address(main, main.container_port, ports) == "127.0.0.1:18080"
+    assert runtime.host_address(main, 9100, ports) == "127.0.0.1:9100"

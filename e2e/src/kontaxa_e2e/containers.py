@@ -149,6 +149,7 @@ class ContainersTarget(ProcessTarget):
     """The stack with both services in containers (images built first)."""
 
     name = "containers"
+    with_monitoring = False  # the process target checks monitoring; scraping is the same here
 
     def __init__(self) -> None:
         build_images()

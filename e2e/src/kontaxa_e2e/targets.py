@@ -40,6 +40,11 @@ class Target(ABC):
     emulator_url: str
     can_disturb = True
     can_read_mounts = True
+    # The local Prometheus, Alertmanager and alert sink, where the target runs them.
+    prometheus_url: str | None = None
+    alertmanager_url: str | None = None
+    alert_sink_url: str | None = None
+    monitoring_dir: Path | None = None
 
     def aws(self, service: str) -> Any:
         """A boto3 client for the emulator behind the stack."""
@@ -102,6 +107,7 @@ class ProcessTarget(Target):
     """The process runtime, brought up in a private state directory on free ports."""
 
     name = "process"
+    with_monitoring = True
 
     def __init__(self, state_dir: Path, runtime_factory: Callable[..., Any] | None = None) -> None:
         from kontaxa_local.errors import StepFailed
@@ -112,8 +118,15 @@ class ProcessTarget(Target):
         settings = Settings(
             runtime="process",
             state_dir=state_dir,
-            ports={"main-api": 0, "aux-service": 0, "emulator": 0},
+            ports={
+                "main-api": 0,
+                "aux-service": 0,
+                "emulator": 0,
+                "prometheus": 0,
+                "alertmanager": 0,
+            },
             ready_timeout=120,
+            monitoring=self.with_monitoring,
         )
         self.runtime = (runtime_factory or ProcessRuntime)(settings, Executor())
         try:
@@ -135,6 +148,11 @@ class ProcessTarget(Target):
         self.main_url = state.components["main-api"].url
         self.aux_url = state.components["aux-service"].url
         self.emulator_url = state.emulator_url
+        urls = {name: component.url for name, component in state.components.items()}
+        self.prometheus_url = urls.get("prometheus")
+        self.alertmanager_url = urls.get("alertmanager")
+        self.alert_sink_url = urls.get("alert-sink")
+        self.monitoring_dir = state_dir / "monitoring" if self.prometheus_url else None
 
     def mounted_digests(self, service: str) -> dict[str, str]:
         """Digests of the files the runner mounted for `service`."""

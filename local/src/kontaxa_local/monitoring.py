@@ -9,12 +9,15 @@ change: targets are the local processes, and every receiver becomes a webhook to
 
 import copy
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from kontaxa_local import console, manifests
 from kontaxa_local.manifests import Object, Workload
@@ -87,8 +90,6 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 
 def chart_values(objects: list[Object]) -> dict[str, Any]:
     """The values the chart gets: the Application's `valueFiles`, merged in order."""
-    import yaml
-
     application = next(
         (
             o
@@ -248,7 +249,7 @@ def scrape_configs(
             if scrape_interval:
                 job["scrape_interval"] = scrape_interval
             timeout = endpoint.get("scrapeTimeout")
-            if timeout and not (interval and _seconds(timeout) > _seconds(interval)):
+            if timeout and not (interval and seconds(timeout) > seconds(interval)):
                 job["scrape_timeout"] = timeout
             if endpoint.get("path"):
                 job["metrics_path"] = endpoint["path"]
@@ -268,10 +269,8 @@ def _sanitize(name: str) -> str:
     return "".join(c if c.isalnum() or c == "_" else "_" for c in name)
 
 
-def _seconds(duration: str) -> float:
+def seconds(duration: str) -> float:
     """A Prometheus duration (`30s`, `1m`, `1h30m`) in seconds."""
-    import re
-
     units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
     parts = re.findall(r"(\d+)(ms|s|m|h|d|w|y)", duration)
     if not parts or "".join(n + u for n, u in parts) != duration:
@@ -339,21 +338,21 @@ class Generated:
     alertmanager: dict[str, Any] | None
     retention: str | None
 
-    def write(self, directory: Path) -> dict[str, Path]:
-        """Write the files under `directory`; name -> path."""
-        import yaml
-
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / "rules").mkdir(exist_ok=True)
-        paths = {}
-        for name, content in self.rules.items():
-            paths[f"rules/{name}"] = directory / "rules" / name
-            paths[f"rules/{name}"].write_text(yaml.safe_dump(content, sort_keys=False))
-        paths["prometheus.yml"] = directory / "prometheus.yml"
-        paths["prometheus.yml"].write_text(yaml.safe_dump(self.prometheus, sort_keys=False))
+    def files(self) -> dict[str, str]:
+        """Relative path -> YAML text of every file Prometheus and Alertmanager read."""
+        contents: dict[str, Any] = {"prometheus.yml": self.prometheus}
+        contents.update({f"rules/{name}": content for name, content in self.rules.items()})
         if self.alertmanager is not None:
-            paths["alertmanager.yml"] = directory / "alertmanager.yml"
-            paths["alertmanager.yml"].write_text(yaml.safe_dump(self.alertmanager, sort_keys=False))
+            contents["alertmanager.yml"] = self.alertmanager
+        return {name: yaml.safe_dump(c, sort_keys=False) for name, c in contents.items()}
+
+    def write(self, directory: Path) -> dict[str, Path]:
+        """Write the files under `directory`; relative path -> path."""
+        paths = {}
+        for name, text in self.files().items():
+            paths[name] = directory / name
+            paths[name].parent.mkdir(parents=True, exist_ok=True)
+            paths[name].write_text(text)
         return paths
 
 

@@ -213,14 +213,14 @@ class ProcessRuntime:
         )
 
     def host_address(self, workload: Workload, container_port: int, ports: dict[str, int]) -> str:
-        """Where a container port of `workload` is served on the host."""
+        """Where a container port of `workload` is served on the host.
+
+        The first container port is mapped to the workload's host port (`PORT`); any other
+        is not remapped, so the process listens on it as the manifest says.
+        """
         if container_port == workload.container_port:
             return f"127.0.0.1:{ports[workload.name]}"
-        raise StepFailed(
-            f"map the ports of {workload.name}",
-            f"container port {container_port} has no host port in the process runtime "
-            f"(only {workload.container_port}, served on {ports[workload.name]})",
-        )
+        return f"127.0.0.1:{container_port}"
 
     def _start_monitoring(
         self,
@@ -257,18 +257,8 @@ class ProcessRuntime:
             interval=self.settings.monitoring_interval or None,
             directory=directory,
         )
-        import yaml
-
-        files = {
-            "prometheus.yml": generated.prometheus,
-            **{f"rules/{n}": c for n, c in generated.rules.items()},
-        }
-        if generated.alertmanager is not None:
-            files["alertmanager.yml"] = generated.alertmanager
-        for name, content in files.items():
-            self.executor.record(
-                "write", f"monitoring/{name}", manifest=yaml.safe_dump(content, sort_keys=False)
-            )
+        for name, text in generated.files().items():
+            self.executor.record("write", f"monitoring/{name}", manifest=text)
         if not self.executor.dry_run:
             generated.write(directory)
         specs: list[tuple[str, int, list[str]]] = []
