@@ -6,6 +6,7 @@ differs: `docker run` of the Deployment's image, hardened as its pod runs,
 sharing the host's network so that it reaches the emulator on loopback.
 """
 
+import json
 import os
 import subprocess
 import tempfile
@@ -25,9 +26,12 @@ from kontaxa_local import manifests
 from kontaxa_local.process_runtime import ProcessRuntime
 from kontaxa_local.settings import REPO_ROOT
 from kontaxa_local.state import State
+from kontaxa_local.version import Version, working_tree_revision
 
 __all__ = ["ContainerRuntime", "ContainersTarget", "docker_unavailable_reason"]
 BUILD_TIMEOUT = 1800
+REVISION_LABEL = "org.opencontainers.image.revision"
+CREATED_LABEL = "org.opencontainers.image.created"
 
 
 class ContainerRuntime(ProcessRuntime):
@@ -85,6 +89,14 @@ class ContainerRuntime(ProcessRuntime):
             if not path.is_symlink():
                 path.chmod(path.stat().st_mode | (0o005 if path.is_dir() else 0o004))
 
+    def image_version(self, image: str, state: State) -> Version:
+        """What the image says it was built from: its OCI revision and created labels (the
+        values its GIT_SHA and BUILD_TIME env defaults hold)."""
+        labels = json.loads(
+            docker("image", "inspect", "--format", "{{json .Config.Labels}}", image)
+        )
+        return Version(labels[REVISION_LABEL], labels[CREATED_LABEL])
+
     def stop_component(self, name: str) -> None:
         """Stop the `docker run` process; make sure its container is gone too."""
         super().stop_component(name)
@@ -118,6 +130,8 @@ class ContainersTarget(ProcessTarget):
     name = "containers"
 
     def __init__(self) -> None:
+        # The images are built from the working tree as it is now (build.sh labels them so).
+        self.source_revision = working_tree_revision()
         build_images()
         # Readable by the containers' uid: not under pytest's 0700 temp directories.
         state_dir = Path(tempfile.mkdtemp(prefix="kontaxa-containers-"))

@@ -14,6 +14,7 @@ from typing import Any
 
 from kontaxa_e2e.servers import eventually, free_port
 from kontaxa_e2e.targets import Target
+from kontaxa_local.settings import REPO_ROOT
 
 NAMESPACE = "kontaxa"
 CONTEXT = "kind-kontaxa"
@@ -51,6 +52,22 @@ class KindTarget(Target):
         self.main_url = INGRESS_URL
         self.aux_url = self._forward(NAMESPACE, "aux-service", 8080)
         self.emulator_url = self._forward("aws-emulator", "aws-emulator", 4566)
+        self.source_revision = self._synced_snapshot()
+
+    def _synced_snapshot(self) -> str:
+        """The working-tree snapshot whose version commit Argo CD synced for main-api: the
+        commit the kind runtime's ConfigMaps must name (the synced commit's parent)."""
+        for app in self.applications():
+            if app["metadata"]["name"] == "main-api":
+                sync = app.get("status", {}).get("sync", {})
+                synced = sync.get("revision") or next(iter(sync.get("revisions") or []), "")
+                return subprocess.run(
+                    ["git", "-C", str(REPO_ROOT), "rev-parse", "--verify", f"{synced}^"],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout.strip()
+        raise RuntimeError("Argo CD has no main-api Application: is the kind stack up?")
 
     def _forward(self, namespace: str, service: str, port: int) -> str:
         local = free_port()

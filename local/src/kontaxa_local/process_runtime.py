@@ -14,7 +14,7 @@ from pathlib import Path
 
 import boto3
 
-from kontaxa_local import console, emulator, manifests, procs, terraform
+from kontaxa_local import console, emulator, manifests, procs, terraform, version
 from kontaxa_local.errors import StepFailed
 from kontaxa_local.executor import Executor
 from kontaxa_local.manifests import Workload
@@ -101,11 +101,14 @@ class ProcessRuntime:
             else:
                 console.note("a previous stack is partly up: taking it down first")
                 self.down()
+        now = time.time()
         state = State(
             runtime=self.name,
             emulator=self.settings.emulator,
-            started_at=time.time(),
+            started_at=now,
             reload=self.settings.reload,
+            git_sha=version.working_tree_revision(),
+            build_time=version.rfc3339(now),
         )
         try:
             self._start_emulator(state)
@@ -160,15 +163,27 @@ class ProcessRuntime:
             state.save(self.dir)
         console.done("terraform applied")
 
+    def rendered(self, state: State) -> list[manifests.Object]:
+        """The local overlay as this stack runs it: its ConfigMaps' GIT_SHA and BUILD_TIME
+        say what runs (the keys the cluster sets; image defaults are overridden the same way)."""
+        objects = manifests.load(manifests.render(OVERLAY))
+        version.stamp(objects, lambda image: self.image_version(image, state))
+        return objects
+
+    def image_version(self, image: str, state: State) -> version.Version:
+        """What a workload runs: the working tree as of this bring-up (processes run it)."""
+        return version.Version(state.git_sha, state.build_time)
+
     def _start_workloads(self, state: State) -> None:
         console.step("render infra/k8s/overlays/local")
-        objects = manifests.load(manifests.render(OVERLAY))
+        objects = self.rendered(state)
         workloads = manifests.workloads(objects)
         ports = {w.name: self._port(w.name) for w in workloads}
         routes = manifests.service_routes(objects, ports, workloads)
         console.done(
             f"{len(objects)} objects, {len(workloads)} Deployments: "
             + ", ".join(w.name for w in workloads)
+            + f"; git_sha {state.git_sha}, build_time {state.build_time}"
         )
         for workload in workloads:
             self._mount_secrets(workload, objects, state.emulator_url)
@@ -409,7 +424,7 @@ class ProcessRuntime:
     def remount_secrets(self) -> None:
         """Fetch every pod's secrets again (what CSI rotation does); services reload them."""
         state = self._require_state()
-        objects = manifests.load(manifests.render(OVERLAY))
+        objects = self.rendered(state)
         for workload in manifests.workloads(objects):
             self._mount_secrets(workload, objects, state.emulator_url)
 
