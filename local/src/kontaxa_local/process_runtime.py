@@ -81,11 +81,14 @@ class ProcessRuntime:
         self.dir = settings.state_dir
         self.log_dir = self.dir / "logs"
         self._emulator_vars: dict[str, str] = {}
+        # Seconds each step of the last `up` took, in order (printed, and read by task bench).
+        self.step_seconds: dict[str, float] = {}
 
     # ---- up ----------------------------------------------------------------------------
     def up(self) -> State | None:
         """Bring everything up; a second call on a healthy stack changes nothing."""
         started = time.monotonic()
+        self.step_seconds = {}
         existing = State.load(self.dir)
         if existing is not None and not self.executor.dry_run:
             if existing.reload != self.settings.reload:
@@ -132,6 +135,7 @@ class ProcessRuntime:
         plan = emulator.plan(self.settings, port, self.executor)
         url = f"http://127.0.0.1:{port}"
         console.step(f"start the AWS emulator ({plan.kind}) on {url}")
+        started = time.monotonic()
         log = self.log_dir / "emulator.log"
         if self.executor.record("spawn", f"emulator ({plan.kind})", plan.command, plan.env):
             self._check_port_free(port, "emulator")
@@ -147,11 +151,11 @@ class ProcessRuntime:
         )
         state.emulator_url = url
         self._emulator_vars = plan.terraform_vars
-        console.done(f"emulator ready at {url}")
+        self._took("emulator", started, f"emulator ready at {url}")
 
     def _apply_terraform(self, state: State) -> None:
         console.step("apply infra/terraform/environments/local to the emulator")
-        terraform.apply(
+        seconds = terraform.apply(
             self.executor,
             self.settings,
             state.emulator_url,
@@ -161,7 +165,12 @@ class ProcessRuntime:
         state.terraform_state = str(terraform.state_file(self.settings))
         if not self.executor.dry_run:
             state.save(self.dir)
-        console.done("terraform applied")
+        self.step_seconds.update(seconds)
+        console.done(
+            "terraform applied ("
+            + ", ".join(f"{step.split()[-1]} {s:.1f}s" for step, s in seconds.items())
+            + ")"
+        )
 
     def rendered(self, state: State) -> list[manifests.Object]:
         """The local overlay as this stack runs it: its ConfigMaps' GIT_SHA and BUILD_TIME
@@ -176,15 +185,19 @@ class ProcessRuntime:
 
     def _start_workloads(self, state: State) -> None:
         console.step("render infra/k8s/overlays/local")
+        started = time.monotonic()
         objects = self.rendered(state)
         workloads = manifests.workloads(objects)
         ports = {w.name: self._port(w.name) for w in workloads}
         routes = manifests.service_routes(objects, ports, workloads)
-        console.done(
+        self._took(
+            "manifests",
+            started,
             f"{len(objects)} objects, {len(workloads)} Deployments: "
             + ", ".join(w.name for w in workloads)
-            + f"; git_sha {state.git_sha}, build_time {state.build_time}"
+            + f"; git_sha {state.git_sha}, build_time {state.build_time}",
         )
+        started = time.monotonic()
         for workload in workloads:
             self._mount_secrets(workload, objects, state.emulator_url)
             command, env, cwd = self._process_spec(
@@ -212,6 +225,12 @@ class ProcessRuntime:
                 on_timeout=lambda name=workload.name: self._not_ready(state, name),
             )
             console.done(f"{workload.name} ready")
+        self._took("services", started, "secrets mounted, services started and ready")
+
+    def _took(self, step: str, started: float, message: str) -> None:
+        """Record and print how long `step` took."""
+        self.step_seconds[step] = time.monotonic() - started
+        console.done(f"{message} ({self.step_seconds[step]:.1f}s)")
 
     def pod_dir(self, workload: str) -> Path:
         """Where a workload's volumes live on the host."""
@@ -462,6 +481,7 @@ class ProcessRuntime:
                 soft_wrap=True,
             )
         if elapsed is not None:
+            steps = ", ".join(f"{step} {s:.1f}s" for step, s in self.step_seconds.items())
             console.console.print(
-                f"up in {elapsed:.1f}s; logs: {self.log_dir}; stop with: task local-down"
+                f"up in {elapsed:.1f}s ({steps}); logs: {self.log_dir}; stop with: task local-down"
             )
