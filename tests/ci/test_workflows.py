@@ -285,7 +285,8 @@ def test_the_promotion_uses_a_github_app_token() -> None:
     (pull_request,) = [s for s in after if s.get("run") == "./task ci:promotion-pr"]
     assert pull_request["env"]["GH_TOKEN"] == f"${{{{ steps.{step['id']}.outputs.token }}}}"
     text = (WORKFLOWS / "promote.yaml").read_text()
-    assert "github.token" not in text and "secrets.GITHUB_TOKEN" not in text
+    assert "github.token" not in text
+    assert "secrets.GITHUB_TOKEN" not in text
     # The callers grant GITHUB_TOKEN no more than the promotion's job uses.
     for name in ("main-api-ci-cd.yaml", "aux-service-ci-cd.yaml"):
         (caller,) = [
