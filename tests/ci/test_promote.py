@@ -7,6 +7,7 @@ then run the new image.
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -122,7 +123,11 @@ def test_rendered_eks_overlay_runs_the_new_image(tree: Path, kubectl: str) -> No
     # The other service is not promoted by this run.
     aux_tag = _flat(REPO_ROOT / EKS / "aux-service/kustomization.yaml")["images[0].newTag"]
     assert images["aux-service"] == [f"{REGISTRY}/kontaxa/aux-service:{aux_tag}"]
-    config = objects[("ConfigMap", "main-api-config")]["data"]
+    (config,) = [
+        obj["data"]
+        for (kind, name), obj in objects.items()
+        if kind == "ConfigMap" and re.fullmatch(r"main-api-config-[a-z0-9]{10}", name)
+    ]
     assert config["GIT_SHA"] == TAG
     assert config["APP_VERSION"] == "1.2.3"
     assert config["AUX_SERVICE_URL"] == "http://aux-service:8080", "base values must survive"

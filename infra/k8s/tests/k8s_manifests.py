@@ -7,6 +7,7 @@ kubernetes-validate holds the Kubernetes schemas, infra/k8s/schemas the CRD sche
 
 import functools
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -109,6 +110,42 @@ def one(objects: tuple[Obj, ...], kind: str, name: str) -> Obj:
     matches = find(objects, kind, name)
     assert len(matches) == 1, f"expected one {kind}/{name}, found {len(matches)}"
     return matches[0]
+
+
+# kustomize's configMapGenerator appends a hash of the content to the name: "-" and ten
+# characters (kustomize api/hasher: the hash encoded with consonants and digits).
+_HASH_SUFFIX = re.compile(r"-[a-z0-9]{10}$")
+
+
+def generated(objects: tuple[Obj, ...], kind: str, name: str) -> Obj:
+    """The single object of a kind generated as `name` (a kustomize generator appended a hash)."""
+    matches = [
+        o
+        for o in objects
+        if o["kind"] == kind
+        and _HASH_SUFFIX.search(o["metadata"]["name"])
+        and _HASH_SUFFIX.sub("", o["metadata"]["name"]) == name
+    ]
+    assert len(matches) == 1, f"expected one generated {kind}/{name}-<hash>, found {len(matches)}"
+    return matches[0]
+
+
+def without_hash_suffixes(objects: tuple[Obj, ...]) -> tuple[Obj, ...]:
+    """The objects with every generated ConfigMap's name, and each reference to it, unhashed."""
+    hashed = {
+        o["metadata"]["name"]: _HASH_SUFFIX.sub("", o["metadata"]["name"])
+        for o in objects
+        if o["kind"] == "ConfigMap" and _HASH_SUFFIX.search(o["metadata"]["name"])
+    }
+
+    def replace(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {key: replace(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [replace(item) for item in node]
+        return hashed.get(node, node) if isinstance(node, str) else node
+
+    return tuple(replace(o) for o in objects)
 
 
 def pod_spec(workload: Obj) -> Obj:

@@ -19,6 +19,7 @@ from k8s_manifests import (
     render,
     rendered_dirs,
     validate_object,
+    without_hash_suffixes,
 )
 
 # The custom resources these manifests use, and the pinned release each schema comes from.
@@ -72,7 +73,7 @@ def test_unknown_kind_fails() -> None:
 
 def _local_object(kind: str, name: str) -> dict:
     for directory in ("overlays/local", "argocd/local", "monitoring/local"):
-        matches = find(render(directory), kind, name)
+        matches = find(without_hash_suffixes(render(directory)), kind, name)
         if matches:
             return copy.deepcopy(matches[0])
     raise AssertionError(f"{kind}/{name} is not rendered")
