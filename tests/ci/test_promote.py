@@ -214,7 +214,9 @@ def test_refuses_an_overlay_without_the_field_and_writes_nothing(tree: Path) -> 
 def test_refuses_an_ambiguous_images_entry(tree: Path) -> None:
     kustomization = tree / EKS / "main-api/kustomization.yaml"
     text = kustomization.read_text()
-    entry = text[text.index("  - name: kontaxa/main-api") : text.index("patches:")]
+    start = text.index("  - name: kontaxa/main-api")
+    end = min(text.index(key, start) for key in ("\n#", "\nreplacements:", "\npatches:")) + 1
+    entry = text[start:end]
     kustomization.write_text(text.replace(entry, entry + entry))
     result = _promote(tree, "--service", "main-api", "--tag", TAG, "--app-version", "1.0", *BUILT)
     assert result.returncode == 2, output_of(result)
