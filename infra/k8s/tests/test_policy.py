@@ -127,6 +127,14 @@ def test_irsa_needs_no_automounted_token() -> None:
     assert all(v["name"] != "aws-iam-token" for v in spec.get("volumes", []))
 
 
+@pytest.mark.parametrize("service", SERVICES)
+def test_api_docs_are_off_on_eks(service: str) -> None:
+    """/docs, /redoc and /openapi.json are served locally (tests, fuzzing), never on EKS."""
+    for env, expected in (("eks", "false"), ("local", "true")):
+        config = one(render(f"overlays/{env}"), "ConfigMap", f"{service}-config")
+        assert config["data"]["API_DOCS"] == expected, env
+
+
 def test_exceptions_are_still_in_use() -> None:
     """Every exception above names a real workload (no stale allowance)."""
     present = {(kind, name) for _, kind, _, name in WORKLOADS}
@@ -230,6 +238,8 @@ ALLOWED_DIFFERENCES: list[tuple[str, str, tuple[Any, ...]]] = [
     ("ConfigMap", "*", ("data", "APP_VERSION")),
     ("ConfigMap", "*", ("data", "GIT_SHA")),
     ("ConfigMap", "*", ("data", "BUILD_TIME")),
+    # interactive docs and the schema: on locally only (test_api_docs_are_off_on_eks)
+    ("ConfigMap", "*", ("data", "API_DOCS")),
     # the in-cluster emulator and its static test credentials (local only; envFrom is
     # checked entry by entry in test_allowed_differences_are_the_expected_ones)
     ("ConfigMap", "aux-service-config", ("data", "AWS_ENDPOINT_URL")),
