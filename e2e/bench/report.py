@@ -103,11 +103,14 @@ are single wrk runs on the same machine, so approximate.
    gave 0.27, with every run's rounds within a few per cent of each other), case 3 from 3,438
    to about 5,000.
 7. That client was replaced (issue 15): owning an HTTP/1.1 parser meant owning its faults
-   (1xx replies taken as final, unbounded heads and bodies, no deadline on a full pool). The
-   candidates were measured side by side in cases `6-<client>` above against main-api with
-   pyreqwest (reqwest and hyper, in Rust), which passes the fault catalogue
-   (`services/main-api/tests/test_client_faults.py`) and keeps case 6 where the hand-written
-   client had it.
+   (1xx replies taken as final, unbounded heads and bodies, no deadline on a full pool).
+   main-api now uses pyreqwest (reqwest and hyper, in Rust), which passes the fault catalogue
+   (`services/main-api/tests/test_client_faults.py`); aiohttp, aiosonic and httpx (default
+   transport) are measured beside it in every run, as cases `6-<client>`, so the choice can
+   be re-checked whenever this report is regenerated. Read their ratios against case 6's in
+   the same run only, and mind the load average above: on a machine as loaded as the one
+   that produced a given report, the differences between the three fast clients are within
+   the rounds' range, while httpx's default transport stays an order of magnitude behind.
 
 Where the remaining time goes, per request (CPU time, this machine):
 

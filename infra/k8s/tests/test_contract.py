@@ -160,7 +160,7 @@ def test_service_selects_the_pods(env_name: str, service: str) -> None:
     assert {e["port"] for e in monitor["spec"]["endpoints"]} == {"http"}
     account = one(objects, "ServiceAccount", service)
     assert pod_spec(one(objects, "Deployment", service))["serviceAccountName"] == service
-    assert account["automountServiceAccountToken"] is (service == "aux-service")
+    assert account["automountServiceAccountToken"] is False
 
 
 @pytest.mark.parametrize("env_name", ENVIRONMENTS)

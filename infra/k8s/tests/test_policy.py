@@ -34,9 +34,7 @@ ROOT_ALLOWED = {
     ("DaemonSet", "kontaxa-secrets-provider"): "creates its socket in the root-owned host dir",
 }
 # Pods that mount a service-account token, and why.
-TOKEN_ALLOWED = {
-    ("Deployment", "aux-service"): "IRSA: boto3 signs in with the projected token",
-}
+TOKEN_ALLOWED: dict[tuple[str, str], str] = {}
 
 
 def _workloads() -> dict[tuple[str, str, str, str], Obj]:
@@ -109,6 +107,37 @@ def test_token_mounted_only_where_needed(key: tuple[str, str, str, str]) -> None
         assert mounts is True
     else:
         assert mounts is False, f"{kind}/{name} mounts a service-account token"
+
+
+# The EKS pod identity webhook (aws/amazon-eks-pod-identity-webhook, tag v0.6.17, file
+# pkg/handler/handler.go, Modifier.getPodSpecPatch) adds its own projected volume with a
+# ServiceAccountTokenProjection (the role's audience and expiry) and the AWS_ROLE_ARN /
+# AWS_WEB_IDENTITY_TOKEN_FILE env to each container of a pod whose ServiceAccount carries
+# the role annotation. Nothing in the repository at that tag reads automountServiceAccountToken
+# (`git grep -i automount v0.6.17` finds nothing), and the kubelet mints projected tokens by
+# TokenRequest whatever the automount setting: IRSA needs no automounted API token.
+IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
+
+
+def test_irsa_needs_no_automounted_token() -> None:
+    """aux-service on EKS: the IRSA annotation is there, the Kubernetes API token is not."""
+    objects = render("overlays/eks")
+    account = one(objects, "ServiceAccount", "aux-service")
+    assert IRSA_ANNOTATION in account["metadata"].get("annotations", {})
+    assert account["automountServiceAccountToken"] is False
+    spec = pod_spec(one(objects, "Deployment", "aux-service"))
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["serviceAccountName"] == "aux-service"
+    # No volume of our own takes the webhook's name or path (it skips an existing volume).
+    assert all(v["name"] != "aws-iam-token" for v in spec.get("volumes", []))
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_api_docs_are_off_on_eks(service: str) -> None:
+    """/docs, /redoc and /openapi.json are served locally (tests, fuzzing), never on EKS."""
+    for env, expected in (("eks", "false"), ("local", "true")):
+        config = one(render(f"overlays/{env}"), "ConfigMap", f"{service}-config")
+        assert config["data"]["API_DOCS"] == expected, env
 
 
 def test_exceptions_are_still_in_use() -> None:
@@ -214,6 +243,8 @@ ALLOWED_DIFFERENCES: list[tuple[str, str, tuple[Any, ...]]] = [
     ("ConfigMap", "*", ("data", "APP_VERSION")),
     ("ConfigMap", "*", ("data", "GIT_SHA")),
     ("ConfigMap", "*", ("data", "BUILD_TIME")),
+    # interactive docs and the schema: on locally only (test_api_docs_are_off_on_eks)
+    ("ConfigMap", "*", ("data", "API_DOCS")),
     # the in-cluster emulator and its static test credentials (local only; envFrom is
     # checked entry by entry in test_allowed_differences_are_the_expected_ones)
     ("ConfigMap", "aux-service-config", ("data", "AWS_ENDPOINT_URL")),

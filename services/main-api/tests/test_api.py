@@ -1,10 +1,13 @@
 """main-api endpoints against a real aux-service: data, auth, metadata, metrics, OpenAPI."""
 
+from pathlib import Path
+
 import pytest
 
+from kontaxa_e2e.inprocess import Keys
 from kontaxa_e2e.servers import eventually
 
-from .conftest import MAIN_META, Stack
+from .conftest import MAIN_META, Stack, start_main
 
 
 def test_health_and_ready(stack: Stack) -> None:
@@ -170,3 +173,15 @@ def test_openapi_is_complete(stack: Stack) -> None:
     for path, statuses in expected.items():
         assert statuses <= set(schema["paths"][path]["get"]["responses"]), path
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])
+def test_docs_are_off_unless_api_docs_is_set(path: str, secrets_root: Path) -> None:
+    keys = Keys()
+    keys.write(secrets_root)
+    with start_main("http://127.0.0.1:9", keys, secrets_root, api_docs=False) as (_, _, http):
+        response = http.get(path)
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "not_found"
+    with start_main("http://127.0.0.1:9", keys, secrets_root) as (_, _, http):
+        assert http.get(path).status_code == 200

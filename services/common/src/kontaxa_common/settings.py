@@ -27,6 +27,11 @@ class ServiceSettings(BaseSettings):
         1.0, ge=0, description="At most this often the secret files are checked for changes."
     )
     log_level: str = Field("INFO", description="Python log level.")
+    api_docs: bool = Field(
+        False,
+        description="Serve /docs, /redoc and /openapi.json: on locally and in tests, off "
+        "wherever the service is public (the eks overlay leaves it off).",
+    )
     shutdown_timeout_seconds: int = Field(
         20, gt=0, description="Time in-flight requests get to finish after SIGTERM."
     )
