@@ -33,7 +33,7 @@ def test_readme_pins_match_the_manifests() -> None:
         assert pins.get(name) == version, f"README says {name} {pins.get(name)}, not {version}"
     install = (K8S_ROOT / "argocd/install/kustomization.yaml").read_text()
     assert f"/{pins['Argo CD']}/manifests/install.yaml" in install
-    assert pins["Kubernetes (schemas, Cluster Autoscaler image)"] == KUBERNETES_VERSION
+    assert pins["Kubernetes (EKS cluster, schemas, Cluster Autoscaler image)"] == KUBERNETES_VERSION
     assert pins["checkov (isolated, `uv tool run`)"] == CHECKOV_VERSION
 
 

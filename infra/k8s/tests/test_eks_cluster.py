@@ -9,7 +9,7 @@ infra/terraform/tests/test_local_moto.py.
 import re
 
 import yaml
-from k8s_manifests import KUBERNETES_VERSION, K8S_ROOT, REPO_ROOT, find, one, render
+from k8s_manifests import K8S_ROOT, KUBERNETES_VERSION, REPO_ROOT, find, one, render
 
 TERRAFORM = REPO_ROOT / "infra" / "terraform"
 EKS_MODULE = TERRAFORM / "modules" / "eks"
