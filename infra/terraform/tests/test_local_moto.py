@@ -8,8 +8,8 @@ The tests of this module run in order: apply (fixture), checks, aws plan, re-pla
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import unquote
 
 import boto3
-import kubernetes_validate
 import pytest
 import yaml
 
@@ -37,13 +36,6 @@ from .conftest import (
     emulator_env,
 )
 from .policy_rules import policy_violations
-
-# The Kubernetes minor of a created cluster: the eks tree validates against it (the k8s tests
-# keep their schema version aligned with this default).
-KUBERNETES_VERSION = re.search(
-    r'variable "kubernetes_version" \{[^}]*?default\s+=\s+"([0-9.]+)"',
-    (AWS_ROOT.parents[1] / "modules" / "eks" / "variables.tf").read_text(),
-).group(1)  # type: ignore[union-attr]
 
 # The first test also carries the module's setup (emulator, install, apply): more than the
 # suite's default per-test timeout on a machine whose caches are cold.
@@ -620,9 +612,10 @@ def test_outputs_reach_the_eks_tree_without_hand_edits(applied: Applied, tmp_pat
         ).stdout
         rendered[directory] = [o for o in yaml.safe_load_all(text) if o]
     objects = rendered["overlays/eks"]
+    # The manifest tests' own validation: Kubernetes' strict schemas, the CRDs' committed ones.
+    k8s_manifests = _k8s_manifests()
     for obj in objects:
-        errors = kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
-        assert not errors, (obj["kind"], obj["metadata"]["name"], errors)
+        k8s_manifests.validate_object(obj)
 
     def get(kind: str, name: str) -> dict[str, Any]:
         (found,) = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
@@ -676,6 +669,17 @@ def test_outputs_reach_the_eks_tree_without_hand_edits(applied: Applied, tmp_pat
     for name in ("cluster-autoscaler", "secrets-store-csi-driver-provider-aws"):
         assert f"$values/infra/k8s/overlays/eks/terraform/values/{name}.yaml" in value_files
         assert (out / "values" / f"{name}.yaml").is_file()
+
+
+def _k8s_manifests() -> Any:
+    """infra/k8s/tests/k8s_manifests.py, the one implementation of manifest validation."""
+    path = REPO_ROOT / "infra" / "k8s" / "tests" / "k8s_manifests.py"
+    spec = importlib.util.spec_from_file_location("k8s_manifests", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_outputs_generator_refuses_bad_input_and_writes_nothing(tmp_path: Path) -> None:
