@@ -61,7 +61,9 @@ def image_repositories(platform: dict[str, Any]) -> dict[str, str]:
     """ECR repository URL of each service image (built from account and region when the
     repositories were not created by this root)."""
     urls = platform.get("ecr_repository_urls") or {}
-    registry = f"{_require(platform, 'account_id')}.dkr.ecr.{_require(platform, 'region')}.amazonaws.com"
+    registry = (
+        f"{_require(platform, 'account_id')}.dkr.ecr.{_require(platform, 'region')}.amazonaws.com"
+    )
     return {
         service: urls.get(f"kontaxa/{service}", f"{registry}/kontaxa/{service}")
         for service in SERVICES
@@ -72,7 +74,14 @@ class _Block(str):
     """A string dumped as a YAML literal block (the patches stay readable)."""
 
 
-yaml.SafeDumper.add_representer(
+class _Dumper(yaml.SafeDumper):
+    """Block sequences indented under their key, as yamllint (infra/k8s/.yamllint.yaml) wants."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+_Dumper.add_representer(
     _Block, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|")
 )
 
@@ -81,7 +90,10 @@ def _patch(kind: str, name: str | None, operations: list[dict[str, Any]]) -> dic
     target: dict[str, Any] = {"kind": kind}
     if name is not None:
         target["name"] = name
-    return {"target": target, "patch": _Block(yaml.safe_dump(operations, sort_keys=False))}
+    return {
+        "target": target,
+        "patch": _Block(yaml.dump(operations, Dumper=_Dumper, sort_keys=False)),
+    }
 
 
 def render(outputs: dict[str, Any]) -> dict[str, str]:
@@ -89,7 +101,9 @@ def render(outputs: dict[str, Any]) -> dict[str, str]:
     try:
         platform = outputs["platform"]["value"]
     except (KeyError, TypeError):
-        raise OutputError("no output named platform: is this the output of environments/aws?") from None
+        raise OutputError(
+            "no output named platform: is this the output of environments/aws?"
+        ) from None
     region = _require(platform, "region")
     roles = _require(platform, "service_role_arns")
     host = _require(platform, "api_hostname")
@@ -98,34 +112,70 @@ def render(outputs: dict[str, Any]) -> dict[str, str]:
         raise OutputError(f"output platform.service_role_arns lacks {', '.join(missing)}")
 
     patches = [
-        _patch("ServiceAccount", s, [{"op": "add", "path": "/metadata/annotations",
-                                      "value": {"eks.amazonaws.com/role-arn": roles[s]}}])
+        _patch(
+            "ServiceAccount",
+            s,
+            [
+                {
+                    "op": "add",
+                    "path": "/metadata/annotations",
+                    "value": {"eks.amazonaws.com/role-arn": roles[s]},
+                }
+            ],
+        )
         for s in SERVICES
     ]
     patches += [
-        _patch("SecretProviderClass", None,
-               [{"op": "replace", "path": "/spec/parameters/region", "value": region}]),
-        _patch("ConfigMap", "aux-service-config", [
-            {"op": "replace", "path": "/data/AWS_REGION", "value": region},
-            {"op": "replace", "path": "/data/PARAMETER_PREFIX",
-             "value": _require(platform, "parameter_prefix")},
-        ]),
-        _patch("Ingress", "main-api", [
-            {"op": "replace", "path": "/spec/rules/0/host", "value": host},
-            {"op": "add", "path": "/spec/tls",
-             "value": [{"hosts": [host], "secretName": "main-api-tls"}]},
-        ]),
-        _patch("ConfigMap", "kontaxa-gitops", [
-            {"op": "replace", "path": "/data/repoURL",
-             "value": _require(platform, "gitops_repository_url")},
-        ]),
+        _patch(
+            "SecretProviderClass",
+            None,
+            [{"op": "replace", "path": "/spec/parameters/region", "value": region}],
+        ),
+        _patch(
+            "ConfigMap",
+            "aux-service-config",
+            [
+                {"op": "replace", "path": "/data/AWS_REGION", "value": region},
+                {
+                    "op": "replace",
+                    "path": "/data/PARAMETER_PREFIX",
+                    "value": _require(platform, "parameter_prefix"),
+                },
+            ],
+        ),
+        _patch(
+            "Ingress",
+            "main-api",
+            [
+                {"op": "replace", "path": "/spec/rules/0/host", "value": host},
+                {
+                    "op": "add",
+                    "path": "/spec/tls",
+                    "value": [{"hosts": [host], "secretName": "main-api-tls"}],
+                },
+            ],
+        ),
+        _patch(
+            "ConfigMap",
+            "kontaxa-gitops",
+            [
+                {
+                    "op": "replace",
+                    "path": "/data/repoURL",
+                    "value": _require(platform, "gitops_repository_url"),
+                },
+            ],
+        ),
     ]
     # The image repository rides on the Deployment as an annotation, which each service
     # overlay's replacement writes into the image after its tag: a component runs before the
     # overlay's images transformer, so it cannot rename the image itself.
     patches += [
-        _patch("Deployment", s, [{"op": "add", "path": f"/metadata/annotations/{IMAGE_KEY}",
-                                  "value": url}])
+        _patch(
+            "Deployment",
+            s,
+            [{"op": "add", "path": f"/metadata/annotations/{IMAGE_KEY}", "value": url}],
+        )
         for s, url in image_repositories(platform).items()
     ]
     component = {
@@ -136,14 +186,18 @@ def render(outputs: dict[str, Any]) -> dict[str, str]:
     autoscaler = {
         "awsRegion": region,
         "autoDiscovery": {"clusterName": _require(platform, "cluster_name")},
-        "rbac": {"serviceAccount": {"annotations": {
-            "eks.amazonaws.com/role-arn": _require(platform, "cluster_autoscaler_role_arn"),
-        }}},
+        "rbac": {
+            "serviceAccount": {
+                "annotations": {
+                    "eks.amazonaws.com/role-arn": _require(platform, "cluster_autoscaler_role_arn"),
+                }
+            }
+        },
     }
     provider = {"awsRegion": region}
 
     def dump(document: dict[str, Any]) -> str:
-        return HEADER + yaml.safe_dump(document, sort_keys=False)
+        return HEADER + yaml.dump(document, Dumper=_Dumper, sort_keys=False)
 
     return {
         "kustomization.yaml": dump(component),
@@ -171,14 +225,18 @@ def read_outputs(source: str | None) -> dict[str, Any]:
     elif source is not None:
         text = Path(source).read_text()
     else:
-        text = subprocess.run(
+        text = subprocess.run(  # noqa: S603 - the repository's terraform wrapper, fixed arguments
             [str(TERRAFORM), f"-chdir={AWS_ROOT}", "output", "-json"],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise OutputError(f"not JSON ({exc.msg}): give the output of terraform output -json") from None
+        raise OutputError(
+            f"not JSON ({exc.msg}): give the output of terraform output -json"
+        ) from None
     if not isinstance(document, dict):
         raise OutputError("not the object terraform output -json prints")
     return document

@@ -251,6 +251,9 @@ ALLOWED_DIFFERENCES: list[tuple[str, str, tuple[Any, ...]]] = [
     ("Deployment", "aux-service", ("spec", "template", "spec", "containers", "*", "envFrom")),
     ("Deployment", "aux-service", ("metadata", "annotations", "checkov.io/skip4")),
     ("Secret", "emulator-credentials", ()),
+    # the ECR repository from Terraform's outputs (eks only), which the overlay writes into the
+    # image (overlays/eks/terraform)
+    ("Deployment", "*", ("metadata", "annotations", "kontaxa.io/image-repository")),
     # IRSA (eks only)
     ("ServiceAccount", "*", ("metadata", "annotations", "eks.amazonaws.com/role-arn")),
     # HPA bounds: one replica locally, production bounds on eks

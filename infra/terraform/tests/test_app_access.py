@@ -105,10 +105,14 @@ def test_aux_service_policy_grants_exactly_the_calls_of_its_code() -> None:
 def test_the_code_never_asks_ssm_to_decrypt() -> None:
     """No kms:Decrypt in the policy holds only while every SSM read passes WithDecryption=False."""
     for path in AUX_SERVICE.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-                if node.func.attr in {"get_parameter", "get_parameters_by_path", "paginate"}:
-                    for keyword in node.keywords:
-                        if keyword.arg == "WithDecryption":
-                            assert isinstance(keyword.value, ast.Constant), path
-                            assert keyword.value.value is False, path
+        calls = [
+            node
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in {"get_parameter", "get_parameters_by_path", "paginate"}
+        ]
+        for keyword in (k for call in calls for k in call.keywords):
+            if keyword.arg == "WithDecryption":
+                assert isinstance(keyword.value, ast.Constant), path
+                assert keyword.value.value is False, path

@@ -8,8 +8,8 @@ The tests of this module run in order: apply (fixture), checks, aws plan, re-pla
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -19,16 +19,15 @@ from typing import Any
 from urllib.parse import unquote
 
 import boto3
-import kubernetes_validate
 import pytest
 import yaml
 
 from .conftest import (
     AWS_ROOT,
-    REPO_ROOT,
     EMULATOR_ACCOUNT,
     LOCAL_ROOT,
     REGION,
+    REPO_ROOT,
     Emulator,
     Terraform,
     aws_actions_called,
@@ -37,13 +36,6 @@ from .conftest import (
     emulator_env,
 )
 from .policy_rules import policy_violations
-
-# The Kubernetes minor of a created cluster: the eks tree validates against it (the k8s tests
-# keep their schema version aligned with this default).
-KUBERNETES_VERSION = re.search(
-    r'variable "kubernetes_version" \{[^}]*?default\s+=\s+"([0-9.]+)"',
-    (AWS_ROOT.parents[1] / "modules" / "eks" / "variables.tf").read_text(),
-).group(1)  # type: ignore[union-attr]
 
 # The first test also carries the module's setup (emulator, install, apply): more than the
 # suite's default per-test timeout on a machine whose caches are cold.
@@ -161,7 +153,8 @@ def test_ecr_repositories_are_immutable_scanned_and_tidied(applied: Applied) -> 
         # is not expired by a lower-priority rule); that rule's own count is out of reach.
         released = rules[1]["selection"]
         assert released["tagPrefixList"] == ["release-"]
-        assert released["countType"] == "imageCountMoreThan" and released["countNumber"] >= 10000
+        assert released["countType"] == "imageCountMoreThan"
+        assert released["countNumber"] >= 10000
     assert set(applied.outputs["platform"]["ecr_repository_urls"]) == REPOSITORIES
 
 
@@ -329,11 +322,8 @@ def test_aux_service_policy_is_scoped_to_the_prefix_and_ssm(applied: Applied) ->
     statements = _statements(
         _role(applied, "kontaxa-aux-service")["attached"]["kontaxa-aux-service"]
     )
-    assert set(statements) == {
-        "ListBuckets",
-        "ReadParametersUnderPrefix",
-        "DecryptSecureStringsThroughSsmOnly",
-    }
+    # No KMS statement: the service never asks SSM to decrypt (test_app_access.py).
+    assert set(statements) == {"ListBuckets", "ReadParametersUnderPrefix"}
     assert (
         _as_set(statements["ListBuckets"]["Action"]),
         _as_set(statements["ListBuckets"]["Resource"]),
@@ -343,13 +333,6 @@ def test_aux_service_policy_is_scoped_to_the_prefix_and_ssm(applied: Applied) ->
     assert _as_set(parameters["Action"]) == {"ssm:GetParameter", "ssm:GetParametersByPath"}
     prefix_arn = f"arn:aws:ssm:{REGION}:{EMULATOR_ACCOUNT}:parameter{PREFIX}"
     assert _as_set(parameters["Resource"]) == {prefix_arn, f"{prefix_arn}/*"}
-
-    decrypt = statements["DecryptSecureStringsThroughSsmOnly"]
-    assert _as_set(decrypt["Action"]) == {"kms:Decrypt"}
-    assert decrypt["Condition"]["StringEquals"] == {"kms:ViaService": f"ssm.{REGION}.amazonaws.com"}
-    assert decrypt["Condition"]["StringLike"] == {
-        "kms:EncryptionContext:PARAMETER_ARN": f"{prefix_arn}/*"
-    }
 
 
 @pytest.mark.parametrize(
@@ -572,12 +555,18 @@ def test_aws_root_plans_a_new_cluster_hardened_with_its_addons(
     assert set(addons) == {"vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver"}
     assert all(addon["addon_version"] for addon in addons.values())
     assert json.loads(addons["vpc-cni"]["configuration_values"]) == {"enableNetworkPolicy": "true"}
-    ebs_role = after[f'{eks}.module.ebs_csi_irsa[0].aws_iam_role.this']
-    assert "system:serviceaccount:kube-system:ebs-csi-controller-sa" in ebs_role["assume_role_policy"]
+    calls = plan["configuration"]["root_module"]["module_calls"]["platform"]["module"]
+    irsa = calls["module_calls"]["eks"]["module"]["module_calls"]["ebs_csi_irsa"]["expressions"]
+    assert (irsa["namespace"]["constant_value"], irsa["service_account"]["constant_value"]) == (
+        "kube-system",
+        "ebs-csi-controller-sa",
+    )
     attachment = after[
         f'{eks}.module.ebs_csi_irsa[0].aws_iam_role_policy_attachment.this["ebs_csi"]'
     ]
-    assert attachment["policy_arn"] == "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
+    assert (
+        attachment["policy_arn"] == "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
+    )
 
     cluster = after[f"{eks}.aws_eks_cluster.this[0]"]
     assert cluster["version"] == "1.35"
@@ -587,7 +576,10 @@ def test_aws_root_plans_a_new_cluster_hardened_with_its_addons(
     association = after[f'{eks}.aws_eks_access_policy_association.admin["{admin}"]']
     assert association["policy_arn"].endswith(":cluster-access-policy/AmazonEKSClusterAdminPolicy")
     log_group = after[f"{eks}.aws_cloudwatch_log_group.cluster[0]"]
-    assert (log_group["name"], log_group["retention_in_days"]) == ("/aws/eks/kontaxa-new/cluster", 90)
+    assert (log_group["name"], log_group["retention_in_days"]) == (
+        "/aws/eks/kontaxa-new/cluster",
+        90,
+    )
     zones = {v["availability_zone"] for a, v in after.items() if ".aws_subnet.private" in a}
     assert len(zones) == 2
 
@@ -620,9 +612,10 @@ def test_outputs_reach_the_eks_tree_without_hand_edits(applied: Applied, tmp_pat
         ).stdout
         rendered[directory] = [o for o in yaml.safe_load_all(text) if o]
     objects = rendered["overlays/eks"]
+    # The manifest tests' own validation: Kubernetes' strict schemas, the CRDs' committed ones.
+    k8s_manifests = _k8s_manifests()
     for obj in objects:
-        errors = kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
-        assert not errors, (obj["kind"], obj["metadata"]["name"], errors)
+        k8s_manifests.validate_object(obj)
 
     def get(kind: str, name: str) -> dict[str, Any]:
         (found,) = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
@@ -638,9 +631,10 @@ def test_outputs_reach_the_eks_tree_without_hand_edits(applied: Applied, tmp_pat
         ]
         repository = platform["ecr_repository_urls"][f"kontaxa/{service}"]
         assert container["image"].split(":")[0] == repository
-        assert get("SecretProviderClass", f"{service}-secrets")["spec"]["parameters"][
-            "region"
-        ] == platform["region"]
+        assert (
+            get("SecretProviderClass", f"{service}-secrets")["spec"]["parameters"]["region"]
+            == platform["region"]
+        )
     config = get("ConfigMap", "aux-service-config")["data"]
     assert (config["AWS_REGION"], config["PARAMETER_PREFIX"]) == (
         platform["region"],
@@ -654,7 +648,8 @@ def test_outputs_reach_the_eks_tree_without_hand_edits(applied: Applied, tmp_pat
         for s in app["spec"]["sources"]
         if s.get("name") == "kontaxa"
     ]
-    assert sources and {s["repoURL"] for s in sources} == {platform["gitops_repository_url"]}
+    assert sources
+    assert {s["repoURL"] for s in sources} == {platform["gitops_repository_url"]}
     values = yaml.safe_load((out / "values" / "cluster-autoscaler.yaml").read_text())
     assert values["rbac"]["serviceAccount"]["annotations"] == {
         "eks.amazonaws.com/role-arn": platform["cluster_autoscaler_role_arn"]
@@ -676,6 +671,17 @@ def test_outputs_reach_the_eks_tree_without_hand_edits(applied: Applied, tmp_pat
         assert (out / "values" / f"{name}.yaml").is_file()
 
 
+def _k8s_manifests() -> Any:
+    """infra/k8s/tests/k8s_manifests.py, the one implementation of manifest validation."""
+    path = REPO_ROOT / "infra" / "k8s" / "tests" / "k8s_manifests.py"
+    spec = importlib.util.spec_from_file_location("k8s_manifests", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_outputs_generator_refuses_bad_input_and_writes_nothing(tmp_path: Path) -> None:
     generator = REPO_ROOT / "infra" / "k8s" / "scripts" / "eks_outputs.py"
     out = tmp_path / "component"
@@ -689,7 +695,8 @@ def test_outputs_generator_refuses_bad_input_and_writes_nothing(tmp_path: Path) 
             check=False,
         )
         assert result.returncode == 2, result
-        assert result.stderr.startswith("eks-outputs: ") and "Traceback" not in result.stderr
+        assert result.stderr.startswith("eks-outputs: ")
+        assert "Traceback" not in result.stderr
         assert not out.exists()
 
 
@@ -708,7 +715,11 @@ def test_a_plan_without_refresh_reads_no_secret(applied: Applied, tmp_path: Path
     # The provider's account lookup: this root skips credential validation, so the provider
     # asks iam:GetUser before sts:GetCallerIdentity (the aws root validates, through STS).
     account_lookup = {"sts:GetCallerIdentity", "iam:GetUser"}
-    assert actions_called("-refresh=false") - account_lookup == {"secretsmanager:GetRandomPassword"}
+    # The zone lookup of the created cluster reads the region's zone list, nothing secret.
+    assert actions_called("-refresh=false") - account_lookup == {
+        "secretsmanager:GetRandomPassword",
+        "ec2:DescribeAvailabilityZones",
+    }
     assert {"secretsmanager:GetSecretValue", "ssm:GetParameter"} <= actions_called()
 
 

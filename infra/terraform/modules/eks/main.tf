@@ -47,6 +47,7 @@ resource "aws_kms_key" "cluster" {
 # EKS would create this group itself on first log, with no retention, and leave it behind on
 # destroy. Created here first, EKS writes into it and destroy removes it.
 resource "aws_cloudwatch_log_group" "cluster" {
+  #checkov:skip=CKV_AWS_338:Retention is a variable (cluster_log_retention_days, default 90 days): a year of control plane logs is the account's compliance decision, not this module's
   #checkov:skip=CKV_AWS_158:CloudWatch Logs encrypts every log group at rest with its own keys; a customer key would need a key policy for the logs service principal, kept out of this module on purpose
   count = var.create ? 1 : 0
 
@@ -56,6 +57,7 @@ resource "aws_cloudwatch_log_group" "cluster" {
 }
 
 resource "aws_eks_cluster" "this" {
+  #checkov:skip=CKV_AWS_37:The log types are a variable; the default sends api, audit and authenticator (who called, what was allowed, how they authenticated) and leaves out the high-volume controllerManager and scheduler logs
   count = var.create ? 1 : 0
 
   name     = var.cluster_name

@@ -20,10 +20,9 @@ data "aws_availability_zones" "available" {
 
 locals {
   # The first zones of the sorted list: the layout shifts only if a zone goes away.
-  zones = length(var.availability_zones) > 0 ? var.availability_zones : slice(
+  azs = !var.create ? [] : length(var.availability_zones) > 0 ? var.availability_zones : slice(
     sort(data.aws_availability_zones.available[0].names), 0, var.zone_count
   )
-  azs = var.create ? local.zones : []
 }
 
 resource "aws_vpc" "this" {
