@@ -74,8 +74,10 @@ def draw(prometheus_url: str, start: float, end: float) -> list[Path]:
                     )
             ax.set_title(panel.title, loc="left", fontsize=11, fontweight="bold")
             ax.set_ylabel(_unit_axis(ax.yaxis, panel.unit))
+            ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=6))
             ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S"))
             ax.grid(alpha=0.3)
+            ax.margins(y=0.15)  # headroom above the highest line, as Grafana leaves
             ax.set_ylim(bottom=0)
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=8, loc="upper left")
