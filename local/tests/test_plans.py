@@ -1,6 +1,7 @@
 """`--dry-run` plans of both runtimes: the exact ordered actions, nothing executed."""
 
 import importlib.util
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from kontaxa_local.executor import DryRunExecutor
 from kontaxa_local.kind_runtime import KindRuntime
 from kontaxa_local.process_runtime import ProcessRuntime
 from kontaxa_local.settings import REPO_ROOT, Settings
+from kontaxa_local.version import working_tree_revision
 
 
 def _settings(tmp_path: Path, **overrides: object) -> Settings:
@@ -54,6 +56,11 @@ def test_process_plan(tmp_path: Path) -> None:
     assert aux.env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:14566"
     assert "AWS_PROFILE" not in aux.env
     assert "AWS_ACCESS_KEY_ID" not in main.env
+    # Version metadata through the ConfigMap keys the cluster uses: the working tree's commit
+    # (-dirty when it has uncommitted changes) and the time of this bring-up.
+    for spawned in (main, aux):
+        assert spawned.env["GIT_SHA"] == working_tree_revision()
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", spawned.env["BUILD_TIME"])
     apply = next(a for a in executor.actions if a.what == "terraform apply")
     assert "endpoint_url=http://127.0.0.1:14566" in apply.command
     # The runner skips the lifecycle rule's wait; infra/terraform/tests apply the rule.
@@ -86,6 +93,7 @@ def test_kind_plan(tmp_path: Path) -> None:
         "wait for the git server",
         "snapshot the working tree",
         "write the snapshot commit",
+        "write the version commit",
         "port-forward to git-server",
         "push the snapshot",
         "bootstrap Argo CD",
@@ -94,7 +102,7 @@ def test_kind_plan(tmp_path: Path) -> None:
         "port-forward to aws-emulator",
         "terraform init",
         "terraform apply",
-        "Applications Synced and Healthy at <snapshot>",
+        "Applications Synced and Healthy at <snapshot>+v",
     ]
     commands = {a.what.split(" (")[0]: a.command for a in executor.actions}
     assert commands["install Argo CD"][-4:] == [

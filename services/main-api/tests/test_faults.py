@@ -26,15 +26,23 @@ def _auth(keys: Keys) -> dict[str, str]:
     return {"Authorization": f"Bearer {keys.api_keys['primary']}"}
 
 
-def test_unreachable_aux_is_503(keys: Keys, secrets_root: Path) -> None:
+def test_unreachable_aux_is_503_and_main_api_stays_ready(keys: Keys, secrets_root: Path) -> None:
     with start_main(f"http://127.0.0.1:{free_port()}", keys, secrets_root) as (_, _, http):
         started = time.monotonic()
         response = http.get("/parameters/welcome-message", headers=_auth(keys))
         assert response.status_code == 503
         assert response.json()["error"]["code"] == "upstream_unavailable"
+        assert response.json()["meta"]["main_api_version"] == "2.3.0-test"
         assert time.monotonic() - started < 2
-        assert http.get("/ready").status_code == 503
-        assert http.get("/health").status_code == 200
+        # main-api can still serve (its own 503 with metadata): it stays in the Service.
+        ready = http.get("/ready")
+        assert ready.status_code == 200
+        assert ready.json()["checks"] == {"secrets": "ok"}
+        health = http.get("/health")
+        assert health.status_code == 200
+        assert health.json()["checks"] == {"aux_service": "unreachable"}
+        gauge = 'upstream_up{service="main-api",upstream="aux-service"} 0.0'
+        assert gauge in http.get("/metrics").text
 
 
 def test_slow_aux_is_504_within_the_read_timeout(keys: Keys, secrets_root: Path) -> None:
@@ -160,7 +168,7 @@ def test_missing_service_token_gives_503_not_a_call(keys: Keys, secrets_root: Pa
 def test_an_oversized_aux_version_header_is_never_echoed(keys: Keys, secrets_root: Path) -> None:
     reply = FakeReply(body={"status": "ok"}, headers={"X-Aux-Service-Version": "9" * 60_000})
     with FakeUpstream(reply) as aux, start_main(aux.url, keys, secrets_root) as (_, _, http):
-        http.get("/ready")  # main-api calls aux-service's /health, and reads the header
+        http.get("/version")  # main-api calls aux-service's /version, and reads the header
         assert aux.requests
         health = http.get("/health")
         assert health.headers["X-Aux-Service-Version"] == "unknown"

@@ -393,3 +393,24 @@ def test_unreachable_store_is_a_store_error(tmp_path: Path) -> None:
 def test_parameters_without_objects_are_refused() -> None:
     with pytest.raises(ObjectSpecError, match="no 'objects'"):
         fetch_files_for_parameters({"region": REGION}, default_region=REGION)
+
+
+def test_a_repeated_file_name_holds_the_later_entry_as_with_the_aws_provider(
+    store: Any, contract_secrets: dict[str, dict[str, str]], tmp_path: Path
+) -> None:
+    """Upstream accepts it and the driver's WritePayloads (a map by path) keeps the later file."""
+    objects = (
+        "- {objectName: kontaxa/service-token, objectType: secretsmanager}\n"
+        "- {objectName: kontaxa/api-keys, objectType: secretsmanager,"
+        " objectAlias: kontaxa_service-token}\n"
+    )
+
+    files, versions = fetch_files(objects, region=REGION, endpoint_url=store.url)
+
+    assert [file.path for file in files] == ["kontaxa_service-token"]
+    assert files[0].contents.startswith(b'{"primary"')
+    assert versions == {"kontaxa_service-token": contract_secrets["kontaxa/api-keys"]["version"]}
+    mount_directory(
+        tmp_path / "m", {"objects": objects}, default_region=REGION, endpoint_url=store.url
+    )
+    assert (tmp_path / "m" / "kontaxa_service-token").read_bytes().startswith(b'{"primary"')

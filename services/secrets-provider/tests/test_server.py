@@ -108,8 +108,9 @@ def mount_request(
     """A MountRequest as the driver's NodePublishVolume builds it.
 
     attributes: the SecretProviderClass parameters merged with the volume
-    context (pod info from podInfoOnMount, the class name, the service account
-    tokens of tokenRequests), json.Marshal'ed (sorted keys, no spaces); secrets:
+    context (pod info from podInfoOnMount, the class name, and the service account
+    tokens, present when the CSIDriver has tokenRequests: the provider must ignore
+    them), json.Marshal'ed (sorted keys, no spaces); secrets:
     the node-publish secrets ("null" when there are none); permission: the Go
     os.FileMode 0644 marshalled as the decimal number 420.
     """

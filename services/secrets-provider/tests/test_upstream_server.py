@@ -21,8 +21,9 @@ with the provider's own credentials cannot express them:
   region when the first fails) and utils/error_handling_helper_test.go
   (which errors stop that failover); "Region Equals FallbackRegion Fail" is
   kept, it is a parameter check;
-- Fail Pod/Node/Region Retrieval (region from the node's label: the region
-  comes from the class or AWS_REGION, which upstream also reads first),
+- Fail Pod/Node/Region Retrieval, TestGetRegionFromNodeWithNodeLabels and
+  TestGetRegionFromNodeError (region from the node's label: the region comes
+  from the class or AWS_REGION, which upstream also reads first),
   Fail IRSA Session and the pod-identity token (the provider's credentials
   are its own, the pod's tokens are ignored);
 - writeOnlyMountTests (the provider writing files itself).

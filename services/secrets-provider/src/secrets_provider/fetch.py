@@ -11,6 +11,7 @@ AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), never from the pod being mounted.
 
 import json
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,6 +54,9 @@ _ADDRESS_TYPES = frozenset(("ipv4", "ipv6", "auto", ""))
 _CLIENT_CONFIG = Config(
     connect_timeout=3, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"}
 )
+# boto3 sessions are not thread-safe; the clients they make are. A caller that
+# shares one session across threads (the gRPC server) makes its clients one at a time.
+_CLIENT_CREATION = threading.Lock()
 _NOT_FOUND_CODES = frozenset(
     {
         "ResourceNotFoundException",
@@ -235,12 +239,13 @@ class _Store:
 
     def _fetch_secret(self, obj: SecretObject) -> tuple[bytes, str]:
         if self._secrets is None:
-            self._secrets = self._session.client(
-                "secretsmanager",
-                region_name=self._region,
-                endpoint_url=self._endpoint_url,
-                config=_CLIENT_CONFIG,
-            )
+            with _CLIENT_CREATION:
+                self._secrets = self._session.client(
+                    "secretsmanager",
+                    region_name=self._region,
+                    endpoint_url=self._endpoint_url,
+                    config=_CLIENT_CONFIG,
+                )
         request: dict[str, Any] = {"SecretId": obj.object_name}
         if obj.object_version:
             request["VersionId"] = obj.object_version
@@ -255,12 +260,13 @@ class _Store:
 
     def _fetch_parameter(self, obj: SecretObject) -> tuple[bytes, str]:
         if self._parameters is None:
-            self._parameters = self._session.client(
-                "ssm",
-                region_name=self._region,
-                endpoint_url=self._endpoint_url,
-                config=_CLIENT_CONFIG,
-            )
+            with _CLIENT_CREATION:
+                self._parameters = self._session.client(
+                    "ssm",
+                    region_name=self._region,
+                    endpoint_url=self._endpoint_url,
+                    config=_CLIENT_CONFIG,
+                )
         name = obj.object_name
         # Parameter Store's selector syntax: name:version or name:label.
         selector = obj.object_version or obj.object_version_label

@@ -195,6 +195,9 @@ class AuxClient:
         url = urlsplit(settings.aux_service_url)
         if url.scheme != "http" or not url.hostname:
             raise ValueError(f"AUX_SERVICE_URL must be http://host[:port], not {url.geturl()!r}")
+        # How the last call went: "ok" (aux-service answered), or why it did not.
+        self.state = "unknown"
+        self._probe: asyncio.Task[bool] | None = None
         # Swappable only so the benchmark can compare other clients (e2e/bench).
         self.transport = transport or AuxTransport(settings, metadata.peer_header_name(AUX_SERVICE))
 
@@ -258,6 +261,9 @@ class AuxClient:
             self._metrics.observe_upstream(
                 AUX_SERVICE, operation, outcome, time.perf_counter() - started
             )
+            if outcome != "error" and outcome != self.state:  # "error": main-api's own
+                self.state = outcome
+                self._metrics.set_upstream_up(AUX_SERVICE, outcome == "ok")
 
     def _result(self, reply: Reply) -> bytes:
         status = reply.status
@@ -297,6 +303,15 @@ class AuxClient:
         except ApiError:
             return False
         return True
+
+    def probe_in_background(self) -> None:
+        """Check aux-service's liveness without waiting (at most one check at a time).
+
+        Keeps `state` and the `upstream_up` gauge current without traffic; the caller (the
+        readiness probe) never waits on aux-service.
+        """
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.create_task(self.is_reachable())
 
     async def version(self) -> ComponentVersion | None:
         """aux-service's version, or None when it cannot be had."""
