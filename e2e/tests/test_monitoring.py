@@ -64,20 +64,24 @@ def test_prometheus_sends_to_the_local_alertmanager(target: Target, prometheus: 
 
 
 def test_stopping_aux_service_makes_the_availability_alerts_pending(workout: Workout) -> None:
-    """At the cluster's rules (no window shortened): KontaxaTargetDown for aux-service, which
-    Prometheus cannot scrape, and KontaxaAvailabilityBudgetBurnFast for main-api, which answers
-    503 - both `slo: availability`, both pending (their `for:` is minutes)."""
+    """At the cluster's rules (no window shortened), all pending (their `for:` is minutes):
+    KontaxaTargetDown for aux-service (`slo: availability`), which Prometheus cannot scrape;
+    KontaxaAuxServiceUnreachable, main-api getting no usable reply from it; and main-api's
+    KontaxaAvailabilityBudgetBurnFast, since main-api answers 503 meanwhile."""
     held = {
         (a["labels"]["alertname"], a["labels"].get("job") or a["labels"].get("service")): a
         for a in workout.during_outage
     }
-    for alertname, service in OUTAGE_ALERTS:
-        alert = held.get((alertname, service))
-        assert alert is not None, f"{alertname} for {service} never showed; held: {list(held)}"
+    for alertname, about in OUTAGE_ALERTS:
+        alert = held.get((alertname, about))
+        assert alert is not None, f"{alertname} ({about}) never showed; held: {list(held)}"
         assert alert["state"] == "pending", (alertname, alert["state"])
-        assert alert["labels"]["slo"] == "availability"
     down = held[("KontaxaTargetDown", "aux-service")]
+    assert down["labels"]["slo"] == "availability"
     assert down["labels"]["pod"] == manifests.pod_name("aux-service")
+    assert held[("KontaxaAvailabilityBudgetBurnFast", "main-api")]["labels"]["slo"] == (
+        "availability"
+    )
 
 
 def test_every_recording_rule_has_a_value(prometheus: str, workout: Workout) -> None:

@@ -25,10 +25,12 @@ LOAD_PATHS = [
     "/parameters/welcome-message",
 ]
 PROBE_ALERT = "KontaxaE2eProbe"
-# Stopping aux-service: it cannot be scraped (its availability alert), and main-api answers
-# 503 (main-api's availability budget burns fast). Alert name -> the service it is about.
-OUTAGE_ALERTS = (
+# Stopping aux-service: it cannot be scraped (its availability alert), main-api gets no usable
+# reply from it, and main-api answers 503 (its availability budget burns fast).
+# (alert name, the job or service it is about; None: an alert over every pod).
+OUTAGE_ALERTS: tuple[tuple[str, str | None], ...] = (
     ("KontaxaTargetDown", "aux-service"),
+    ("KontaxaAuxServiceUnreachable", None),
     ("KontaxaAvailabilityBudgetBurnFast", "main-api"),
 )
 OUTAGE_LIMIT = 60.0  # seconds: at the local 5 s interval it takes about 15
