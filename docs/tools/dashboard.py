@@ -62,10 +62,12 @@ def draw(prometheus_url: str, start: float, end: float) -> list[Path]:
     for index, row in enumerate(rows):
         figure, axes = plt.subplots(1, len(row), figsize=(6.4 * len(row), 3.4), squeeze=False)
         for ax, panel in zip(axes[0], row, strict=True):
+            highest = 0.0
             for query in panel.queries:
                 expr = dashboard.expand(query.expr, STEP)
                 for labels, points in dashboard.query_range(prometheus_url, expr, start, end, STEP):
                     times = [datetime.fromtimestamp(t, UTC) for t, _ in points]
+                    highest = max([highest, *(v for _, v in points)])
                     ax.plot(
                         times,
                         [v for _, v in points],
@@ -74,9 +76,10 @@ def draw(prometheus_url: str, start: float, end: float) -> list[Path]:
                     )
             ax.set_title(panel.title, loc="left", fontsize=11, fontweight="bold")
             ax.set_ylabel(_unit_axis(ax.yaxis, panel.unit))
+            ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=6))
             ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S"))
             ax.grid(alpha=0.3)
-            ax.set_ylim(bottom=0)
+            ax.set_ylim(0, highest * 1.15 or 1)  # headroom above the highest line, as Grafana
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=8, loc="upper left")
             else:

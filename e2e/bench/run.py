@@ -258,7 +258,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="kontaxa-bench-") as temporary:
         state_dir = args.stack.resolve() if args.stack else Path(temporary)
         print(f"bench: process runtime in {state_dir} (up in about 75 s, mostly Terraform)")
-        target = ProcessTarget(state_dir)
+        # No local Prometheus: its scrapes and rule evaluations would share the two cores.
+        target = ProcessTarget(state_dir, with_monitoring=False)
         copies: list[Copy] = []
         try:
             runtime = target.runtime

@@ -12,8 +12,8 @@ def test_defaults() -> None:
         "main-api": 8080,
         "aux-service": 8081,
         "emulator": 4566,
-        "prometheus": 9090,
-        "alertmanager": 9093,
+        "prometheus": 19090,
+        "alertmanager": 19093,
     }
     assert settings.state_dir == REPO_ROOT / ".local"
     assert (settings.monitoring, settings.monitoring_interval) == (True, "5s")

@@ -128,7 +128,12 @@ class ProcessTarget(Target):
     name = "process"
     with_monitoring = True
 
-    def __init__(self, state_dir: Path, runtime_factory: Callable[..., Any] | None = None) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        runtime_factory: Callable[..., Any] | None = None,
+        with_monitoring: bool | None = None,
+    ) -> None:
         from kontaxa_local.errors import StepFailed
         from kontaxa_local.executor import Executor
         from kontaxa_local.process_runtime import ProcessRuntime
@@ -145,7 +150,7 @@ class ProcessTarget(Target):
                 "alertmanager": 0,
             },
             ready_timeout=120,
-            monitoring=self.with_monitoring,
+            monitoring=self.with_monitoring if with_monitoring is None else with_monitoring,
         )
         self.runtime = (runtime_factory or ProcessRuntime)(settings, Executor())
         self.state_dir = state_dir

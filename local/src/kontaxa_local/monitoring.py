@@ -329,6 +329,18 @@ def retention(values: dict[str, Any]) -> str | None:
     return str(value) if value else None
 
 
+class _ReadableDumper(yaml.SafeDumper):
+    """Multi-line strings (the rules' expressions) as YAML block literals, as in the source."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_ReadableDumper.add_representer(str, _represent_str)
+
+
 @dataclass
 class Generated:
     """Everything the local Prometheus and Alertmanager run with."""
@@ -344,7 +356,10 @@ class Generated:
         contents.update({f"rules/{name}": content for name, content in self.rules.items()})
         if self.alertmanager is not None:
             contents["alertmanager.yml"] = self.alertmanager
-        return {name: yaml.safe_dump(c, sort_keys=False) for name, c in contents.items()}
+        return {
+            name: yaml.dump(c, Dumper=_ReadableDumper, sort_keys=False)
+            for name, c in contents.items()
+        }
 
     def write(self, directory: Path) -> dict[str, Path]:
         """Write the files under `directory`; relative path -> path."""

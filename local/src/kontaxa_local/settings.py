@@ -35,7 +35,7 @@ ARGOCD_BOOTSTRAP = REPO_ROOT / "infra/k8s/argocd/bootstrap/local"
 REGION = "us-east-1"
 # The emulator accepts any credentials; this pair is valid nowhere else.
 EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
-DEFAULT_PORTS = "main-api=8080,aux-service=8081,emulator=4566,prometheus=9090,alertmanager=9093"
+DEFAULT_PORTS = "main-api=8080,aux-service=8081,emulator=4566,prometheus=19090,alertmanager=19093"
 DEFAULT_MONITORING_INTERVAL = "5s"
 KIND_NODE_IMAGE = (
     "kindest/node:v1.33.1@sha256:050072256b9a903bd914c0b2866828150cb229cea0efe5892e2b644d5dd3b34f"
