@@ -34,8 +34,14 @@ METHOD = """\
   like main-api) whose client for aux-service is another library (`e2e/bench/candidates.py`:
   aiohttp, aiosonic, httpx with its default transport); main-api's own is pyreqwest.
 - Knobs: `BENCH_DURATION`, `BENCH_WARMUP`, `BENCH_ROUNDS`, `BENCH_CONNECTIONS`, `BENCH_OUT`,
-  `BENCH_STACK`, `BENCH_PIN`, `BENCH_CLIENTS` (or the options of the same name:
-  `task bench -- --rounds 3`); their defaults are in `e2e/bench/run.py`.
+  `BENCH_STACK`, `BENCH_PIN`, `BENCH_CLIENTS`, `BENCH_CASES` (or the options of the same name: `task bench --
+  --rounds 3`, `task bench -- --cases bringup`); their defaults are in `e2e/bench/run.py`.
+- The bring-up case times `local-up` of the process runtime in a temporary state directory
+  whose cache (Terraform's working directory) a first, unmeasured bring-up fills, as on a
+  warm clone; each round then brings the stack up from nothing but that cache and takes it
+  down. The steps are the runner's own: the emulator until it answers, `terraform init`
+  (0 when the cache is current), `terraform apply`, rendering the manifests, and the
+  services (secrets mounted, processes started, readiness probes answered).
 - SSM calls in case 6 are read from aux-service's `/metrics`
   (`upstream_request_duration_seconds_count{upstream="aws",operation="GetParameter"}`)
   before and after each measured window.
@@ -273,7 +279,7 @@ def _bringup_markdown(bringup: dict[str, Any] | None) -> list[str]:
 
     total = bringup["total_s"]
     lines = [
-        "## Bring-up (`task local-up`, process runtime, warm clone)",
+        "## Bring-up: local-up on the process runtime, warm clone",
         "",
         f"Measured on {bringup['generated']} (`task bench -- --cases bringup`), "
         f"{bringup['rounds']} rounds after one that fills the cache; load average "
@@ -288,6 +294,10 @@ def _bringup_markdown(bringup: dict[str, Any] | None) -> list[str]:
     lines += [f"| {step} | {cell(spread)} |" for step, spread in bringup["steps_s"].items()]
     lines += [
         f"| **up, in total** | **{cell(total)}** |",
+        "",
+        "CPU time of the commands the bring-up ran (Terraform with its provider, kubectl; not "
+        "the emulator or the services), which other load on the machine does not inflate: "
+        f"{cell(bringup['commands_cpu_s'])} s.",
         "",
         f"Target: at most {bringup['target_s']:g} s (median): {bringup['verdict']}.",
         "",

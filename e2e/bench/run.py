@@ -118,6 +118,15 @@ def parse_args() -> argparse.Namespace:
 BRINGUP_TARGET_S = 12.0  # local-up from a warm clone, median (issue 18)
 
 
+def commands_cpu_seconds() -> float:
+    """User and system CPU of the finished commands this process ran and their children
+    (Terraform with its provider, kubectl): what a busier machine cannot inflate."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def bring_up(rounds: int) -> dict[str, Any]:
     """`local-up` of the process runtime, timed per step, from a warm cache, `rounds` times."""
     from kontaxa_local.executor import Executor
@@ -135,24 +144,32 @@ def bring_up(rounds: int) -> dict[str, Any]:
         )
         for number in range(rounds + 1):  # the first one only warms the cache
             runtime = ProcessRuntime(settings, Executor())
-            clock = time.monotonic()
+            clock, cpu = time.monotonic(), commands_cpu_seconds()
             try:
                 runtime.up()
                 total = time.monotonic() - clock
+                cpu = commands_cpu_seconds() - cpu
             finally:
                 runtime.down()
             if number == 0:
                 print(f"bench: bring-up warm-up {total:.1f}s (fills the cache)", flush=True)
                 continue
-            measured.append({"total_s": total, "steps_s": dict(runtime.step_seconds)})
+            measured.append(
+                {"total_s": total, "commands_cpu_s": cpu, "steps_s": dict(runtime.step_seconds)}
+            )
             steps = ", ".join(f"{k} {v:.1f}" for k, v in runtime.step_seconds.items())
-            print(f"bench: bring-up round {number}/{rounds}: {total:.1f}s ({steps})", flush=True)
+            print(
+                f"bench: bring-up round {number}/{rounds}: {total:.1f}s ({steps}; "
+                f"commands' CPU {cpu:.1f}s)",
+                flush=True,
+            )
 
     def spread(values: list[float]) -> dict[str, float]:
         return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
     total = spread([r["total_s"] for r in measured])
     return {
+        "commands_cpu_s": spread([r["commands_cpu_s"] for r in measured]),
         "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
         "rounds": rounds,
         "load_before": load_before,

@@ -44,7 +44,9 @@ def test_up_twice_then_down_leaves_nothing(tmp_path: Path) -> None:
     runtime.down()
     assert not any(record.alive() for record in records)
     assert _processes_under(state_dir) == []
-    assert not state_dir.exists()
+    # Only the cache stays (local-reset removes it): Terraform's initialised working directory.
+    assert [p.name for p in state_dir.iterdir()] == ["cache"]
+    assert [p.name for p in (state_dir / "cache").iterdir()] == ["terraform"]
     for url in urls:
         port = int(url.rsplit(":", 1)[1])
         with socket.socket() as sock:

@@ -169,7 +169,7 @@ class ProcessTarget(Target):
                 f"e2e: bring-up failed at terraform apply, retrying once:\n{failure.report()}\n"
             )
             self.runtime.up()
-        if runtime_factory is None:  # containers run images: BUILD_TIME is the images'
+        if self.runtime.name == "process":  # images carry their own BUILD_TIME
             self.brought_up = (started, time.time())
         from kontaxa_local.state import State
 

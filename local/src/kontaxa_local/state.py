@@ -25,7 +25,7 @@ class State:
     emulator_url: str = ""
     components: dict[str, Component] = field(default_factory=dict)
     terraform_state: str = ""
-    revision: str = ""  # kind: the snapshot commit Argo CD syncs
+    revision: str = ""  # kind: the commit Argo CD syncs (the version commit on the snapshot)
     # What the services report (the ConfigMaps' GIT_SHA and BUILD_TIME); process: the
     # working tree's commit (-dirty with uncommitted changes) and the time of the bring-up.
     git_sha: str = ""
