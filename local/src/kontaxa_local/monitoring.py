@@ -38,7 +38,7 @@ APT_TIMEOUT = 600.0
 # kube-prometheus-stack's default `alertmanager.config` (route, receivers and inhibit rules of
 # charts/kube-prometheus-stack/values.yaml at tag kube-prometheus-stack-88.5.3 of
 # prometheus-community/helm-charts): what Alertmanager routes by when the values set nothing.
-# infra/k8s/tests/test_monitoring_upstream.py pins these against that file.
+# local/tests/test_monitoring.py (test_chart_default_route_...) names that file.
 CHART_DEFAULT_ALERTMANAGER_CONFIG: dict[str, Any] = {
     "global": {"resolve_timeout": "5m"},
     "inhibit_rules": [
