@@ -9,7 +9,7 @@ infra/terraform/tests/test_local_moto.py.
 import re
 
 import yaml
-from k8s_manifests import K8S_ROOT, KUBERNETES_VERSION, REPO_ROOT, find, one, render
+from k8s_manifests import EKS_KUBERNETES_VERSION, K8S_ROOT, REPO_ROOT, find, one, render
 
 TERRAFORM = REPO_ROOT / "infra" / "terraform"
 EKS_MODULE = TERRAFORM / "modules" / "eks"
@@ -42,14 +42,14 @@ def test_one_kubernetes_minor_everywhere() -> None:
         "modules/platform": _default("modules/platform", "kubernetes_version"),
         "environments/aws": _default("environments/aws", "kubernetes_version"),
     }
-    assert set(versions.values()) == {KUBERNETES_VERSION}, versions
+    assert set(versions.values()) == {EKS_KUBERNETES_VERSION}, versions
     values = yaml.safe_load(
         (K8S_ROOT / "platform" / "values" / "cluster-autoscaler" / "eks.yaml").read_text()
     )
-    assert _minor(values["image"]["tag"]) == KUBERNETES_VERSION
+    assert _minor(values["image"]["tag"]) == EKS_KUBERNETES_VERSION
     addons = (EKS_MODULE / "variables.tf").read_text()
     (kube_proxy,) = re.findall(r'kube_proxy\s+=\s+"(v[0-9.]+)-eksbuild\.[0-9]+"', addons)
-    assert _minor(kube_proxy) == KUBERNETES_VERSION
+    assert _minor(kube_proxy) == EKS_KUBERNETES_VERSION
 
 
 def test_every_eks_addon_version_is_pinned() -> None:
