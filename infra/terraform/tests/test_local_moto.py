@@ -618,8 +618,16 @@ def test_outputs_reach_the_eks_tree_without_hand_edits(applied: Applied, tmp_pat
         k8s_manifests.validate_object(obj)
 
     def get(kind: str, name: str) -> dict[str, Any]:
-        (found,) = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+        # Generated ConfigMaps carry a content-hash suffix.
+        (found,) = [
+            o
+            for o in objects
+            if o["kind"] == kind and o["metadata"]["name"] in (name, f"{name}-{_hash(o)}")
+        ]
         return found
+
+    def _hash(obj: dict[str, Any]) -> str:
+        return str(obj["metadata"]["name"]).rsplit("-", 1)[-1]
 
     for service in ("main-api", "aux-service"):
         account = get("ServiceAccount", service)
