@@ -34,8 +34,9 @@ METHOD = """\
   like main-api) whose client for aux-service is another library (`e2e/bench/candidates.py`:
   aiohttp, aiosonic, httpx with its default transport); main-api's own is pyreqwest.
 - Knobs: `BENCH_DURATION`, `BENCH_WARMUP`, `BENCH_ROUNDS`, `BENCH_CONNECTIONS`, `BENCH_OUT`,
-  `BENCH_STACK`, `BENCH_PIN`, `BENCH_CLIENTS`, `BENCH_CASES` (or the options of the same name: `task bench --
-  --rounds 3`, `task bench -- --cases bringup`); their defaults are in `e2e/bench/run.py`.
+  `BENCH_STACK`, `BENCH_PIN`, `BENCH_CLIENTS`, `BENCH_CASES` (or the options of the same
+  name: `task bench -- --rounds 3`, `task bench -- --cases bringup`); their defaults are in
+  `e2e/bench/run.py`.
 - The bring-up case times `local-up` of the process runtime in a temporary state directory
   whose cache (Terraform's working directory) a first, unmeasured bring-up fills, as on a
   warm clone; each round then brings the stack up from nothing but that cache and takes it
