@@ -140,10 +140,22 @@ class KindTarget(Target):
         return digests
 
     def config_values(self, service: str) -> dict[str, str]:
-        """The deployed ConfigMap."""
-        data: dict[str, str] = json.loads(
-            kubectl("-n", NAMESPACE, "get", "configmap", f"{service}-config", "-o", "json")
-        )["data"]
+        """The ConfigMaps the live Deployment's container reads (envFrom), merged in order:
+        found through the Deployment, since generated ConfigMaps carry a content hash."""
+        deployment = json.loads(
+            kubectl("-n", NAMESPACE, "get", f"deployment/{service}", "-o", "json")
+        )
+        (container,) = [
+            c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == service
+        ]
+        data: dict[str, str] = {}
+        for source in container.get("envFrom", []):
+            name = source.get("configMapRef", {}).get("name")
+            if name:
+                config = json.loads(
+                    kubectl("-n", NAMESPACE, "get", "configmap", name, "-o", "json")
+                )
+                data.update(config.get("data") or {})
         return data
 
     def can_stop(self, component: str) -> bool:

@@ -415,7 +415,7 @@ def snapshot_commit(executor: Executor, index: Path, repo: Path = REPO_ROOT) -> 
     (`receive.shallowUpdate` is off by default; see local/tests/test_snapshot_push.py).
     HEAD's id goes into the message instead, so the snapshot still says what it came from.
     """
-    env = {"GIT_INDEX_FILE": str(index), "PATH": "/usr/bin:/bin"}
+    env = version.git_env(index)
     git = ["git", "-C", str(repo)]
     if executor.dry_run:
         executor.record(

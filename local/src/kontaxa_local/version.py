@@ -6,6 +6,7 @@ finding the ConfigMaps through the Deployments (by key, not by name), so a gener
 hash-suffixed ConfigMap is stamped as well as a plain one.
 """
 
+import os
 import re
 import subprocess
 import time
@@ -107,7 +108,7 @@ def stamped_commit(
     """A child of `parent` whose ConfigMaps say `stamped` (what Argo CD syncs in kind: the
     snapshot can hold no commit id of its own, so its child names it). HEAD is untouched."""
     git = ["git", "-C", str(repo)]
-    env = {"GIT_INDEX_FILE": str(index), "PATH": "/usr/bin:/bin"}
+    env = git_env(index)
     step = f"write the version commit (GIT_SHA={stamped.git_sha})"
     if executor.dry_run:
         executor.record("run", step, [*git, "commit-tree", "<tree>", "-p", parent])
@@ -133,6 +134,15 @@ def stamped_commit(
     commit = commit_tree(step, repo, tree, parent, message, env)
     executor.record("run", "version commit", [*git, "commit-tree", tree], manifest=commit)
     return commit
+
+
+def git_env(index: Path) -> dict[str, str]:
+    """The environment of the runner's git commands on a temporary index: the user's HOME and
+    XDG_CONFIG_HOME stay, so their global excludes (core.excludesFile, ~/.config/git/ignore)
+    keep what they hide (.env, editor folders) out of a snapshot, as in their own commits."""
+    env = {"GIT_INDEX_FILE": str(index), "PATH": "/usr/bin:/bin"}
+    env.update({k: os.environ[k] for k in ("HOME", "XDG_CONFIG_HOME") if k in os.environ})
+    return env
 
 
 def commit_tree(
