@@ -1,6 +1,7 @@
 """`--dry-run` plans of both runtimes: the exact ordered actions, nothing executed."""
 
 import importlib.util
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from kontaxa_local.executor import DryRunExecutor
 from kontaxa_local.kind_runtime import KindRuntime
 from kontaxa_local.process_runtime import ProcessRuntime
 from kontaxa_local.settings import REPO_ROOT, Settings
+from kontaxa_local.version import working_tree_revision
 
 
 def _settings(tmp_path: Path, **overrides: object) -> Settings:
@@ -34,8 +36,17 @@ def test_process_plan(tmp_path: Path) -> None:
         ("spawn", "aux-service"),
         ("write", "secrets of main-api from main-api-secrets"),
         ("spawn", "main-api"),
+        ("write", "monitoring/prometheus.yml"),
+        ("write", "monitoring/rules/monitoring-kontaxa-slo.yaml"),
+        ("write", "monitoring/alertmanager.yml"),
+        ("spawn", "alert-sink"),
+        ("spawn", "alertmanager"),
+        ("spawn", "prometheus"),
         ("wait", "aux-service ready"),
         ("wait", "main-api ready"),
+        ("wait", "alert-sink ready"),
+        ("wait", "alertmanager ready"),
+        ("wait", "prometheus ready"),
     ]
     spawns = {a.what: a for a in executor.actions if a.kind == "spawn"}
     main, aux = spawns["main-api"], spawns["aux-service"]
@@ -45,11 +56,26 @@ def test_process_plan(tmp_path: Path) -> None:
     assert aux.env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:14566"
     assert "AWS_PROFILE" not in aux.env
     assert "AWS_ACCESS_KEY_ID" not in main.env
+    # Version metadata through the ConfigMap keys the cluster uses: the working tree's commit
+    # (-dirty when it has uncommitted changes) and the time of this bring-up.
+    for spawned in (main, aux):
+        assert spawned.env["GIT_SHA"] == working_tree_revision()
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", spawned.env["BUILD_TIME"])
     apply = next(a for a in executor.actions if a.what == "terraform apply")
     assert "endpoint_url=http://127.0.0.1:14566" in apply.command
     # The runner skips the lifecycle rule's wait; infra/terraform/tests apply the rule.
     assert "enable_bucket_lifecycle=false" in apply.command
     assert not (tmp_path / "state").exists()  # a dry run writes nothing
+
+
+def test_process_plan_without_monitoring(tmp_path: Path) -> None:
+    """LOCAL_MONITORING=0: the services alone, as before."""
+    executor = DryRunExecutor()
+    settings = _settings(tmp_path, runtime="process", monitoring=False)
+    ProcessRuntime(settings, executor).up()
+    names = {a.what for a in executor.actions if a.kind == "spawn"}
+    assert names == {"emulator (moto)", "aux-service", "main-api"}
+    assert not any(a.what.startswith("monitoring/") for a in executor.actions)
 
 
 def test_kind_plan(tmp_path: Path) -> None:
@@ -67,6 +93,7 @@ def test_kind_plan(tmp_path: Path) -> None:
         "wait for the git server",
         "snapshot the working tree",
         "write the snapshot commit",
+        "write the version commit",
         "port-forward to git-server",
         "push the snapshot",
         "bootstrap Argo CD",
@@ -75,7 +102,7 @@ def test_kind_plan(tmp_path: Path) -> None:
         "port-forward to aws-emulator",
         "terraform init",
         "terraform apply",
-        "Applications Synced and Healthy at <snapshot>",
+        "Applications Synced and Healthy at <snapshot>+v",
     ]
     commands = {a.what.split(" (")[0]: a.command for a in executor.actions}
     assert commands["install Argo CD"][-4:] == [

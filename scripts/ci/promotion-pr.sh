@@ -12,7 +12,8 @@
 #   BASE_BRANCH   branch the pull request targets (default: main)
 #   REMOTE        git remote to push the promotion branch to (default: origin)
 #   GH            GitHub CLI (default: gh)
-#   GH_TOKEN      token of the push and of gh (in CI: the workflow's token)
+#   GH_TOKEN      token of the push and of gh (in CI: the promotion GitHub App's installation
+#                 token, whose push and pull request start the checks; GITHUB_TOKEN's would not)
 #   DRY_RUN       1: change nothing, print the git and gh commands instead
 set -euo pipefail
 

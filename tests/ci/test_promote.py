@@ -7,6 +7,7 @@ then run the new image.
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -131,7 +132,11 @@ def test_rendered_eks_overlay_runs_the_new_image(tree: Path, kubectl: str) -> No
     aux = _flat(REPO_ROOT / EKS / "aux-service/kustomization.yaml")
     aux_image = f"{REGISTRY}/kontaxa/aux-service:{aux['images[0].newTag']}"
     assert images["aux-service"] == [f"{aux_image}@{aux['images[0].digest']}"]
-    config = objects[("ConfigMap", "main-api-config")]["data"]
+    (config,) = [
+        obj["data"]
+        for (kind, name), obj in objects.items()
+        if kind == "ConfigMap" and re.fullmatch(r"main-api-config-[a-z0-9]{10}", name)
+    ]
     assert config["GIT_SHA"] == TAG
     assert config["APP_VERSION"] == "1.2.3"
     assert config["AUX_SERVICE_URL"] == "http://aux-service:8080", "base values must survive"
@@ -209,7 +214,9 @@ def test_refuses_an_overlay_without_the_field_and_writes_nothing(tree: Path) -> 
 def test_refuses_an_ambiguous_images_entry(tree: Path) -> None:
     kustomization = tree / EKS / "main-api/kustomization.yaml"
     text = kustomization.read_text()
-    entry = text[text.index("  - name: kontaxa/main-api") : text.index("patches:")]
+    start = text.index("  - name: kontaxa/main-api")
+    end = min(text.index(key, start) for key in ("\n#", "\nreplacements:", "\npatches:")) + 1
+    entry = text[start:end]
     kustomization.write_text(text.replace(entry, entry + entry))
     result = _promote(tree, "--service", "main-api", "--tag", TAG, "--app-version", "1.0", *BUILT)
     assert result.returncode == 2, output_of(result)

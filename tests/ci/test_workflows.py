@@ -281,20 +281,60 @@ def test_what_is_promoted_is_the_image_the_kind_e2e_ran(service: str) -> None:
     assert bump["env"]["DIGEST"] == "${{ inputs.digest }}"
 
 
-def test_only_the_promotion_may_write_and_only_to_its_branch() -> None:
+def test_no_workflow_token_writes_and_the_promotion_pushes_only_its_branch() -> None:
+    """GITHUB_TOKEN writes nothing anywhere (beyond id-token); the promotion writes with its
+    GitHub App token (test_the_promotion_uses_a_github_app_token), to its own branch only."""
     for path in WORKFLOW_FILES:
         for job_id, job in _workflow(path)["jobs"].items():
             writes = {k for k, v in (job.get("permissions") or {}).items() if v == "write"}
             writes.discard("id-token")
-            if writes:
-                assert writes == {"contents", "pull-requests"}, f"{path.name}/{job_id}: {writes}"
-                assert job.get("uses", "").endswith("/promote.yaml") or path.name == "promote.yaml"
+            assert not writes, f"{path.name}/{job_id}: GITHUB_TOKEN writes {writes}"
     promotion = (REPO_ROOT / "scripts/ci/promotion-pr.sh").read_text()
     pushes = [line.strip() for line in promotion.splitlines() if re.search(r"\bpush\b.*--", line)]
     assert pushes == [
         'run git "${push_config[@]}" push --force "$REMOTE" "HEAD:refs/heads/$branch"'
     ]
     assert re.search(r'^branch="promote/eks-\$SERVICE"$', promotion, re.M)
+
+
+# The inputs of actions/create-github-app-token at the pinned release, v3.1.1 (commit
+# 1b10c78c7865c340bc4f6099eb2f838309f1e8c3), action.yml: `client-id` (`app-id` is deprecated),
+# `private-key`, one `permission-<name>` per GitHub App permission (README: without any, the
+# token carries every permission of the installation), and the output `token`.
+APP_TOKEN_ACTION = "actions/create-github-app-token"
+APP_TOKEN_INPUTS = {"client-id", "private-key", "permission-contents", "permission-pull-requests"}
+
+
+def test_the_promotion_uses_a_github_app_token() -> None:
+    """The promotion pull request starts its checks: GitHub starts no workflow run for events
+    made with GITHUB_TOKEN (docs.github.com, "Triggering a workflow from a workflow"), so the
+    push and the pull request use a GitHub App installation token, limited to contents and
+    pull requests of this repository, whose key lives in the `promotion` environment."""
+    (job,) = _workflow(WORKFLOWS / "promote.yaml")["jobs"].values()
+    assert job["environment"] == "promotion"
+    assert job["permissions"] == {"contents": "read"}
+    minting = [s for s in job["steps"] if str(s.get("uses", "")).startswith(f"{APP_TOKEN_ACTION}@")]
+    assert len(minting) == 1, "one App token, minted in the job that uses it"
+    (step,) = minting
+    assert set(step["with"]) == APP_TOKEN_INPUTS
+    assert step["with"]["client-id"] == "${{ vars.PROMOTION_APP_CLIENT_ID }}"
+    assert step["with"]["private-key"] == "${{ secrets.PROMOTION_APP_PRIVATE_KEY }}"
+    assert step["with"]["permission-contents"] == "write"
+    assert step["with"]["permission-pull-requests"] == "write"
+    after = job["steps"][job["steps"].index(step) + 1 :]
+    (pull_request,) = [s for s in after if s.get("run") == "./task ci:promotion-pr"]
+    assert pull_request["env"]["GH_TOKEN"] == f"${{{{ steps.{step['id']}.outputs.token }}}}"
+    text = (WORKFLOWS / "promote.yaml").read_text()
+    assert "github.token" not in text
+    assert "secrets.GITHUB_TOKEN" not in text
+    # The callers grant GITHUB_TOKEN no more than the promotion's job uses.
+    for name in ("main-api-ci-cd.yaml", "aux-service-ci-cd.yaml"):
+        (caller,) = [
+            j
+            for j in _workflow(WORKFLOWS / name)["jobs"].values()
+            if str(j.get("uses", "")).endswith("/promote.yaml")
+        ]
+        assert caller["permissions"] == {"contents": "read"}, name
 
 
 # ---- the static checkers -----------------------------------------------------------------------

@@ -6,6 +6,7 @@ image, hardened as its pod runs, sharing the host's network (loopback only). The
 emulator runs from kontaxa/aws-emulator, the image the kind runtime deploys.
 """
 
+import json
 import os
 import subprocess
 import tempfile
@@ -25,11 +26,14 @@ from kontaxa_local import emulator, manifests
 from kontaxa_local.process_runtime import ProcessRuntime
 from kontaxa_local.settings import IMAGE_TAG, REPO_ROOT
 from kontaxa_local.state import State
+from kontaxa_local.version import Version, working_tree_revision
 
 __all__ = ["ContainerRuntime", "ContainersTarget", "docker_unavailable_reason"]
 BUILD_TIMEOUT = 1800
 # The emulator image of infra/k8s/platform/aws-emulator (tests/containers checks the two agree).
 EMULATOR_IMAGE = f"kontaxa/aws-emulator:{IMAGE_TAG}"
+REVISION_LABEL = "org.opencontainers.image.revision"
+CREATED_LABEL = "org.opencontainers.image.created"
 
 
 class ContainerRuntime(ProcessRuntime):
@@ -118,6 +122,14 @@ class ContainerRuntime(ProcessRuntime):
             if not path.is_symlink():
                 path.chmod(path.stat().st_mode | (0o005 if path.is_dir() else 0o004))
 
+    def image_version(self, image: str, state: State) -> Version:
+        """What the image says it was built from: its OCI revision and created labels (the
+        values its GIT_SHA and BUILD_TIME env defaults hold)."""
+        labels = json.loads(
+            docker("image", "inspect", "--format", "{{json .Config.Labels}}", image)
+        )
+        return Version(labels[REVISION_LABEL], labels[CREATED_LABEL])
+
     def stop_component(self, name: str) -> None:
         """Stop the `docker run` process; make sure its container is gone too."""
         super().stop_component(name)
@@ -149,8 +161,11 @@ class ContainersTarget(ProcessTarget):
     """The stack with both services in containers (images built first)."""
 
     name = "containers"
+    with_monitoring = False  # the process target checks monitoring; scraping is the same here
 
     def __init__(self) -> None:
+        # The images are built from the working tree as it is now (build.sh labels them so).
+        self.source_revision = working_tree_revision()
         build_images()
         # Readable by the containers' uid: not under pytest's 0700 temp directories.
         state_dir = Path(tempfile.mkdtemp(prefix="kontaxa-containers-"))

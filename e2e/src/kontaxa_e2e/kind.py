@@ -19,7 +19,7 @@ from pytest_kind import KindCluster  # type: ignore[import-untyped]
 from kontaxa_e2e.forward import PortForward
 from kontaxa_e2e.servers import eventually
 from kontaxa_e2e.targets import Target
-from kontaxa_local.settings import Settings
+from kontaxa_local.settings import REPO_ROOT, Settings
 
 NAMESPACE = "kontaxa"
 INGRESS_URL = "http://localhost:8080"
@@ -93,6 +93,22 @@ class KindTarget(Target):
         self.main_url = INGRESS_URL
         self.aux_url = self._forward(NAMESPACE, "aux-service", 8080)
         self.emulator_url = self._forward("aws-emulator", "aws-emulator", 4566)
+        self.source_revision = self._synced_snapshot()
+
+    def _synced_snapshot(self) -> str:
+        """The working-tree snapshot whose version commit Argo CD synced for main-api: the
+        commit the kind runtime's ConfigMaps must name (the synced commit's parent)."""
+        for app in self.applications():
+            if app["metadata"]["name"] == "main-api":
+                sync = app.get("status", {}).get("sync", {})
+                synced = sync.get("revision") or next(iter(sync.get("revisions") or []), "")
+                return subprocess.run(
+                    ["git", "-C", str(REPO_ROOT), "rev-parse", "--verify", f"{synced}^"],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout.strip()
+        raise RuntimeError("Argo CD has no main-api Application: is the kind stack up?")
 
     def _forward(self, namespace: str, service: str, port: int) -> str:
         """A port-forward that follows the Service to its new pod after a scale or restart."""

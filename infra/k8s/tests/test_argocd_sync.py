@@ -30,7 +30,7 @@ import yaml
 from k8s_manifests import (
     ENVIRONMENTS,
     K8S_ROOT,
-    KUBERNETES_VERSION,
+    KUBERNETES_VERSIONS,
     SCHEMAS_DIR,
     Obj,
     find,
@@ -53,9 +53,10 @@ def _group_kind(obj: Obj) -> GroupKind:
 
 
 def _builtin(obj: Obj) -> bool:
-    """A kind the API server of KUBERNETES_VERSION serves without any CRD."""
+    """A kind the API servers of KUBERNETES_VERSIONS (kind's and EKS's) serve without any CRD."""
     try:
-        kubernetes_validate.validate(obj, KUBERNETES_VERSION)
+        for version in KUBERNETES_VERSIONS:
+            kubernetes_validate.validate(obj, version)
     except kubernetes_validate.SchemaNotFoundError:
         return False
     except Exception:

@@ -2,6 +2,9 @@
 
 import copy
 import re
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,11 +17,13 @@ from k8s_manifests import (
     Obj,
     environment_of,
     find,
+    generated,
     one,
     pod_spec,
     render,
     rendered_dirs,
     walk,
+    without_hash_suffixes,
 )
 
 SERVICES = ("main-api", "aux-service")
@@ -29,9 +34,7 @@ ROOT_ALLOWED = {
     ("DaemonSet", "kontaxa-secrets-provider"): "creates its socket in the root-owned host dir",
 }
 # Pods that mount a service-account token, and why.
-TOKEN_ALLOWED = {
-    ("Deployment", "aux-service"): "IRSA: boto3 signs in with the projected token",
-}
+TOKEN_ALLOWED: dict[tuple[str, str], str] = {}
 
 
 def _workloads() -> dict[tuple[str, str, str, str], Obj]:
@@ -104,6 +107,37 @@ def test_token_mounted_only_where_needed(key: tuple[str, str, str, str]) -> None
         assert mounts is True
     else:
         assert mounts is False, f"{kind}/{name} mounts a service-account token"
+
+
+# The EKS pod identity webhook (aws/amazon-eks-pod-identity-webhook, tag v0.6.17, file
+# pkg/handler/handler.go, Modifier.getPodSpecPatch) adds its own projected volume with a
+# ServiceAccountTokenProjection (the role's audience and expiry) and the AWS_ROLE_ARN /
+# AWS_WEB_IDENTITY_TOKEN_FILE env to each container of a pod whose ServiceAccount carries
+# the role annotation. Nothing in the repository at that tag reads automountServiceAccountToken
+# (`git grep -i automount v0.6.17` finds nothing), and the kubelet mints projected tokens by
+# TokenRequest whatever the automount setting: IRSA needs no automounted API token.
+IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
+
+
+def test_irsa_needs_no_automounted_token() -> None:
+    """aux-service on EKS: the IRSA annotation is there, the Kubernetes API token is not."""
+    objects = render("overlays/eks")
+    account = one(objects, "ServiceAccount", "aux-service")
+    assert IRSA_ANNOTATION in account["metadata"].get("annotations", {})
+    assert account["automountServiceAccountToken"] is False
+    spec = pod_spec(one(objects, "Deployment", "aux-service"))
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["serviceAccountName"] == "aux-service"
+    # No volume of our own takes the webhook's name or path (it skips an existing volume).
+    assert all(v["name"] != "aws-iam-token" for v in spec.get("volumes", []))
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_api_docs_are_off_on_eks(service: str) -> None:
+    """/docs, /redoc and /openapi.json are served locally (tests, fuzzing), never on EKS."""
+    for env, expected in (("eks", "false"), ("local", "true")):
+        config = one(render(f"overlays/{env}"), "ConfigMap", f"{service}-config")
+        assert config["data"]["API_DOCS"] == expected, env
 
 
 def test_exceptions_are_still_in_use() -> None:
@@ -209,12 +243,17 @@ ALLOWED_DIFFERENCES: list[tuple[str, str, tuple[Any, ...]]] = [
     ("ConfigMap", "*", ("data", "APP_VERSION")),
     ("ConfigMap", "*", ("data", "GIT_SHA")),
     ("ConfigMap", "*", ("data", "BUILD_TIME")),
+    # interactive docs and the schema: on locally only (test_api_docs_are_off_on_eks)
+    ("ConfigMap", "*", ("data", "API_DOCS")),
     # the in-cluster emulator and its static test credentials (local only; envFrom is
     # checked entry by entry in test_allowed_differences_are_the_expected_ones)
     ("ConfigMap", "aux-service-config", ("data", "AWS_ENDPOINT_URL")),
     ("Deployment", "aux-service", ("spec", "template", "spec", "containers", "*", "envFrom")),
     ("Deployment", "aux-service", ("metadata", "annotations", "checkov.io/skip4")),
     ("Secret", "emulator-credentials", ()),
+    # the ECR repository from Terraform's outputs (eks only), which the overlay writes into the
+    # image (overlays/eks/terraform)
+    ("Deployment", "*", ("metadata", "annotations", "kontaxa.io/image-repository")),
     # IRSA (eks only)
     ("ServiceAccount", "*", ("metadata", "annotations", "eks.amazonaws.com/role-arn")),
     # HPA bounds: one replica locally, production bounds on eks
@@ -251,7 +290,8 @@ def _drop(node: Any, path: tuple[Any, ...]) -> Any:
 
 def _normalized(env: str) -> dict[tuple[str, str], Any]:
     objects = {}
-    for obj in render(f"overlays/{env}"):
+    # Generated ConfigMaps differ in name by their hash (their content is compared below).
+    for obj in without_hash_suffixes(render(f"overlays/{env}")):
         key = (obj["kind"], obj["metadata"]["name"])
         normal: Any = copy.deepcopy(obj)
         for kind, name, path in ALLOWED_DIFFERENCES:
@@ -272,7 +312,9 @@ def test_overlays_differ_only_in_the_allowed_fields() -> None:
 
 def test_allowed_differences_are_the_expected_ones() -> None:
     """Where the overlays differ, they differ as intended (and envFrom only by the credentials)."""
-    local, eks = render("overlays/local"), render("overlays/eks")
+    # Generated ConfigMap names differ by their content's hash; compare them unhashed.
+    local = without_hash_suffixes(render("overlays/local"))
+    eks = without_hash_suffixes(render("overlays/eks"))
     for service in SERVICES:
         local_env = pod_spec(one(local, "Deployment", service))["containers"][0]["envFrom"]
         eks_env = pod_spec(one(eks, "Deployment", service))["containers"][0]["envFrom"]
@@ -318,7 +360,7 @@ def test_image_tags_and_version_values(service: str) -> None:
         image,
     )
     assert match, image
-    assert one(eks, "ConfigMap", f"{service}-config")["data"]["GIT_SHA"] == match["sha"]
+    assert generated(eks, "ConfigMap", f"{service}-config")["data"]["GIT_SHA"] == match["sha"]
 
 
 def test_kind_runs_only_images_built_and_loaded_by_the_runner() -> None:
@@ -343,3 +385,39 @@ def test_kind_runs_only_images_built_and_loaded_by_the_runner() -> None:
             assert container.get("imagePullPolicy") == "IfNotPresent", obj["metadata"]["name"]
             seen.add(container["image"])
     assert seen == loaded, f"built and loaded but never run: {loaded - seen}"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("service", SERVICES)
+def test_config_map_is_generated_and_rolls_out_with_its_content(
+    env: str, service: str, tmp_path: Path
+) -> None:
+    """The settings ConfigMap is named after a hash of its content, and the Deployment names
+    that ConfigMap: a change (a promotion's GIT_SHA) is a new ConfigMap and a new pod template,
+    so a restarted pod of an older ReplicaSet keeps the values it was started with."""
+    objects = render(f"overlays/{env}/{service}")
+    config = generated(objects, "ConfigMap", f"{service}-config")
+    container = pod_spec(one(objects, "Deployment", service))["containers"][0]
+    assert {"configMapRef": {"name": config["metadata"]["name"]}} in container["envFrom"]
+
+    # The same overlay with another GIT_SHA, rendered by kustomize: a new name.
+    shutil.copytree(K8S_ROOT / "apps", tmp_path / "apps")
+    shutil.copytree(K8S_ROOT / "overlays", tmp_path / "overlays")
+    env_file = tmp_path / "apps" / service / "config.env"
+    env_file.write_text(env_file.read_text() + "GIT_SHA_PROBE=changed\n")
+    version = tmp_path / "overlays" / env / service / "version.yaml"
+    if version.exists():
+        version.write_text(version.read_text().replace("GIT_SHA: ", "GIT_SHA: 0"))
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(tmp_path / "overlays" / env / service)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    changed = tuple(d for d in yaml.safe_load_all(result.stdout) if d)
+    renamed = generated(changed, "ConfigMap", f"{service}-config")["metadata"]["name"]
+    assert renamed != config["metadata"]["name"]
+    changed_container = pod_spec(one(changed, "Deployment", service))["containers"][0]
+    assert {"configMapRef": {"name": renamed}} in changed_container["envFrom"]

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from kontaxa_local import console, manifests, procs, terraform
+from kontaxa_local import console, manifests, procs, terraform, version
 from kontaxa_local.errors import StepFailed
 from kontaxa_local.executor import Executor, run_command
 from kontaxa_local.process_runtime import StatusRow, free_port
@@ -193,7 +193,15 @@ class KindRuntime:
             log=self.log,
             timeout=400,
         )
-        revision = snapshot_commit(self.executor, self.dir / "snapshot.index")
+        snapshot = snapshot_commit(self.executor, self.dir / "snapshot.index")
+        # The ConfigMaps say the snapshot; Argo CD syncs its child that writes them so.
+        state.git_sha, state.build_time = snapshot, version.rfc3339(time.time())
+        revision = version.stamped_commit(
+            self.executor,
+            snapshot,
+            version.Version(state.git_sha, state.build_time),
+            self.dir / "version.index",
+        )
         port = self._port_forward(state, "git-forward", GIT_SERVER)
         push_snapshot(
             self.executor, REPO_ROOT, revision, f"git://127.0.0.1:{port}/kontaxa.git", self.log
@@ -429,22 +437,8 @@ def snapshot_commit(executor: Executor, index: Path, repo: Path = REPO_ROOT) -> 
     head = subprocess.run(  # noqa: S603
         [*git, "rev-parse", "--verify", "HEAD"], capture_output=True, text=True, check=False
     ).stdout.strip()
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    commit = run_command(
-        "write the snapshot commit",
-        [
-            *git,
-            "-c",
-            "user.name=kontaxa-local",
-            "-c",
-            "user.email=local@kontaxa.invalid",
-            "commit-tree",
-            tree,
-            "-m",
-            f"local snapshot of {head or 'an unborn HEAD'} at {stamp}",
-        ],
-        env=env,
-    ).strip()
+    message = f"local snapshot of {head or 'an unborn HEAD'} at {version.rfc3339(time.time())}"
+    commit = version.commit_tree("write the snapshot commit", repo, tree, "", message, env)
     executor.record("run", "snapshot commit", [*git, "commit-tree", tree], manifest=commit)
     return commit
 
