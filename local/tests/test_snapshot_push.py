@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from kontaxa_local import version
 from kontaxa_local.executor import Executor
 from kontaxa_local.kind_runtime import push_snapshot, snapshot_commit
 from kontaxa_local.process_runtime import free_port
@@ -124,17 +125,23 @@ def test_snapshot_from_a_shallow_clone_is_accepted_and_clones_back_as_the_workin
 ) -> None:
     head = _git("rev-parse", "HEAD", cwd=shallow_clone).strip()
     executor = Executor()
-    revision = snapshot_commit(executor, tmp_path / "snapshot.index", shallow_clone)
+    snapshot = snapshot_commit(executor, tmp_path / "snapshot.index", shallow_clone)
+    # As the runner seeds: the version commit on the snapshot is what is pushed and synced.
+    stamp = version.Version(snapshot, "2030-01-02T03:04:05Z")
+    revision = version.stamped_commit(
+        executor, snapshot, stamp, tmp_path / "version.index", shallow_clone
+    )
     push_snapshot(executor, shallow_clone, revision, git_server, tmp_path / "push.log")
 
     # HEAD and the clone's index are untouched; the snapshot names HEAD.
     assert _git("rev-parse", "HEAD", cwd=shallow_clone).strip() == head
     assert "history.txt" in _git("status", "--porcelain", cwd=shallow_clone)
-    assert head in _git("log", "-1", "--format=%B", revision, cwd=shallow_clone)
+    assert head in _git("log", "-1", "--format=%B", snapshot, cwd=shallow_clone)
 
     checkout = tmp_path / "argocd-view"
     _git("clone", "--quiet", "--branch", "main", git_server, str(checkout))
     assert _git("rev-parse", "HEAD", cwd=checkout).strip() == revision
+    assert _git("rev-parse", "HEAD^", cwd=checkout).strip() == snapshot
     expected = _tree(shallow_clone)
     del expected["ignored.txt"]  # .gitignore'd files are not part of the snapshot
     assert _tree(checkout) == expected

@@ -8,7 +8,6 @@ replica count and would fight the test).
 """
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -20,7 +19,7 @@ from pytest_kind import KindCluster  # type: ignore[import-untyped]
 from kontaxa_e2e.forward import PortForward
 from kontaxa_e2e.servers import eventually
 from kontaxa_e2e.targets import Target
-from kontaxa_local.settings import REPO_ROOT
+from kontaxa_local.settings import REPO_ROOT, Settings
 
 NAMESPACE = "kontaxa"
 INGRESS_URL = "http://localhost:8080"
@@ -87,8 +86,8 @@ class KindTarget(Target):
     name = "kind"
 
     def __init__(self, workdir: Path) -> None:
-        name = os.environ.get("KIND_CLUSTER_NAME", "kontaxa")  # the runner's setting
-        self.cluster = attach_cluster(name, workdir)
+        # The runner's settings name the cluster (KIND_CLUSTER_NAME).
+        self.cluster = attach_cluster(Settings.from_env().kind_cluster, workdir)
         _CLUSTER[:] = [self.cluster]
         self._forwards: list[PortForward] = []
         self.main_url = INGRESS_URL
