@@ -41,6 +41,37 @@ METHOD = """\
   before and after each measured window.
 """
 
+BRINGUP_FINDINGS = """\
+Where `terraform apply` of the local root spends its time (`TF_LOG=trace`, moto fresh):
+
+- Terraform starts the AWS provider (a 700 MB binary) four times per apply: to read its
+  schema, for the validate walk, for the plan walk and for the apply walk. Each start costs
+  about 3.5 s of CPU before the first resource (`terraform providers schema -json` alone:
+  3.5 to 3.8 s user); a third of it is Go's garbage collector. With `GOGC=off` and
+  `GOMEMLIMIT=400MiB` an apply took 19.5 s of CPU instead of 29.6 (two runs each; peak
+  memory 0.86 GB instead of 0.58), so the runner sets both for Terraform.
+- The provider's own waits, on the path to the EKS cluster: `aws_vpc` sleeps a fixed 10 s
+  after enabling DNS hostnames before it checks the attribute (`waitVPCAttributeUpdatedV2`,
+  `Delay: 10 * time.Second`), and `aws_kms_key` checks rotation and then tags until each
+  has been seen five times in a row a second apart (about 8 s). The cluster needs both, the
+  OIDC provider needs the cluster, the IRSA roles need the OIDC provider: about 11 s of the
+  apply walk are these waits, whatever the machine's speed.
+- `terraform init` (1.4 s of CPU) ran on every bring-up; its working directory now lives in
+  the cache that local-down keeps, and init runs only when the root, the modules or the CLI
+  configuration changed (a digest says so).
+- What does not matter here: refresh (a fresh state has nothing to refresh: "no state, so
+  not refreshing"), `-parallelism` (the slow path is one chain of waits), the account check
+  (one `iam:GetUser` per configured provider, 0.08 s on a fresh moto; `allowed_account_ids`
+  needs it, which keeps this root off real accounts), moto itself (about 250 calls, 7 to 8 s
+  of its CPU in all, most under 0.1 s each, spread over the walks). The update check
+  (`checkpoint-api.hashicorp.com`) is now off (`CHECKPOINT_DISABLE=1`): the runner calls no
+  host but the emulator.
+- So with the same resources and the same Terraform, the floor is the apply walk's waits
+  (about 11 s) plus four provider starts and the plan: below 12 s in total is out of reach
+  on this machine while the root creates the VPC with DNS hostnames and the KMS key with
+  rotation and tags (as the EKS module must on AWS).
+"""
+
 FINDINGS = """\
 ## What was changed for speed, and where the rest goes
 
@@ -225,10 +256,44 @@ def _markdown(results: dict[str, Any], chart: str) -> str:
         "",
         f"![requests/s and p99 per case]({chart})",
         "",
+        *_bringup_markdown(results.get("bringup")),
         METHOD,
         FINDINGS,
     ]
     return "\n".join(lines)
+
+
+def _bringup_markdown(bringup: dict[str, Any] | None) -> list[str]:
+    """The bring-up section: `local-up` from a warm clone, per step, medians and ranges."""
+    if bringup is None:
+        return []
+
+    def cell(spread: dict[str, float]) -> str:
+        return f"{spread['median']:.1f} ({spread['min']:.1f} to {spread['max']:.1f})"
+
+    total = bringup["total_s"]
+    lines = [
+        "## Bring-up (`task local-up`, process runtime, warm clone)",
+        "",
+        f"Measured on {bringup['generated']} (`task bench -- --cases bringup`), "
+        f"{bringup['rounds']} rounds after one that fills the cache; load average "
+        + ", ".join(f"{x:.1f}" for x in bringup["load_before"])
+        + " before, "
+        + ", ".join(f"{x:.1f}" for x in bringup["load_after"])
+        + " after. Seconds as the runner prints them, median (range over the rounds).",
+        "",
+        "| step | seconds |",
+        "|---|---:|",
+    ]
+    lines += [f"| {step} | {cell(spread)} |" for step, spread in bringup["steps_s"].items()]
+    lines += [
+        f"| **up, in total** | **{cell(total)}** |",
+        "",
+        f"Target: at most {bringup['target_s']:g} s (median): {bringup['verdict']}.",
+        "",
+        BRINGUP_FINDINGS,
+    ]
+    return lines
 
 
 def _chart(results: dict[str, Any], path: Path) -> None:

@@ -30,6 +30,13 @@ Knobs, each an environment variable with a default (or the option of the same na
   placement to the scheduler |
 | BENCH_CLIENTS | aiohttp,aiosonic,httpx | other clients measured in case 6 (comma-separated
   names from e2e/bench/candidates.py; empty for none) |
+| BENCH_CASES | all | `all`, `throughput` (cases 1 to 7) or `bringup` (the bring-up case alone; the
+  report keeps the throughput figures of performance.json) |
+
+The bring-up case (issue 18) times `local-up` on the process runtime from a warm clone: one
+unmeasured bring-up fills the cache (Terraform's working directory, which local-down keeps),
+then each round brings a stack up from nothing but that cache and takes it down, recording
+the runner's own per-step seconds; the report gives the medians with their ranges.
 
 Why pin: two services that call each other wake each other thousands of times a second, and
 Linux then tends to keep both on one CPU (wake-affine placement), so on two cores case 6 ran
@@ -100,7 +107,65 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--stack", type=Path, default=os.environ.get("BENCH_STACK") or None)
     parser.add_argument("--pin", type=int, default=int(env_default("BENCH_PIN", "1")))
     parser.add_argument("--clients", default=env_default("BENCH_CLIENTS", "aiohttp,aiosonic,httpx"))
+    parser.add_argument(
+        "--cases",
+        choices=("all", "throughput", "bringup"),
+        default=env_default("BENCH_CASES", "all"),
+    )
     return parser.parse_args()
+
+
+BRINGUP_TARGET_S = 12.0  # local-up from a warm clone, median (issue 18)
+
+
+def bring_up(rounds: int) -> dict[str, Any]:
+    """`local-up` of the process runtime, timed per step, from a warm cache, `rounds` times."""
+    from kontaxa_local.executor import Executor
+    from kontaxa_local.process_runtime import ProcessRuntime
+    from kontaxa_local.settings import Settings
+
+    started = time.time()
+    load_before = os.getloadavg()
+    measured: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="kontaxa-bench-up-") as temporary:
+        settings = Settings(
+            runtime="process",
+            state_dir=Path(temporary),
+            ports={"main-api": 0, "aux-service": 0, "emulator": 0},
+        )
+        for number in range(rounds + 1):  # the first one only warms the cache
+            runtime = ProcessRuntime(settings, Executor())
+            clock = time.monotonic()
+            try:
+                runtime.up()
+                total = time.monotonic() - clock
+            finally:
+                runtime.down()
+            if number == 0:
+                print(f"bench: bring-up warm-up {total:.1f}s (fills the cache)", flush=True)
+                continue
+            measured.append({"total_s": total, "steps_s": dict(runtime.step_seconds)})
+            steps = ", ".join(f"{k} {v:.1f}" for k, v in runtime.step_seconds.items())
+            print(f"bench: bring-up round {number}/{rounds}: {total:.1f}s ({steps})", flush=True)
+
+    def spread(values: list[float]) -> dict[str, float]:
+        return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+    total = spread([r["total_s"] for r in measured])
+    return {
+        "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
+        "rounds": rounds,
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
+        "total_s": total,
+        "steps_s": {
+            step: spread([r["steps_s"].get(step, 0.0) for r in measured])
+            for step in measured[0]["steps_s"]
+        },
+        "target_s": BRINGUP_TARGET_S,
+        "verdict": "met" if total["median"] <= BRINGUP_TARGET_S else "missed",
+        "measured": measured,
+    }
 
 
 def wrk(case: Case, seconds: float, connections: int) -> dict[str, Any]:
@@ -193,7 +258,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="kontaxa-bench-") as temporary:
         state_dir = args.stack.resolve() if args.stack else Path(temporary)
         print(f"bench: process runtime in {state_dir} (up in about 75 s, mostly Terraform)")
-        target = ProcessTarget(state_dir)
+        # No local Prometheus: its scrapes and rule evaluations would share the two cores.
+        target = ProcessTarget(state_dir, with_monitoring=False)
         copies: list[Copy] = []
         try:
             runtime = target.runtime
@@ -391,12 +457,19 @@ def main() -> None:
     """Measure and write the report."""
     args = parse_args()
     out = args.out if args.out.is_absolute() else REPO_ROOT / args.out
-    results = run(args)
+    if args.cases == "bringup":  # keep the last throughput figures beside the new bring-up
+        results = json.loads((out / "performance.json").read_text())
+    else:
+        results = run(args)
+        for name, ratio in results["ratios"].items():
+            print(f"{name:10} {ratio['median']:6.2f}  {ratio['verdict']}")
+        ssm = results["ssm_case6"]
+        print(f"SSM calls per 1,000 requests in case 6: {ssm['per_1000']:.3f} ({ssm['verdict']})")
+    if args.cases in ("all", "bringup"):
+        results["bringup"] = bring_up(args.rounds)
+        up = results["bringup"]["total_s"]
+        print(f"bring-up   {up['median']:6.1f}s  {results['bringup']['verdict']}")
     paths = write_report(results, out)
-    for name, ratio in results["ratios"].items():
-        print(f"{name:10} {ratio['median']:6.2f}  {ratio['verdict']}")
-    ssm = results["ssm_case6"]
-    print(f"SSM calls per 1,000 requests in case 6: {ssm['per_1000']:.3f} ({ssm['verdict']})")
     print("bench: wrote " + ", ".join(str(p) for p in paths))
 
 

@@ -8,10 +8,12 @@
 # Every knob is an environment variable with a default:
 #   SERVICE       main-api or aux-service (required)
 #   TAG           the promoted image tag, a 40-hex git SHA (required)
+#   DIGEST        the promoted image's digest in ECR, sha256:<hex> (named in the body)
 #   BASE_BRANCH   branch the pull request targets (default: main)
 #   REMOTE        git remote to push the promotion branch to (default: origin)
 #   GH            GitHub CLI (default: gh)
-#   GH_TOKEN      token of the push and of gh (in CI: the workflow's token)
+#   GH_TOKEN      token of the push and of gh (in CI: the promotion GitHub App's installation
+#                 token, whose push and pull request start the checks; GITHUB_TOKEN's would not)
 #   DRY_RUN       1: change nothing, print the git and gh commands instead
 set -euo pipefail
 
@@ -19,6 +21,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 SERVICE="${SERVICE:-}"
 TAG="${TAG:-}"
+DIGEST="${DIGEST:-}"
 BASE_BRANCH="${BASE_BRANCH:-main}"
 REMOTE="${REMOTE:-origin}"
 GH="${GH:-gh}"
@@ -39,6 +42,7 @@ case "$SERVICE" in
   *) die "SERVICE must be main-api or aux-service, not '${SERVICE}'" ;;
 esac
 [[ "$TAG" =~ ^[0-9a-f]{40}$ ]] || die "TAG must be a full 40-hex git SHA, not '${TAG}'"
+[[ -z "$DIGEST" || "$DIGEST" =~ ^sha256:[0-9a-f]{64}$ ]] || die "DIGEST must be sha256:<64 hex>, not '${DIGEST}'"
 
 overlay="infra/k8s/overlays/eks/$SERVICE"
 branch="promote/eks-$SERVICE"
@@ -59,10 +63,10 @@ fi
 body_file="$(mktemp)"
 trap 'rm -f "$body_file"' EXIT
 {
-  echo "Promotes \`$SERVICE\` to image tag \`$TAG\` on EKS."
+  echo "Promotes \`$SERVICE\` to image tag \`$TAG\`${DIGEST:+ (digest \`$DIGEST\`)} on EKS."
   echo
-  echo "The image was built and pushed to ECR, and the e2e suite passed on kind with Argo CD"
-  echo "at this commit${run_url:+ (run: $run_url)}. Merging this pull request is the promotion:"
+  echo "The image was built once at this commit, passed the e2e suite on kind with Argo CD, and"
+  echo "that same image was pushed to ECR${run_url:+ (run: $run_url)}. Merging this pull request is the promotion:"
   echo "Argo CD on EKS syncs \`$overlay\`."
   echo
   echo "Changed fields (scripts/ci/promote.py):"

@@ -241,20 +241,100 @@ def test_the_reusable_workflows_are_called_with_what_they_need() -> None:
     assert calls == 4, "both service pipelines call e2e-kind and promote"
 
 
-def test_only_the_promotion_may_write_and_only_to_its_branch() -> None:
+@pytest.mark.parametrize("service", ["main-api", "aux-service"])
+def test_what_is_promoted_is_the_image_the_kind_e2e_ran(service: str) -> None:
+    """Build once: e2e-kind builds and runs the images, saves the service's as an artifact after
+    the suite passed; publish (needs e2e) pushes that artifact, never builds, and outputs ECR's
+    digest; promote (needs publish) pins that digest."""
+    jobs = _workflow(WORKFLOWS / f"{service}-ci-cd.yaml")["jobs"]
+    e2e, publish, promote = jobs["e2e"], jobs["publish"], jobs["promote"]
+    assert e2e["uses"].endswith("/e2e-kind.yaml")
+    assert e2e["with"] == {"save-image": service}
+    assert publish["needs"] == "e2e"
+    assert promote["needs"] == "publish"
+    download = next(
+        s for s in publish["steps"] if str(s.get("uses", "")).startswith("actions/download-")
+    )
+    push = next(s for s in publish["steps"] if s.get("id") == "push")
+    assert push["run"] == f"./task ci:publish IMAGE={service}"
+    assert push["env"]["TESTED_IMAGE_DIR"] == download["with"]["path"]
+    assert download["with"]["name"] == f"tested-image-{service}"
+    assert publish["outputs"]["digest"] == "${{ steps.push.outputs.digest }}"
+    assert promote["with"]["digest"] == "${{ needs.publish.outputs.digest }}"
+    assert "fetch-depth" not in str(publish["steps"]), "publish builds nothing: no history needed"
+
+    kind = _workflow(WORKFLOWS / "e2e-kind.yaml")["jobs"]["kind"]
+    names = [step.get("name", "") for step in kind["steps"]]
+    save = next(i for i, n in enumerate(names) if n.startswith("Save the tested image"))
+    upload = kind["steps"][save + 1]
+    assert save > names.index("e2e suite (task e2e -- --target kind)"), "save after the suite"
+    assert upload["if"] == kind["steps"][save]["if"] == "inputs.save-image != ''"
+    assert upload["with"]["name"] == "tested-image-${{ inputs.save-image }}"
+    assert upload["with"]["path"] == download["with"]["path"]
+    assert "id-token" not in (kind.get("permissions") or {}), "the e2e job holds no AWS role"
+
+    promotion = _workflow(WORKFLOWS / "promote.yaml")
+    assert promotion["on"]["workflow_call"]["inputs"]["digest"]["required"] is True
+    bump = next(
+        s for s in promotion["jobs"]["pull-request"]["steps"] if s.get("run") == "./task ci:promote"
+    )
+    assert bump["env"]["DIGEST"] == "${{ inputs.digest }}"
+
+
+def test_no_workflow_token_writes_and_the_promotion_pushes_only_its_branch() -> None:
+    """GITHUB_TOKEN writes nothing anywhere (beyond id-token); the promotion writes with its
+    GitHub App token (test_the_promotion_uses_a_github_app_token), to its own branch only."""
     for path in WORKFLOW_FILES:
         for job_id, job in _workflow(path)["jobs"].items():
             writes = {k for k, v in (job.get("permissions") or {}).items() if v == "write"}
             writes.discard("id-token")
-            if writes:
-                assert writes == {"contents", "pull-requests"}, f"{path.name}/{job_id}: {writes}"
-                assert job.get("uses", "").endswith("/promote.yaml") or path.name == "promote.yaml"
+            assert not writes, f"{path.name}/{job_id}: GITHUB_TOKEN writes {writes}"
     promotion = (REPO_ROOT / "scripts/ci/promotion-pr.sh").read_text()
     pushes = [line.strip() for line in promotion.splitlines() if re.search(r"\bpush\b.*--", line)]
     assert pushes == [
         'run git "${push_config[@]}" push --force "$REMOTE" "HEAD:refs/heads/$branch"'
     ]
     assert re.search(r'^branch="promote/eks-\$SERVICE"$', promotion, re.M)
+
+
+# The inputs of actions/create-github-app-token at the pinned release, v3.1.1 (commit
+# 1b10c78c7865c340bc4f6099eb2f838309f1e8c3), action.yml: `client-id` (`app-id` is deprecated),
+# `private-key`, one `permission-<name>` per GitHub App permission (README: without any, the
+# token carries every permission of the installation), and the output `token`.
+APP_TOKEN_ACTION = "actions/create-github-app-token"
+APP_TOKEN_INPUTS = {"client-id", "private-key", "permission-contents", "permission-pull-requests"}
+
+
+def test_the_promotion_uses_a_github_app_token() -> None:
+    """The promotion pull request starts its checks: GitHub starts no workflow run for events
+    made with GITHUB_TOKEN (docs.github.com, "Triggering a workflow from a workflow"), so the
+    push and the pull request use a GitHub App installation token, limited to contents and
+    pull requests of this repository, whose key lives in the `promotion` environment."""
+    (job,) = _workflow(WORKFLOWS / "promote.yaml")["jobs"].values()
+    assert job["environment"] == "promotion"
+    assert job["permissions"] == {"contents": "read"}
+    minting = [s for s in job["steps"] if str(s.get("uses", "")).startswith(f"{APP_TOKEN_ACTION}@")]
+    assert len(minting) == 1, "one App token, minted in the job that uses it"
+    (step,) = minting
+    assert set(step["with"]) == APP_TOKEN_INPUTS
+    assert step["with"]["client-id"] == "${{ vars.PROMOTION_APP_CLIENT_ID }}"
+    assert step["with"]["private-key"] == "${{ secrets.PROMOTION_APP_PRIVATE_KEY }}"
+    assert step["with"]["permission-contents"] == "write"
+    assert step["with"]["permission-pull-requests"] == "write"
+    after = job["steps"][job["steps"].index(step) + 1 :]
+    (pull_request,) = [s for s in after if s.get("run") == "./task ci:promotion-pr"]
+    assert pull_request["env"]["GH_TOKEN"] == f"${{{{ steps.{step['id']}.outputs.token }}}}"
+    text = (WORKFLOWS / "promote.yaml").read_text()
+    assert "github.token" not in text
+    assert "secrets.GITHUB_TOKEN" not in text
+    # The callers grant GITHUB_TOKEN no more than the promotion's job uses.
+    for name in ("main-api-ci-cd.yaml", "aux-service-ci-cd.yaml"):
+        (caller,) = [
+            j
+            for j in _workflow(WORKFLOWS / name)["jobs"].values()
+            if str(j.get("uses", "")).endswith("/promote.yaml")
+        ]
+        assert caller["permissions"] == {"contents": "read"}, name
 
 
 # ---- the static checkers -----------------------------------------------------------------------
@@ -405,6 +485,7 @@ def test_e2e_runs_the_laptop_commands_and_their_dry_run_forms_work_here(tmp_path
     assert commands == [
         "./task local-up",
         "./task e2e -- --target kind",
+        './task ci:save-tested-image IMAGE="$IMAGE"',
         "./task ci:kind-diagnostics",
     ]
     kind = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("helm/kind-action@"))

@@ -41,7 +41,7 @@ def test_picture_redraws_byte_for_byte() -> None:
     [
         "main-api",
         "aux-service",
-        "ingress-nginx",
+        "Traefik",
         "S3",
         "SSM Parameter Store",
         "Secrets Manager",

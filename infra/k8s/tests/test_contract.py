@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from k8s_manifests import ENVIRONMENTS, K8S_ROOT, Obj, find, one, pod_spec, render
+from k8s_manifests import ENVIRONMENTS, K8S_ROOT, Obj, find, generated, one, pod_spec, render
 from pydantic_settings import BaseSettings
 
 from kontaxa_common.secrets import SERVICE_TOKEN_FILE
@@ -134,12 +134,12 @@ def test_secret_files(env_name: str, service: str) -> None:
     assert spc["spec"]["provider"] == "aws"
     parameters = spc["spec"]["parameters"]
     parsed = parse_objects(parameters["objects"], region=parameters["region"])
-    files = {o.file_name for o in parsed} | {j.object_alias for o in parsed for j in o.jmes_path}
+    files = {o.file_name for o in parsed} | {j.file_name for o in parsed for j in o.jmes_path}
     assert files == SECRET_FILES[service]
     assert SERVICE_TOKEN_FILE in files
     if service == "main-api":
         assert any(f.startswith(API_KEY_FILE_PREFIX) for f in files)
-    config = one(objects, "ConfigMap", f"{service}-config")["data"]
+    config = generated(objects, "ConfigMap", f"{service}-config")["data"]
     assert mount["mountPath"] == config["SECRETS_DIR"]
 
 
@@ -167,7 +167,7 @@ def test_service_selects_the_pods(env_name: str, service: str) -> None:
 def test_aux_service_url_names_the_service(env_name: str) -> None:
     """main-api's AUX_SERVICE_URL is aux-service's Service and port."""
     objects = render(f"overlays/{env_name}")
-    url = urlsplit(one(objects, "ConfigMap", "main-api-config")["data"]["AUX_SERVICE_URL"])
+    url = urlsplit(generated(objects, "ConfigMap", "main-api-config")["data"]["AUX_SERVICE_URL"])
     assert url.scheme == "http"
     assert url.hostname == "aux-service"
     svc = one(objects, "Service", "aux-service")
@@ -192,7 +192,7 @@ def _emulator_service(url: str, platform: tuple[Obj, ...]) -> Obj:
 
 def test_local_aws_endpoint_is_the_emulator() -> None:
     """aux-service in kind talks to the emulator Service that the local platform deploys."""
-    url = one(render("overlays/local"), "ConfigMap", "aux-service-config")["data"][
+    url = generated(render("overlays/local"), "ConfigMap", "aux-service-config")["data"][
         "AWS_ENDPOINT_URL"
     ]
     platform = render("platform/local")
@@ -215,7 +215,7 @@ def test_secrets_provider_daemonset() -> None:
     _check_env(env, _settings_class("secrets_provider"))
     values = {k: v for k, (origin, v) in env.items() if origin == "value"}
     assert values["PROVIDER_NAME"] == "aws"
-    aux_url = one(render("overlays/local"), "ConfigMap", "aux-service-config")["data"][
+    aux_url = generated(render("overlays/local"), "ConfigMap", "aux-service-config")["data"][
         "AWS_ENDPOINT_URL"
     ]
     assert values["AWS_ENDPOINT_URL"] == aux_url

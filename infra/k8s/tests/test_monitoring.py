@@ -1,14 +1,18 @@
 """SLO rules and the dashboard: valid PromQL over the series the services really export."""
 
+import copy
 import json
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import promql_parser
 import pytest
 import yaml
-from k8s_manifests import ENVIRONMENTS, K8S_ROOT, find, one, render
+from k8s_manifests import ENVIRONMENTS, K8S_ROOT, find, merge_values, one, render
 
 from kontaxa_common.metrics import LATENCY_BUCKETS, Metrics
 
@@ -185,3 +189,117 @@ def test_prometheus_selects_the_services(env: str) -> None:
     assert spec["ruleSelectorNilUsesHelmValues"] is False
     monitors = {m["metadata"]["name"] for m in find(render(f"overlays/{env}"), "ServiceMonitor")}
     assert monitors == {"main-api", "aux-service"}
+
+
+# ---- alert routing ----------------------------------------------------------------------------
+# The keys prometheus-community/helm-charts kube-prometheus-stack-88.5.3
+# charts/kube-prometheus-stack/values.yaml sets in alertmanager.config. The chart renders
+# toYaml(alertmanager.config) (templates/alertmanager/secret.yaml, tplConfig false); Helm merges
+# maps key by key and replaces lists, so setting each of them makes the rendered file ours.
+CHART_ALERTMANAGER_CONFIG_KEYS = {
+    "global": {"resolve_timeout"},
+    "route": {"group_by", "group_wait", "group_interval", "repeat_interval", "receiver", "routes"},
+    "inhibit_rules": set(),
+    "receivers": set(),
+    "templates": set(),
+}
+WEBHOOK_URL_FILE = "/etc/alertmanager/webhook/url"
+
+
+def _monitoring_values(env: str) -> dict[str, Any]:
+    return merge_values(
+        *(
+            yaml.safe_load((K8S_ROOT / f"monitoring/values/{name}.yaml").read_text())
+            for name in ("common", env)
+        )
+    )
+
+
+def _amtool() -> tuple[str, tuple[int, ...]]:
+    amtool = shutil.which("amtool")
+    if amtool is None:
+        pytest.skip("amtool is not installed (apt-get install prometheus-alertmanager)")
+    out = subprocess.run([amtool, "--version"], capture_output=True, text=True, check=False)
+    match = re.search(r"version (\d+)\.(\d+)\.(\d+)", out.stdout + out.stderr)
+    assert match, out
+    return amtool, tuple(int(part) for part in match.groups())
+
+
+def _routes(env: str, tmp_path: Path, labels: dict[str, str]) -> str:
+    """The receiver amtool's `config routes test` picks for an alert, over the rendered config."""
+    amtool, version = _amtool()
+    config = copy.deepcopy(_monitoring_values(env)["alertmanager"]["config"])
+    if version < (0, 26, 0):
+        # url_file arrived in Alertmanager 0.26.0 (prometheus/alertmanager CHANGELOG.md; the chart
+        # runs v0.34.0, notify/webhook/config.go). Routing reads the route tree and receiver
+        # names only, so an older amtool gets an inert url in its place.
+        for receiver in config["receivers"]:
+            for webhook in receiver.get("webhook_configs", []):
+                webhook["url"] = "http://127.0.0.1:9/" + webhook.pop("url_file").lstrip("/")
+    path = tmp_path / "alertmanager.yaml"
+    path.write_text(yaml.safe_dump(config))
+    check = subprocess.run(
+        [amtool, "check-config", str(path)], capture_output=True, text=True, check=False
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    result = subprocess.run(
+        [amtool, "config", "routes", "test", f"--config.file={path}"]
+        + [f"{key}={value}" for key, value in labels.items()],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.strip()
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_alertmanager_config_is_entirely_ours(env: str) -> None:
+    """Every key the chart's default config sets is set in the values: nothing of the chart's
+    `null` route survives the merge; the webhook reads its URL from the optional Secret."""
+    values = _monitoring_values(env)["alertmanager"]
+    config = values["config"]
+    assert set(config) == set(CHART_ALERTMANAGER_CONFIG_KEYS)
+    for key, subkeys in CHART_ALERTMANAGER_CONFIG_KEYS.items():
+        assert subkeys <= set(config[key]) if subkeys else config[key], key
+    assert config["route"]["receiver"] == "default"
+    (default,) = [r for r in config["receivers"] if r["name"] == "default"]
+    assert default["webhook_configs"] == [{"url_file": WEBHOOK_URL_FILE, "send_resolved": True}]
+    (volume,) = values["alertmanagerSpec"]["volumes"]
+    assert volume["secret"] == {"secretName": "alertmanager-webhook", "optional": True}
+    (mount,) = values["alertmanagerSpec"]["volumeMounts"]
+    assert mount["name"] == volume["name"]
+    assert f"{mount['mountPath']}/url" == WEBHOOK_URL_FILE
+
+
+def _alert_labels() -> list[dict[str, str]]:
+    """Every SLO alert of the rules, with the labels Prometheus sends (rule labels + alertname)."""
+    return [
+        {"alertname": rule["alert"], "namespace": "kontaxa", **rule.get("labels", {})}
+        for rule in _rules()
+        if "alert" in rule
+    ]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_alerts_reach_the_webhook(env: str, tmp_path: Path) -> None:
+    """amtool over the configuration the chart renders: every SLO alert and any other alert goes
+    to the webhook receiver; only the heartbeats go to "null"."""
+    alerts = _alert_labels()
+    assert len(alerts) >= 5
+    for labels in alerts:
+        assert _routes(env, tmp_path, labels) == "default", labels
+    other = {"alertname": "KubePodCrashLooping", "namespace": "monitoring", "severity": "warning"}
+    assert _routes(env, tmp_path, other) == "default"
+    for heartbeat in ("Watchdog", "InfoInhibitor"):
+        assert _routes(env, tmp_path, {"alertname": heartbeat, "severity": "none"}) == "null"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_unreachable_control_plane_scrapes_are_off(env: str) -> None:
+    """kind's and EKS's control-plane components and kube-proxy listen on 127.0.0.1 only (EKS
+    runs kube-proxy with metricsBindAddress 127.0.0.1:10249): their scrapes would fire
+    KubeProxyDown and TargetDown forever."""
+    values = _monitoring_values(env)
+    for component in ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy"):
+        assert values[component]["enabled"] is False, component

@@ -2,6 +2,9 @@
 
 import copy
 import re
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,11 +17,13 @@ from k8s_manifests import (
     Obj,
     environment_of,
     find,
+    generated,
     one,
     pod_spec,
     render,
     rendered_dirs,
     walk,
+    without_hash_suffixes,
 )
 
 SERVICES = ("main-api", "aux-service")
@@ -212,13 +217,13 @@ def test_helm_images_and_charts_are_pinned() -> None:
 
 
 def test_emulator_images() -> None:
-    """moto in kind is the moto the workspace locks; LocalStack is the last free tag."""
-    lock = (REPO_ROOT / "uv.lock").read_text()
-    moto_version = re.search(r'\[\[package\]\]\nname = "moto"\nversion = "([^"]+)"', lock)
-    assert moto_version, "moto is not in uv.lock"
+    """moto in kind is the image built here from the locked wheels (services/aws-emulator,
+    loaded by the runner); LocalStack is the last free upstream tag."""
     emulator = one(render("platform/local"), "Deployment", "aws-emulator")
     (container,) = pod_spec(emulator)["containers"]
-    assert container["image"] == f"motoserver/moto:{moto_version.group(1)}"
+    assert container["image"] == "kontaxa/aws-emulator:dev"
+    assert container["imagePullPolicy"] == "IfNotPresent"
+    assert "command" not in container  # the image's CMD, as the container tier runs it
     localstack = yaml.safe_load((K8S_ROOT / "platform/values/localstack/local.yaml").read_text())
     assert localstack["image"] == {
         "repository": "localstack/localstack",
@@ -246,6 +251,9 @@ ALLOWED_DIFFERENCES: list[tuple[str, str, tuple[Any, ...]]] = [
     ("Deployment", "aux-service", ("spec", "template", "spec", "containers", "*", "envFrom")),
     ("Deployment", "aux-service", ("metadata", "annotations", "checkov.io/skip4")),
     ("Secret", "emulator-credentials", ()),
+    # the ECR repository from Terraform's outputs (eks only), which the overlay writes into the
+    # image (overlays/eks/terraform)
+    ("Deployment", "*", ("metadata", "annotations", "kontaxa.io/image-repository")),
     # IRSA (eks only)
     ("ServiceAccount", "*", ("metadata", "annotations", "eks.amazonaws.com/role-arn")),
     # HPA bounds: one replica locally, production bounds on eks
@@ -282,7 +290,8 @@ def _drop(node: Any, path: tuple[Any, ...]) -> Any:
 
 def _normalized(env: str) -> dict[tuple[str, str], Any]:
     objects = {}
-    for obj in render(f"overlays/{env}"):
+    # Generated ConfigMaps differ in name by their hash (their content is compared below).
+    for obj in without_hash_suffixes(render(f"overlays/{env}")):
         key = (obj["kind"], obj["metadata"]["name"])
         normal: Any = copy.deepcopy(obj)
         for kind, name, path in ALLOWED_DIFFERENCES:
@@ -303,7 +312,9 @@ def test_overlays_differ_only_in_the_allowed_fields() -> None:
 
 def test_allowed_differences_are_the_expected_ones() -> None:
     """Where the overlays differ, they differ as intended (and envFrom only by the credentials)."""
-    local, eks = render("overlays/local"), render("overlays/eks")
+    # Generated ConfigMap names differ by their content's hash; compare them unhashed.
+    local = without_hash_suffixes(render("overlays/local"))
+    eks = without_hash_suffixes(render("overlays/eks"))
     for service in SERVICES:
         local_env = pod_spec(one(local, "Deployment", service))["containers"][0]["envFrom"]
         eks_env = pod_spec(one(eks, "Deployment", service))["containers"][0]["envFrom"]
@@ -349,4 +360,64 @@ def test_image_tags_and_version_values(service: str) -> None:
         image,
     )
     assert match, image
-    assert one(eks, "ConfigMap", f"{service}-config")["data"]["GIT_SHA"] == match["sha"]
+    assert generated(eks, "ConfigMap", f"{service}-config")["data"]["GIT_SHA"] == match["sha"]
+
+
+def test_kind_runs_only_images_built_and_loaded_by_the_runner() -> None:
+    """Every image the local tree and the git server name is one the kind runtime builds and
+    loads (`kind load docker-image`): nothing of ours is pulled. Helm charts' own images and
+    LocalStack's (a pinned upstream tag: it cannot be built offline) come from the charts."""
+    from kontaxa_local.kind_runtime import IMAGES
+    from kontaxa_local.settings import IMAGE_TAG
+
+    loaded = {f"{image}:{IMAGE_TAG}" for image in IMAGES}
+    seen = set()
+    directories = [d for d in rendered_dirs() if environment_of(d) == "local"]
+    objects = [o for d in directories for o in render(d)]
+    git_server = REPO_ROOT / "local/kind/git-server/deployment.yaml"
+    objects.append(yaml.safe_load(git_server.read_text()))
+    for obj in objects:
+        if obj["kind"] not in WORKLOAD_KINDS:
+            continue
+        spec = pod_spec(obj)
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            assert container["image"] in loaded, f"{obj['metadata']['name']}: {container['image']}"
+            assert container.get("imagePullPolicy") == "IfNotPresent", obj["metadata"]["name"]
+            seen.add(container["image"])
+    assert seen == loaded, f"built and loaded but never run: {loaded - seen}"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("service", SERVICES)
+def test_config_map_is_generated_and_rolls_out_with_its_content(
+    env: str, service: str, tmp_path: Path
+) -> None:
+    """The settings ConfigMap is named after a hash of its content, and the Deployment names
+    that ConfigMap: a change (a promotion's GIT_SHA) is a new ConfigMap and a new pod template,
+    so a restarted pod of an older ReplicaSet keeps the values it was started with."""
+    objects = render(f"overlays/{env}/{service}")
+    config = generated(objects, "ConfigMap", f"{service}-config")
+    container = pod_spec(one(objects, "Deployment", service))["containers"][0]
+    assert {"configMapRef": {"name": config["metadata"]["name"]}} in container["envFrom"]
+
+    # The same overlay with another GIT_SHA, rendered by kustomize: a new name.
+    shutil.copytree(K8S_ROOT / "apps", tmp_path / "apps")
+    shutil.copytree(K8S_ROOT / "overlays", tmp_path / "overlays")
+    env_file = tmp_path / "apps" / service / "config.env"
+    env_file.write_text(env_file.read_text() + "GIT_SHA_PROBE=changed\n")
+    version = tmp_path / "overlays" / env / service / "version.yaml"
+    if version.exists():
+        version.write_text(version.read_text().replace("GIT_SHA: ", "GIT_SHA: 0"))
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(tmp_path / "overlays" / env / service)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    changed = tuple(d for d in yaml.safe_load_all(result.stdout) if d)
+    renamed = generated(changed, "ConfigMap", f"{service}-config")["metadata"]["name"]
+    assert renamed != config["metadata"]["name"]
+    changed_container = pod_spec(one(changed, "Deployment", service))["containers"][0]
+    assert {"configMapRef": {"name": renamed}} in changed_container["envFrom"]
