@@ -136,7 +136,7 @@ def test_irsa_needs_no_automounted_token() -> None:
 def test_api_docs_are_off_on_eks(service: str) -> None:
     """/docs, /redoc and /openapi.json are served locally (tests, fuzzing), never on EKS."""
     for env, expected in (("eks", "false"), ("local", "true")):
-        config = one(render(f"overlays/{env}"), "ConfigMap", f"{service}-config")
+        config = generated(render(f"overlays/{env}"), "ConfigMap", f"{service}-config")
         assert config["data"]["API_DOCS"] == expected, env
 
 
