@@ -22,8 +22,8 @@ from urllib.parse import quote, urlsplit
 from pydantic import BaseModel, ValidationError
 from pyreqwest.client import Client, ClientBuilder
 from pyreqwest.exceptions import (
-    ConnectError,
     ConnectTimeoutError,
+    NetworkError,
     PyreqwestError,
     RequestTimeoutError,
 )
@@ -171,7 +171,7 @@ class AuxTransport:
             raise TimeoutError("no reply in time") from exc
         except RequestTimeoutError as exc:  # reading the body, or waiting for the pool
             raise TimeoutError(str(exc.message)) from exc
-        except ConnectError as exc:  # refused, reset or closed before a reply
+        except NetworkError as exc:  # refused, reset or closed before a complete reply
             raise UpstreamUnreachable(_describe(exc)) from exc
         except PyreqwestError as exc:  # a malformed or oversized reply, a broken body
             raise UpstreamProtocolError(_describe(exc)) from exc
