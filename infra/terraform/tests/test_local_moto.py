@@ -251,6 +251,10 @@ def test_irsa_roles_trust_the_created_cluster_issuer_for_one_service_account_eac
             "kube-system:csi-secrets-store-provider-aws",
             {"kontaxa-secrets-read"},
         ),
+        "kontaxa-grafana": (
+            "monitoring:kube-prometheus-stack-grafana",
+            {"kontaxa-grafana-admin-read"},
+        ),
     }
     for role_name, (service_account, policies) in expected.items():
         role = _role(applied, role_name)
@@ -311,6 +315,24 @@ def test_secrets_read_policy_names_exactly_the_application_secrets(applied: Appl
         "secretsmanager:DescribeSecret",
     }
     assert _as_set(statement["Resource"]) == arns
+
+
+def test_grafana_reads_its_admin_password_and_nothing_else(applied: Applied) -> None:
+    """Issue 19 #7: the secret exists before the first sync; only Grafana's role reads it."""
+    secrets = applied.client("secretsmanager")
+    password = secrets.get_secret_value(SecretId="kontaxa/grafana-admin")["SecretString"]
+    assert len(password) == 40
+    assert password not in applied.state_path.read_text()
+    assert password not in json.dumps(applied.outputs)
+    arn = secrets.describe_secret(SecretId="kontaxa/grafana-admin")["ARN"]
+    document = _role(applied, "kontaxa-grafana")["attached"]["kontaxa-grafana-admin-read"]
+    (statement,) = document["Statement"]
+    assert _as_set(statement["Resource"]) == {arn}
+    shared = _role(applied, "kontaxa-main-api")["attached"]["kontaxa-secrets-read"]
+    assert arn not in _as_set(shared["Statement"][0]["Resource"]), "the services never read it"
+    platform = applied.outputs["platform"]
+    assert platform["grafana_admin_secret_name"] == "kontaxa/grafana-admin"
+    assert platform["grafana_role_arn"] == f"arn:aws:iam::{EMULATOR_ACCOUNT}:role/kontaxa-grafana"
 
 
 def test_cluster_autoscaler_may_only_scale_groups_tagged_for_this_cluster(applied: Applied) -> None:
