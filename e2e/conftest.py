@@ -66,7 +66,7 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
     elif kind == "kind":
         from kontaxa_e2e.kind import KindTarget
 
-        running = KindTarget()
+        running = KindTarget(request.getfixturevalue("tmp_path_factory").mktemp("kind"))
     else:
         urls = [option("--main-url"), option("--aux-url"), option("--emulator-url")]
         if not all(urls):

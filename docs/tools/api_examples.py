@@ -11,7 +11,7 @@ ends that.
     uv run python docs/tools/api_examples.py --update   # bring up a stack, rewrite the responses
 
 `tests/docs/test_api_examples.py` runs the same examples and compares status, headers and body
-shape with the doc, values included except the volatile ones (request IDs, timestamps).
+shape with the doc, values included except the volatile ones (request IDs, timestamps, commits).
 """
 
 import argparse
@@ -45,6 +45,8 @@ _FENCE = re.compile(r"^```([A-Za-z0-9_-]*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILIN
 # Values that differ on every run: compared by form, not by value.
 VOLATILE = {
     "request id": re.compile(r"[0-9a-f]{32}"),
+    # git_sha: the commit the stack runs, `-dirty` with uncommitted changes (any clone's own)
+    "commit": re.compile(r"[0-9a-f]{40}(-dirty)?"),
     "timestamp": re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?"),
 }
 

@@ -9,8 +9,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-PACKAGES = ("uvicorn", "uvloop", "httptools", "fastapi", "starlette", "pydantic", "aiohttp")
-PACKAGES += ("boto3", "moto", "prometheus-client")
+PACKAGES = ("uvicorn", "uvloop", "httptools", "fastapi", "starlette", "pydantic", "pyreqwest")
+PACKAGES += ("aiohttp", "aiosonic", "httpx", "boto3", "moto", "prometheus-client")
 
 METHOD = """\
 ## How it is measured
@@ -30,12 +30,46 @@ METHOD = """\
   figures vary with whatever else the shared machine runs; the ratios are the result.
 - main-api and the ceiling run on CPU 0, aux-service (both copies) on CPU 1; wrk and the
   emulator are not pinned (`BENCH_PIN=0` leaves placement to the scheduler).
+- Cases `6-<client>` are case 6 against a copy of main-api (same command and env, pinned
+  like main-api) whose client for aux-service is another library (`e2e/bench/candidates.py`:
+  aiohttp, aiosonic, httpx with its default transport); main-api's own is pyreqwest.
 - Knobs: `BENCH_DURATION`, `BENCH_WARMUP`, `BENCH_ROUNDS`, `BENCH_CONNECTIONS`, `BENCH_OUT`,
-  `BENCH_STACK`, `BENCH_PIN` (or the options of the same name: `task bench -- --rounds 3`);
-  their defaults are in `e2e/bench/run.py`.
+  `BENCH_STACK`, `BENCH_PIN`, `BENCH_CLIENTS` (or the options of the same name:
+  `task bench -- --rounds 3`); their defaults are in `e2e/bench/run.py`.
 - SSM calls in case 6 are read from aux-service's `/metrics`
   (`upstream_request_duration_seconds_count{upstream="aws",operation="GetParameter"}`)
   before and after each measured window.
+"""
+
+BRINGUP_FINDINGS = """\
+Where `terraform apply` of the local root spends its time (`TF_LOG=trace`, moto fresh):
+
+- Terraform starts the AWS provider (a 700 MB binary) four times per apply: to read its
+  schema, for the validate walk, for the plan walk and for the apply walk. Each start costs
+  about 3.5 s of CPU before the first resource (`terraform providers schema -json` alone:
+  3.5 to 3.8 s user); a third of it is Go's garbage collector. With `GOGC=off` and
+  `GOMEMLIMIT=400MiB` an apply took 19.5 s of CPU instead of 29.6 (two runs each; peak
+  memory 0.86 GB instead of 0.58), so the runner sets both for Terraform.
+- The provider's own waits, on the path to the EKS cluster: `aws_vpc` sleeps a fixed 10 s
+  after enabling DNS hostnames before it checks the attribute (`waitVPCAttributeUpdatedV2`,
+  `Delay: 10 * time.Second`), and `aws_kms_key` checks rotation and then tags until each
+  has been seen five times in a row a second apart (about 8 s). The cluster needs both, the
+  OIDC provider needs the cluster, the IRSA roles need the OIDC provider: about 11 s of the
+  apply walk are these waits, whatever the machine's speed.
+- `terraform init` (1.4 s of CPU) ran on every bring-up; its working directory now lives in
+  the cache that local-down keeps, and init runs only when the root, the modules or the CLI
+  configuration changed (a digest says so).
+- What does not matter here: refresh (a fresh state has nothing to refresh: "no state, so
+  not refreshing"), `-parallelism` (the slow path is one chain of waits), the account check
+  (one `iam:GetUser` per configured provider, 0.08 s on a fresh moto; `allowed_account_ids`
+  needs it, which keeps this root off real accounts), moto itself (about 250 calls, 7 to 8 s
+  of its CPU in all, most under 0.1 s each, spread over the walks). The update check
+  (`checkpoint-api.hashicorp.com`) is now off (`CHECKPOINT_DISABLE=1`): the runner calls no
+  host but the emulator.
+- So with the same resources and the same Terraform, the floor is the apply walk's waits
+  (about 11 s) plus four provider starts and the plan: below 12 s in total is out of reach
+  on this machine while the root creates the VPC with DNS hostnames and the KMS key with
+  rotation and tags (as the EKS module must on AWS).
 """
 
 FINDINGS = """\
@@ -68,6 +102,15 @@ are single wrk runs on the same machine, so approximate.
    requests/s (6/1 0.24 to 0.37 and 0.38 in two runs; a third, while the machine was busier,
    gave 0.27, with every run's rounds within a few per cent of each other), case 3 from 3,438
    to about 5,000.
+7. That client was replaced (issue 15): owning an HTTP/1.1 parser meant owning its faults
+   (1xx replies taken as final, unbounded heads and bodies, no deadline on a full pool).
+   main-api now uses pyreqwest (reqwest and hyper, in Rust), which passes the fault catalogue
+   (`services/main-api/tests/test_client_faults.py`); aiohttp, aiosonic and httpx (default
+   transport) are measured beside it in every run, as cases `6-<client>`, so the choice can
+   be re-checked whenever this report is regenerated. Read their ratios against case 6's in
+   the same run only, and mind the load average above: on a machine as loaded as the one
+   that produced a given report, the differences between the three fast clients are within
+   the rounds' range, while httpx's default transport stays an order of magnitude behind.
 
 Where the remaining time goes, per request (CPU time, this machine):
 
@@ -179,9 +222,12 @@ def _markdown(results: dict[str, Any], chart: str) -> str:
         "2/1": "2/1 aux-service /version to ceiling",
         "4/1": "4/1 warm cache hit to ceiling",
         "6/4": "6/4 cost of the main-api hop",
-        "6/1": "6/1 end to end to ceiling",
+        "6/1": "6/1 end to end to ceiling (main-api's client: pyreqwest)",
         "6 p99/p50": "case 6 p99 / p50",
     }
+    for key, case in results["cases"].items():
+        if key.startswith("6-"):
+            names[f"{key}/1"] = f"{key}/1 {case['title']} to ceiling"
     for name, ratio in results["ratios"].items():
         target = ""
         if ratio["target"] is not None:
@@ -210,10 +256,44 @@ def _markdown(results: dict[str, Any], chart: str) -> str:
         "",
         f"![requests/s and p99 per case]({chart})",
         "",
+        *_bringup_markdown(results.get("bringup")),
         METHOD,
         FINDINGS,
     ]
     return "\n".join(lines)
+
+
+def _bringup_markdown(bringup: dict[str, Any] | None) -> list[str]:
+    """The bring-up section: `local-up` from a warm clone, per step, medians and ranges."""
+    if bringup is None:
+        return []
+
+    def cell(spread: dict[str, float]) -> str:
+        return f"{spread['median']:.1f} ({spread['min']:.1f} to {spread['max']:.1f})"
+
+    total = bringup["total_s"]
+    lines = [
+        "## Bring-up (`task local-up`, process runtime, warm clone)",
+        "",
+        f"Measured on {bringup['generated']} (`task bench -- --cases bringup`), "
+        f"{bringup['rounds']} rounds after one that fills the cache; load average "
+        + ", ".join(f"{x:.1f}" for x in bringup["load_before"])
+        + " before, "
+        + ", ".join(f"{x:.1f}" for x in bringup["load_after"])
+        + " after. Seconds as the runner prints them, median (range over the rounds).",
+        "",
+        "| step | seconds |",
+        "|---|---:|",
+    ]
+    lines += [f"| {step} | {cell(spread)} |" for step, spread in bringup["steps_s"].items()]
+    lines += [
+        f"| **up, in total** | **{cell(total)}** |",
+        "",
+        f"Target: at most {bringup['target_s']:g} s (median): {bringup['verdict']}.",
+        "",
+        BRINGUP_FINDINGS,
+    ]
+    return lines
 
 
 def _chart(results: dict[str, Any], path: Path) -> None:

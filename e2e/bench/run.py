@@ -10,7 +10,9 @@ apart at most; the report gives each ratio's median over the rounds.
 Cases (issue 10): 1 ceiling (minimal FastAPI app returning a constant, same server
 settings); 2 aux-service /version; 3 main-api /version; 4 aux-service /parameters/{name}
 warm; 5 the same with the cache off; 6 main-api /parameters/{name} end to end (warm);
-7 main-api /buckets end to end.
+7 main-api /buckets end to end. Cases 6-<client>: case 6 against a copy of main-api whose
+client for aux-service is another library (e2e/bench/candidates.py), side by side with
+main-api's own (pyreqwest), so the client choice is a measured one.
 
 Why wrk: written in C, one thread drives thousands of requests per second for a few per
 cent of a core, so on two shared cores the load generator takes the least it can from the
@@ -26,6 +28,15 @@ Knobs, each an environment variable with a default (or the option of the same na
   keep (e.g. `.local` of `task local-up`: restart it after changing the services' code) |
 | BENCH_PIN | 1 | 1: main-api and the ceiling on CPU 0, aux-service on CPU 1 (see below); 0: leave
   placement to the scheduler |
+| BENCH_CLIENTS | aiohttp,aiosonic,httpx | other clients measured in case 6 (comma-separated
+  names from e2e/bench/candidates.py; empty for none) |
+| BENCH_CASES | all | `all`, `throughput` (cases 1 to 7) or `bringup` (the bring-up case alone; the
+  report keeps the throughput figures of performance.json) |
+
+The bring-up case (issue 18) times `local-up` on the process runtime from a warm clone: one
+unmeasured bring-up fills the cache (Terraform's working directory, which local-down keeps),
+then each round brings a stack up from nothing but that cache and takes it down, recording
+the runner's own per-step seconds; the report gives the medians with their ranges.
 
 Why pin: two services that call each other wake each other thousands of times a second, and
 Linux then tends to keep both on one CPU (wake-affine placement), so on two cores case 6 ran
@@ -95,7 +106,66 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path(env_default("BENCH_OUT", "docs")))
     parser.add_argument("--stack", type=Path, default=os.environ.get("BENCH_STACK") or None)
     parser.add_argument("--pin", type=int, default=int(env_default("BENCH_PIN", "1")))
+    parser.add_argument("--clients", default=env_default("BENCH_CLIENTS", "aiohttp,aiosonic,httpx"))
+    parser.add_argument(
+        "--cases",
+        choices=("all", "throughput", "bringup"),
+        default=env_default("BENCH_CASES", "all"),
+    )
     return parser.parse_args()
+
+
+BRINGUP_TARGET_S = 12.0  # local-up from a warm clone, median (issue 18)
+
+
+def bring_up(rounds: int) -> dict[str, Any]:
+    """`local-up` of the process runtime, timed per step, from a warm cache, `rounds` times."""
+    from kontaxa_local.executor import Executor
+    from kontaxa_local.process_runtime import ProcessRuntime
+    from kontaxa_local.settings import Settings
+
+    started = time.time()
+    load_before = os.getloadavg()
+    measured: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="kontaxa-bench-up-") as temporary:
+        settings = Settings(
+            runtime="process",
+            state_dir=Path(temporary),
+            ports={"main-api": 0, "aux-service": 0, "emulator": 0},
+        )
+        for number in range(rounds + 1):  # the first one only warms the cache
+            runtime = ProcessRuntime(settings, Executor())
+            clock = time.monotonic()
+            try:
+                runtime.up()
+                total = time.monotonic() - clock
+            finally:
+                runtime.down()
+            if number == 0:
+                print(f"bench: bring-up warm-up {total:.1f}s (fills the cache)", flush=True)
+                continue
+            measured.append({"total_s": total, "steps_s": dict(runtime.step_seconds)})
+            steps = ", ".join(f"{k} {v:.1f}" for k, v in runtime.step_seconds.items())
+            print(f"bench: bring-up round {number}/{rounds}: {total:.1f}s ({steps})", flush=True)
+
+    def spread(values: list[float]) -> dict[str, float]:
+        return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+    total = spread([r["total_s"] for r in measured])
+    return {
+        "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
+        "rounds": rounds,
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
+        "total_s": total,
+        "steps_s": {
+            step: spread([r["steps_s"].get(step, 0.0) for r in measured])
+            for step in measured[0]["steps_s"]
+        },
+        "target_s": BRINGUP_TARGET_S,
+        "verdict": "met" if total["median"] <= BRINGUP_TARGET_S else "missed",
+        "measured": measured,
+    }
 
 
 def wrk(case: Case, seconds: float, connections: int) -> dict[str, Any]:
@@ -149,21 +219,30 @@ def check(case: Case) -> None:
 
 
 def ratios_of(round_results: dict[str, dict[str, Any]]) -> dict[str, float]:
-    """The issue's ratios within one round."""
+    """The issue's ratios within one round, and case 6's with each other client."""
     rps = {key: result["rps"] for key, result in round_results.items()}
     case6 = round_results["6"]
-    return {
+    ratios = {
         "2/1": rps["2"] / rps["1"],
         "4/1": rps["4"] / rps["1"],
         "6/4": rps["6"] / rps["4"],
         "6/1": rps["6"] / rps["1"],
         "6 p99/p50": case6["p99_ms"] / case6["p50_ms"],
     }
+    for key in rps:
+        if key.startswith("6-"):
+            ratios[f"{key}/1"] = rps[key] / rps["1"]
+    return ratios
+
+
+def target_of(name: str) -> tuple[str, float | None]:
+    """(min, max or info; bound) of a ratio: the issue's, or none for a compared client."""
+    return TARGETS.get(name, ("info", None))
 
 
 def verdict(name: str, value: float) -> str:
     """met / missed against the issue's target, or '' when it has none."""
-    kind, bound = TARGETS[name]
+    kind, bound = target_of(name)
     if bound is None:
         return ""
     ok = value >= bound if kind == "min" else value <= bound
@@ -179,7 +258,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="kontaxa-bench-") as temporary:
         state_dir = args.stack.resolve() if args.stack else Path(temporary)
         print(f"bench: process runtime in {state_dir} (up in about 75 s, mostly Terraform)")
-        target = ProcessTarget(state_dir)
+        # No local Prometheus: its scrapes and rule evaluations would share the two cores.
+        target = ProcessTarget(state_dir, with_monitoring=False)
         copies: list[Copy] = []
         try:
             runtime = target.runtime
@@ -199,11 +279,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 env={"PARAMETER_CACHE_TTL_SECONDS": "0"},
             )
             copies.append(cold)
+            clients = [name for name in args.clients.split(",") if name]
+            candidates = {}
+            for client in clients:
+                print(f"bench: starting a main-api copy with {client} as its client")
+                candidates[client] = spawn_copy(
+                    runtime,
+                    "main-api",
+                    name=f"bench-main-api-{client}",
+                    command=[sys.executable, str(BENCH_DIR / "candidates.py")],
+                    env={"BENCH_CLIENT": client},
+                )
+                copies.append(candidates[client])
             pinned = {
                 component_pid(runtime, "main-api"): {0},
                 ceiling.pid: {0},
                 component_pid(runtime, "aux-service"): {1},
                 cold.pid: {1},
+                **{copy.pid: {0} for copy in candidates.values()},
             }
             if args.pin and (os.cpu_count() or 1) >= 2:
                 for pid, cpus in pinned.items():
@@ -247,6 +340,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     [main, aux],
                 ),
             ]
+            for client, copy in candidates.items():
+                cases.append(
+                    Case(
+                        f"6-{client}",
+                        f"case 6 with {client} as main-api's client",
+                        f"{copy.url}/parameters/{PARAMETER}",
+                        key,
+                        [copy.pid, aux],
+                    )
+                )
             for case in cases:
                 check(case)
             rounds: list[dict[str, dict[str, Any]]] = []
@@ -297,10 +400,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "median": statistics.median(r[name] for r in per_round),
             "min": min(r[name] for r in per_round),
             "max": max(r[name] for r in per_round),
-            "target": TARGETS[name][1],
-            "kind": TARGETS[name][0],
+            "target": target_of(name)[1],
+            "kind": target_of(name)[0],
         }
-        for name in TARGETS
+        for name in per_round[0]
     }
     for name, ratio in ratios.items():
         ratio["verdict"] = verdict(name, ratio["median"])
@@ -338,6 +441,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "wrk_threads": 1,
             "uvicorn_workers": 1,
             "pinned": bool(args.pin),
+            "clients": clients,
         },
         "machine": machine,
         "load_after": os.getloadavg(),
@@ -353,12 +457,19 @@ def main() -> None:
     """Measure and write the report."""
     args = parse_args()
     out = args.out if args.out.is_absolute() else REPO_ROOT / args.out
-    results = run(args)
+    if args.cases == "bringup":  # keep the last throughput figures beside the new bring-up
+        results = json.loads((out / "performance.json").read_text())
+    else:
+        results = run(args)
+        for name, ratio in results["ratios"].items():
+            print(f"{name:10} {ratio['median']:6.2f}  {ratio['verdict']}")
+        ssm = results["ssm_case6"]
+        print(f"SSM calls per 1,000 requests in case 6: {ssm['per_1000']:.3f} ({ssm['verdict']})")
+    if args.cases in ("all", "bringup"):
+        results["bringup"] = bring_up(args.rounds)
+        up = results["bringup"]["total_s"]
+        print(f"bring-up   {up['median']:6.1f}s  {results['bringup']['verdict']}")
     paths = write_report(results, out)
-    for name, ratio in results["ratios"].items():
-        print(f"{name:10} {ratio['median']:6.2f}  {ratio['verdict']}")
-    ssm = results["ssm_case6"]
-    print(f"SSM calls per 1,000 requests in case 6: {ssm['per_1000']:.3f} ({ssm['verdict']})")
     print("bench: wrote " + ", ".join(str(p) for p in paths))
 
 

@@ -1,5 +1,7 @@
 """Liveness, readiness and version of both services; version metadata everywhere."""
 
+from datetime import UTC, datetime
+
 import httpx
 import pytest
 
@@ -56,3 +58,18 @@ def test_version_metadata_on_every_response(
             "git_sha": main_config["GIT_SHA"],
             "build_time": main_config["BUILD_TIME"],
         }
+
+
+def test_git_sha_is_the_commit_the_stack_came_from(target: Target) -> None:
+    """Both services say which commit runs: the one the target was built or brought up from
+    (the working tree's, `-dirty` with uncommitted changes), with a real RFC 3339 build time."""
+    if target.source_revision is None:
+        pytest.skip(f"the {target.name} target does not say which commit it runs")
+    for url in (target.main_url, target.aux_url):
+        with httpx.Client(base_url=url, timeout=30) as client:
+            body = client.get("/version").json()
+        assert body["git_sha"] == target.source_revision, body
+        built = datetime.strptime(body["build_time"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        if target.brought_up is not None:  # the process runtime stamps the bring-up's time
+            started, ready = target.brought_up
+            assert started - 1 <= built.timestamp() <= ready, (body, target.brought_up)

@@ -8,6 +8,7 @@ import pytest
 
 from kontaxa_local.errors import StepFailed
 from kontaxa_local.executor import Executor
+from kontaxa_local.monitoring import missing_binaries
 from kontaxa_local.process_runtime import ProcessRuntime, http_ok
 from kontaxa_local.settings import Settings
 from kontaxa_local.state import State
@@ -28,13 +29,15 @@ def test_up_twice_then_down_leaves_nothing(tmp_path: Path) -> None:
     first = runtime.up()
     assert first is not None
     pids = {name: c.process.pid for name, c in first.components.items()}
-    assert set(pids) == {"emulator", "aux-service", "main-api"}
+    # Prometheus, Alertmanager and the alert sink too, where they are (or can be) installed.
+    monitoring_parts = set() if missing_binaries() else {"alert-sink", "alertmanager", "prometheus"}
+    assert set(pids) == {"emulator", "aux-service", "main-api"} | monitoring_parts
     assert all(http_ok(c.ready_url) for c in first.components.values())
 
     second = runtime.up()  # healthy already: changes nothing
     assert second is not None
     assert {name: c.process.pid for name, c in second.components.items()} == pids
-    assert [row.state for row in runtime.status()] == ["ready"] * 3
+    assert [row.state for row in runtime.status()] == ["ready"] * len(pids)
 
     records = [c.process for c in first.components.values()]
     urls = [c.url for c in first.components.values()]

@@ -1,6 +1,7 @@
 """`--dry-run` plans of both runtimes: the exact ordered actions, nothing executed."""
 
 import importlib.util
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from kontaxa_local.executor import DryRunExecutor
 from kontaxa_local.kind_runtime import KindRuntime
 from kontaxa_local.process_runtime import ProcessRuntime
 from kontaxa_local.settings import REPO_ROOT, Settings
+from kontaxa_local.version import working_tree_revision
 
 
 def _settings(tmp_path: Path, **overrides: object) -> Settings:
@@ -34,8 +36,17 @@ def test_process_plan(tmp_path: Path) -> None:
         ("spawn", "aux-service"),
         ("write", "secrets of main-api from main-api-secrets"),
         ("spawn", "main-api"),
+        ("write", "monitoring/prometheus.yml"),
+        ("write", "monitoring/rules/monitoring-kontaxa-slo.yaml"),
+        ("write", "monitoring/alertmanager.yml"),
+        ("spawn", "alert-sink"),
+        ("spawn", "alertmanager"),
+        ("spawn", "prometheus"),
         ("wait", "aux-service ready"),
         ("wait", "main-api ready"),
+        ("wait", "alert-sink ready"),
+        ("wait", "alertmanager ready"),
+        ("wait", "prometheus ready"),
     ]
     spawns = {a.what: a for a in executor.actions if a.kind == "spawn"}
     main, aux = spawns["main-api"], spawns["aux-service"]
@@ -45,11 +56,26 @@ def test_process_plan(tmp_path: Path) -> None:
     assert aux.env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:14566"
     assert "AWS_PROFILE" not in aux.env
     assert "AWS_ACCESS_KEY_ID" not in main.env
+    # Version metadata through the ConfigMap keys the cluster uses: the working tree's commit
+    # (-dirty when it has uncommitted changes) and the time of this bring-up.
+    for spawned in (main, aux):
+        assert spawned.env["GIT_SHA"] == working_tree_revision()
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", spawned.env["BUILD_TIME"])
     apply = next(a for a in executor.actions if a.what == "terraform apply")
     assert "endpoint_url=http://127.0.0.1:14566" in apply.command
     # The runner skips the lifecycle rule's wait; infra/terraform/tests apply the rule.
     assert "enable_bucket_lifecycle=false" in apply.command
     assert not (tmp_path / "state").exists()  # a dry run writes nothing
+
+
+def test_process_plan_without_monitoring(tmp_path: Path) -> None:
+    """LOCAL_MONITORING=0: the services alone, as before."""
+    executor = DryRunExecutor()
+    settings = _settings(tmp_path, runtime="process", monitoring=False)
+    ProcessRuntime(settings, executor).up()
+    names = {a.what for a in executor.actions if a.kind == "spawn"}
+    assert names == {"emulator (moto)", "aux-service", "main-api"}
+    assert not any(a.what.startswith("monitoring/") for a in executor.actions)
 
 
 def test_kind_plan(tmp_path: Path) -> None:
@@ -67,14 +93,16 @@ def test_kind_plan(tmp_path: Path) -> None:
         "wait for the git server",
         "snapshot the working tree",
         "write the snapshot commit",
+        "write the version commit",
         "port-forward to git-server",
         "push the snapshot",
         "bootstrap Argo CD",
+        "wait until Argo CD created the emulator Deployment",
         "wait for the emulator Deployment",
         "port-forward to aws-emulator",
         "terraform init",
         "terraform apply",
-        "Applications Synced and Healthy at <snapshot>",
+        "Applications Synced and Healthy at <snapshot>+v",
     ]
     commands = {a.what.split(" (")[0]: a.command for a in executor.actions}
     assert commands["install Argo CD"][-4:] == [
@@ -89,7 +117,98 @@ def test_kind_plan(tmp_path: Path) -> None:
     ]
     assert "@sha256:" in node_image
     assert "create_eks=false" in commands["terraform apply"]
+    # scripts/images/lib.sh tags with $IMAGE_TAG from the environment: the tag kind loads.
+    build = next(a for a in executor.actions if a.what == "build the golden and service images")
+    assert not any(arg.startswith("IMAGE_TAG") for arg in build.command)
+    loaded = {arg.rsplit(":", 1)[1] for arg in commands["load the images into kind"] if ":" in arg}
+    assert loaded == {build.env["IMAGE_TAG"]}
     assert not (tmp_path / "state").exists()
+
+
+# What the upstream install manifest the runner applies (`kubectl apply -k
+# infra/k8s/argocd/install`) creates, read from argoproj/argo-cd v3.4.7 manifests/install.yaml.
+ARGOCD_INSTALL_WORKLOADS = {
+    ("argocd", "deployment", name)
+    for name in (
+        "argocd-applicationset-controller",
+        "argocd-dex-server",
+        "argocd-notifications-controller",
+        "argocd-redis",
+        "argocd-repo-server",
+        "argocd-server",
+    )
+} | {("argocd", "statefulset", "argocd-application-controller")}
+
+
+def _option(command: list[str], name: str) -> str | None:
+    for index, arg in enumerate(command):
+        if arg.startswith(f"{name}="):
+            return arg.split("=", 1)[1]
+        if arg == name and index + 1 < len(command):
+            return command[index + 1]
+    return None
+
+
+def _kubectl_targets(command: list[str], verb: list[str]) -> list[tuple[str, str, str]]:
+    """(namespace, resource, name) of each `kind/name` argument after the verb."""
+    namespace = _option(command, "-n") or "default"
+    start = command.index(verb[-1]) + 1
+    return [
+        (namespace, *arg.lower().split("/", 1))  # type: ignore[misc]
+        for arg in command[start:]
+        if "/" in arg and not arg.startswith("-")
+    ]
+
+
+@pytest.mark.parametrize("emulator", ["moto", "localstack"])
+def test_kind_plan_waits_only_on_objects_that_exist(tmp_path: Path, emulator: str) -> None:
+    """Every kubectl wait/rollout on a condition targets an object the runner applied itself,
+    or one an earlier `kubectl wait --for=create` with a timeout waited for.
+
+    kubernetes/kubectl v0.33.1 (kubectl 1.33.1) pkg/cmd/wait/wait.go, RunWait: only
+    `--for=create` polls (every 0.5 s up to --timeout) until the object exists; every other
+    condition visits the object once and a missing one fails with NotFound at once. The default
+    --timeout is 30 s, so each wait names its own. `rollout status` (pkg/cmd/rollout/
+    rollout_status.go) gets the object first, and fails alike on a missing one.
+    """
+    executor = DryRunExecutor()
+    KindRuntime(_settings(tmp_path, runtime="kind", emulator=emulator), executor).up()
+    applied: set[tuple[str, str, str]] = set()
+    created: set[tuple[str, str, str]] = set()
+    checked = 0
+    for action in executor.actions:
+        command = action.command
+        if action.kind == "apply":
+            for obj in yaml.safe_load_all(action.manifest):
+                if obj:
+                    meta = obj["metadata"]
+                    applied.add(
+                        (meta.get("namespace", "default"), obj["kind"].lower(), meta["name"])
+                    )
+        if "apply" in command and "-k" in command and command[-1].endswith("argocd/install"):
+            applied |= ARGOCD_INSTALL_WORKLOADS
+        if command[:1] != ["kubectl"]:
+            continue
+        if "wait" in command:
+            condition = _option(command, "--for")
+            assert condition, f"{action.what}: kubectl wait without --for"
+            assert _option(command, "--timeout"), f"{action.what}: no --timeout (default 30 s)"
+            targets = _kubectl_targets(command, ["wait"])
+            if condition == "create":
+                created |= set(targets)
+                continue
+        elif "rollout" in command:
+            targets = _kubectl_targets(command, ["rollout", "status"])
+            assert _option(command, "--timeout"), f"{action.what}: no --timeout"
+        else:
+            continue
+        for target in targets:
+            checked += 1
+            assert target in applied | created, (
+                f"{action.what}: {target} is neither applied by the runner nor awaited "
+                "with --for=create first (kubectl fails NotFound at once)"
+            )
+    assert checked >= 5  # Argo CD's three workloads, the git server, the emulator
 
 
 @pytest.fixture

@@ -8,8 +8,15 @@ from kontaxa_local.settings import REPO_ROOT, Settings
 def test_defaults() -> None:
     settings = Settings.from_env({})
     assert (settings.runtime, settings.emulator) == ("auto", "moto")
-    assert settings.ports == {"main-api": 8080, "aux-service": 8081, "emulator": 4566}
+    assert settings.ports == {
+        "main-api": 8080,
+        "aux-service": 8081,
+        "emulator": 4566,
+        "prometheus": 19090,
+        "alertmanager": 19093,
+    }
     assert settings.state_dir == REPO_ROOT / ".local"
+    assert (settings.monitoring, settings.monitoring_interval) == (True, "5s")
 
 
 def test_overrides() -> None:
@@ -21,8 +28,12 @@ def test_overrides() -> None:
             "LOCAL_STATE_DIR": "/tmp/x",
             "LOCAL_RELOAD": "1",
             "LOCALSTACK_AUTH_TOKEN": "t",
+            "LOCAL_MONITORING": "0",
+            "LOCAL_MONITORING_INTERVAL": "",
         }
     )
+    assert not settings.monitoring
+    assert settings.monitoring_interval == ""  # the cluster's intervals
     assert settings.port("main-api") == 0
     assert settings.port("emulator") == 5000
     assert settings.port("aux-service") == 0  # unlisted: a free port
@@ -37,6 +48,7 @@ def test_overrides() -> None:
         ({"LOCAL_RUNTIME": "docker"}, "LOCAL_RUNTIME must be"),
         ({"LOCAL_EMULATOR": "minio"}, "LOCAL_EMULATOR must be"),
         ({"LOCAL_PORTS": "main-api:8080"}, "LOCAL_PORTS"),
+        ({"LOCAL_MONITORING_INTERVAL": "5"}, "LOCAL_MONITORING_INTERVAL: expected a duration"),
     ],
 )
 def test_bad_values_say_what_is_wrong(environ: dict[str, str], message: str) -> None:

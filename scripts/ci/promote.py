@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
-"""Promote images to EKS: bump the eks overlay's image tag and version values of a service.
+"""Promote images to EKS: pin the eks overlay's image (tag and digest) and version values.
 
-    scripts/ci/promote.py --service main-api --tag <40-hex git SHA> [--check]
-    task ci:promote SERVICE=main-api TAG=<sha>
+    scripts/ci/promote.py --service main-api --tag <40-hex git SHA> --digest sha256:<64 hex>
+    task ci:promote SERVICE=main-api TAG=<sha> DIGEST=sha256:<hex>
 
 Changes exactly these fields of each named service, and every other byte of the files stays:
 
-    overlays/eks/<service>/kustomization.yaml  images[name=kontaxa/<service>].newTag
+    overlays/eks/<service>/kustomization.yaml  images[name=kontaxa/<service>].newTag and .digest
     overlays/eks/<service>/version.yaml        data.GIT_SHA, data.APP_VERSION, data.BUILD_TIME
+
+The digest is the one ECR reported for the image that passed e2e on kind (publish-image.sh
+pushes that very image): the overlay renders `<registry>/kontaxa/<service>:<tag>@<digest>`,
+and the kubelet pulls by digest, so what runs on EKS is byte for byte what was tested.
 
 GIT_SHA is the tag; APP_VERSION is the service's pyproject version at that commit and
 BUILD_TIME the commit's time in UTC: the values the image build writes into the image's
@@ -41,6 +45,7 @@ DEFAULT_OVERLAY = REPO_ROOT / "infra" / "k8s" / "overlays" / "eks"
 # Services deployed on EKS and their image names (contract: kontaxa/<service> in ECR).
 IMAGES = {"main-api": "kontaxa/main-api", "aux-service": "kontaxa/aux-service"}
 GIT_SHA = re.compile(r"^[0-9a-f]{40}$")
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 BUILD_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+!-]*$")
 
@@ -211,7 +216,7 @@ def _image_index(text: str, image: str, label: str) -> int:
 
 
 def plan_service(
-    overlay: Path, service: str, tag: str, app_version: str, build_time: str
+    overlay: Path, service: str, tag: str, digest: str, app_version: str, build_time: str
 ) -> tuple[dict[Path, str], list[FieldChange]]:
     """New contents of the service's two overlay files and the field changes they hold."""
     image = IMAGES[service]
@@ -220,7 +225,10 @@ def plan_service(
     kustomization = overlay / service / "kustomization.yaml"
     version_file = overlay / service / "version.yaml"
     targets: dict[Path, dict[tuple[str, ...], str]] = {
-        kustomization: {("images", f"name={image}", "newTag"): tag},
+        kustomization: {
+            ("images", f"name={image}", "newTag"): tag,
+            ("images", f"name={image}", "digest"): digest,
+        },
         version_file: {
             ("data", "GIT_SHA"): tag,
             ("data", "APP_VERSION"): app_version,
@@ -234,14 +242,14 @@ def plan_service(
         after, old_values = edit_scalars(before, wanted, str(path))
         if path == kustomization:
             index = _image_index(before, image, str(path))
-            intended = {f"images[{index}].newTag": tag}
+            intended = {f"images[{index}].newTag": tag, f"images[{index}].digest": digest}
         else:
             intended = {".".join(key): value for key, value in wanted.items()}
         _check_only_intended(before, after, intended, str(path))
         contents[path] = after
         for key, value in wanted.items():
             dotted = ".".join(key)
-            field = f"images[{image}].newTag" if path == kustomization else dotted
+            field = f"images[{image}].{key[-1]}" if path == kustomization else dotted
             if old_values[dotted] != value:
                 changes.append(FieldChange(path, field, old_values[dotted], value))
     return contents, changes
@@ -258,6 +266,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--tag", required=True, help="the image tag: a full 40-hex git SHA")
     parser.add_argument(
+        "--digest", required=True, help="the pushed image's digest in ECR: sha256:<64 hex>"
+    )
+    parser.add_argument(
         "--overlay", type=Path, default=Path(os.environ.get("KONTAXA_EKS_OVERLAY", DEFAULT_OVERLAY))
     )
     parser.add_argument("--app-version")
@@ -268,6 +279,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not GIT_SHA.match(args.tag):
         parser.error(f"--tag must be a full lowercase 40-hex git SHA, not {args.tag!r}")
+    if not DIGEST.match(args.digest):
+        parser.error(f"--digest must be sha256:<64 lowercase hex>, not {args.digest!r}")
     if args.build_time is not None and not BUILD_TIME.match(args.build_time):
         parser.error("--build-time must look like 2026-01-31T12:00:00Z")
     if args.app_version is not None and not VERSION.match(args.app_version):
@@ -286,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         for service in dict.fromkeys(args.service):
             app_version = args.app_version or app_version_at(args.tag, service)
             contents, service_changes = plan_service(
-                overlay, service, args.tag, app_version, build_time
+                overlay, service, args.tag, args.digest, app_version, build_time
             )
             planned.update(contents)
             changes.extend(service_changes)

@@ -8,6 +8,7 @@
 # Every knob is an environment variable with a default:
 #   SERVICE       main-api or aux-service (required)
 #   TAG           the promoted image tag, a 40-hex git SHA (required)
+#   DIGEST        the promoted image's digest in ECR, sha256:<hex> (named in the body)
 #   BASE_BRANCH   branch the pull request targets (default: main)
 #   REMOTE        git remote to push the promotion branch to (default: origin)
 #   GH            GitHub CLI (default: gh)
@@ -20,6 +21,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 SERVICE="${SERVICE:-}"
 TAG="${TAG:-}"
+DIGEST="${DIGEST:-}"
 BASE_BRANCH="${BASE_BRANCH:-main}"
 REMOTE="${REMOTE:-origin}"
 GH="${GH:-gh}"
@@ -40,6 +42,7 @@ case "$SERVICE" in
   *) die "SERVICE must be main-api or aux-service, not '${SERVICE}'" ;;
 esac
 [[ "$TAG" =~ ^[0-9a-f]{40}$ ]] || die "TAG must be a full 40-hex git SHA, not '${TAG}'"
+[[ -z "$DIGEST" || "$DIGEST" =~ ^sha256:[0-9a-f]{64}$ ]] || die "DIGEST must be sha256:<64 hex>, not '${DIGEST}'"
 
 overlay="infra/k8s/overlays/eks/$SERVICE"
 branch="promote/eks-$SERVICE"
@@ -60,10 +63,10 @@ fi
 body_file="$(mktemp)"
 trap 'rm -f "$body_file"' EXIT
 {
-  echo "Promotes \`$SERVICE\` to image tag \`$TAG\` on EKS."
+  echo "Promotes \`$SERVICE\` to image tag \`$TAG\`${DIGEST:+ (digest \`$DIGEST\`)} on EKS."
   echo
-  echo "The image was built and pushed to ECR, and the e2e suite passed on kind with Argo CD"
-  echo "at this commit${run_url:+ (run: $run_url)}. Merging this pull request is the promotion:"
+  echo "The image was built once at this commit, passed the e2e suite on kind with Argo CD, and"
+  echo "that same image was pushed to ECR${run_url:+ (run: $run_url)}. Merging this pull request is the promotion:"
   echo "Argo CD on EKS syncs \`$overlay\`."
   echo
   echo "Changed fields (scripts/ci/promote.py):"

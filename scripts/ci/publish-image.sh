@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Build an image on the golden image and push it to ECR under an immutable tag.
+# Push an image to ECR under an immutable tag, and report its digest there.
 #
 #   scripts/ci/publish-image.sh main-api|aux-service|secrets-provider|golden   (task ci:publish IMAGE=...)
 #
 # Runs with the AWS credentials of the CI role (GitHub OIDC in CI: the role can push to the
-# project's ECR repositories and nothing else). The build is scripts/images/build.sh, the
-# same one `task images` runs on a laptop: a service image is built on the golden image of
-# the same commit. A tag already in ECR is left alone (the repositories are immutable, so a
-# re-run of the workflow must not try to overwrite it).
+# project's ECR repositories and nothing else). With TESTED_IMAGE_DIR (the service pipelines
+# on main), it pushes the very image the kind e2e ran, as scripts/ci/save-tested-image.sh
+# saved it: loaded, checked against the image ID recorded before the save, never rebuilt.
+# Without it, it builds with scripts/images/build.sh, the same one `task images` runs on a
+# laptop (a service on the golden image of the same commit). A tag already in ECR is left
+# alone (the repositories are immutable, so a re-run of the workflow must not overwrite it);
+# either way the digest ECR holds for the tag is written out (`digest=` in $GITHUB_OUTPUT),
+# and promotion pins that digest.
 #
 # Every knob is an environment variable with a default:
 #   IMAGE_TAG      tag to push (default: the commit, $GITHUB_SHA or git's HEAD; for golden,
@@ -15,6 +19,9 @@
 #   AWS_REGION     region of the registry (required; configure-aws-credentials sets it)
 #   ECR_REGISTRY   registry host (default: <account of the credentials>.dkr.ecr.<region>.amazonaws.com)
 #   AWS            AWS CLI (default: aws)
+#   TESTED_IMAGE_DIR  directory with <service>.tar.gz and <service>.id from
+#                  save-tested-image.sh: push that image instead of building (services only)
+#   TESTED_IMAGE_TAG  the tag the saved image carries (default: dev, the kind overlay's)
 #   DRY_RUN        1: print every command instead of running it (no Docker or AWS needed)
 requested_tag="${IMAGE_TAG:-}" # lib.sh defaults IMAGE_TAG to dev: read it first
 # shellcheck source=scripts/images/lib.sh
@@ -68,8 +75,31 @@ for repository in "${repositories[@]}"; do
   fi
 done
 
+# The image the kind e2e tested, loaded from its archive; its ID must be the one recorded
+# before the save (docker save/load keep the image ID, the digest of its configuration).
+load_tested_image() { # <repository>; prints the local reference to push
+  local dir="$TESTED_IMAGE_DIR" ref="$1:${TESTED_IMAGE_TAG:-dev}" expected loaded
+  [[ -f "$dir/$target.tar.gz" && -f "$dir/$target.id" ]] ||
+    die "TESTED_IMAGE_DIR=$dir lacks $target.tar.gz and $target.id (save-tested-image.sh writes them)"
+  expected="$(<"$dir/$target.id")"
+  [[ "$expected" =~ ^sha256:[0-9a-f]{64}$ ]] || die "$dir/$target.id holds no image ID: '$expected'"
+  run "$DOCKER" load --input "$dir/$target.tar.gz" >&2
+  if [[ "$DRY_RUN" != "1" ]]; then
+    loaded="$("$DOCKER" image inspect --format '{{.Id}}' "$ref")"
+    [[ "$loaded" == "$expected" ]] ||
+      die "$ref loaded as $loaded, but the tested image was $expected: refusing to push"
+    log "pushing $ref ($loaded), the image the kind e2e tested"
+  fi
+  echo "$ref"
+}
+
 if (( ${#pending[@]} > 0 )); then
-  if [[ "$target" == "golden" ]]; then
+  source_ref=""
+  if [[ -n "${TESTED_IMAGE_DIR:-}" ]]; then
+    [[ "$target" != "golden" ]] || die "TESTED_IMAGE_DIR is for service images, not golden"
+    require_docker
+    source_ref="$(load_tested_image "${pending[0]}")"
+  elif [[ "$target" == "golden" ]]; then
     "$IMAGES_DIR/build.sh" golden
   else
     "$IMAGES_DIR/build.sh" golden "$target"
@@ -88,18 +118,31 @@ if (( ${#pending[@]} > 0 )); then
     # The builder stage (uv, build tools) is what service builds start from.
     [[ "$target" == "golden" ]] && tags+=("$IMAGE_TAG-builder")
     for tag in "${tags[@]}"; do
-      run "$DOCKER" tag "$repository:$tag" "$ECR_REGISTRY/$repository:$tag"
+      run "$DOCKER" tag "${source_ref:-$repository:$tag}" "$ECR_REGISTRY/$repository:$tag"
       run "$DOCKER" push "$ECR_REGISTRY/$repository:$tag"
       log "pushed $ECR_REGISTRY/$repository:$tag"
     done
   done
 fi
 
+# The digest ECR holds for the tag: what promotion pins (the kubelet pulls by digest).
+digest=""
+if [[ "$DRY_RUN" == "1" ]]; then
+  run "$AWS" ecr describe-images --repository-name "${repositories[0]}" --image-ids "imageTag=$IMAGE_TAG" --query 'imageDetails[0].imageDigest' --output text
+else
+  digest="$("$AWS" ecr describe-images --repository-name "${repositories[0]}" \
+    --image-ids "imageTag=$IMAGE_TAG" --query 'imageDetails[0].imageDigest' --output text)"
+  [[ "$digest" =~ ^sha256:[0-9a-f]{64}$ ]] ||
+    die "ECR reports no digest for ${repositories[0]}:$IMAGE_TAG (got '$digest')"
+  log "$ECR_REGISTRY/${repositories[0]}:$IMAGE_TAG is $digest"
+fi
+
 if [[ -n "${GITHUB_OUTPUT:-}" ]]; then
   echo "tag=$IMAGE_TAG" >>"$GITHUB_OUTPUT"
+  [[ -z "$digest" ]] || echo "digest=$digest" >>"$GITHUB_OUTPUT"
 fi
 if [[ -n "${GITHUB_STEP_SUMMARY:-}" ]]; then
   for repository in "${repositories[@]}"; do
-    echo "- \`$ECR_REGISTRY/$repository:$IMAGE_TAG\`" >>"$GITHUB_STEP_SUMMARY"
+    echo "- \`$ECR_REGISTRY/$repository:$IMAGE_TAG${digest:+@$digest}\`" >>"$GITHUB_STEP_SUMMARY"
   done
 fi

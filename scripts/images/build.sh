@@ -74,14 +74,15 @@ for target in "${targets[@]}"; do
   if [[ "$target" == "golden" ]]; then
     base="$(resolve_base_image)"
     log "golden image base: $base"
-    revision="$(revision_of services/golden-image uv.lock pyproject.toml scripts/images/with-build-env)"
+    golden_sources=(services/golden-image uv.lock pyproject.toml scripts/images/with-build-env)
+    revision="$(revision_of "${golden_sources[@]}")"
     common_args=(
       -f "$REPO_ROOT/services/golden-image/Dockerfile"
       --build-arg "BASE_IMAGE=$base"
       --build-arg "UV_VERSION=$(uv_version)"
       --build-arg "VERSION=$(pyproject_version "$REPO_ROOT/pyproject.toml")"
       --build-arg "REVISION=$revision"
-      --build-arg "CREATED=$(created_of "$revision")"
+      --build-arg "CREATED=$(created_of "$revision" "${golden_sources[@]}")"
       --build-arg "SOURCE=$source_url"
     )
     build "$builder" "${common_args[@]}" --target builder -t "$builder"

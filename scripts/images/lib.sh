@@ -35,8 +35,10 @@ declare -A SERVICE_IMAGE_NAMES=(
   [main-api]="kontaxa/main-api"
   [aux-service]="kontaxa/aux-service"
   [secrets-provider]="kontaxa/secrets-provider"
+  [aws-emulator]="kontaxa/aws-emulator"
 )
-SERVICES=(main-api aux-service secrets-provider)
+# aws-emulator: moto server for the kind runtime and the container tier (never published).
+SERVICES=(main-api aux-service secrets-provider aws-emulator)
 
 log() { echo "images: $*" >&2; }
 die() { echo "images: error: $*" >&2; exit 1; }
@@ -108,17 +110,35 @@ image_source() {
   esac
 }
 
-# Last commit that touched the given paths (HEAD when none or outside git).
+# Last commit that touched the given paths (HEAD when none or outside git), with "-dirty"
+# when those paths (the whole tree when none) have uncommitted changes, untracked files
+# included: the image then holds code that no commit has, and says so.
 revision_of() {
-  local sha
+  local sha status
   sha="$(git -C "$REPO_ROOT" log -1 --format=%H -- "$@" 2>/dev/null || true)"
   [[ -n "$sha" ]] || sha="$(git -C "$REPO_ROOT" rev-parse HEAD 2>/dev/null || echo unknown)"
+  if [[ "$sha" != unknown ]]; then
+    status="$(git -C "$REPO_ROOT" status --porcelain -- "$@" 2>/dev/null || true)"
+    [[ -z "$status" ]] || sha="$sha-dirty"
+  fi
   echo "$sha"
 }
 
-# Commit time of a revision, RFC 3339 in UTC: a stable "created" keeps rebuilds cached.
-created_of() {
-  TZ=UTC git -C "$REPO_ROOT" log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ "$1" \
+# Time of the sources of a revision, RFC 3339 in UTC (the reproducible-builds rule, so a
+# rebuild of the same sources stays cached): the commit's time; for a -dirty revision of
+# the given paths, the newest modification time of their uncommitted files.
+created_of() { # created_of <revision> [paths...]
+  local revision="$1" newest=0 mtime file
+  shift
+  if [[ "$revision" == *-dirty ]]; then
+    while IFS= read -r -d '' file; do
+      mtime="$(stat -c %Y "$REPO_ROOT/$file" 2>/dev/null || echo 0)"
+      (( mtime > newest )) && newest=$mtime
+    done < <(git -C "$REPO_ROOT" ls-files -z --modified --others --exclude-standard -- "$@")
+    if (( newest > 0 )); then date -u -d "@$newest" +%Y-%m-%dT%H:%M:%SZ; return; fi
+    date -u +%Y-%m-%dT%H:%M:%SZ; return
+  fi
+  TZ=UTC git -C "$REPO_ROOT" log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ "$revision" \
     2>/dev/null || date -u +%Y-%m-%dT%H:%M:%SZ
 }
 

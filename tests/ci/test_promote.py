@@ -23,6 +23,8 @@ EKS = Path("infra/k8s/overlays/eks")
 TAG = "0123456789abcdef0123456789abcdef01234567"
 SECOND_TAG = "89abcdef0123456789abcdef0123456789abcdef"
 REGISTRY = "111122223333.dkr.ecr.us-east-1.amazonaws.com"
+DIGEST = "sha256:" + "ab" * 32
+PIN = ("--digest", DIGEST)
 BUILT = ("--build-time", "2030-01-02T03:04:05Z")  # the made-up tags are no commits here
 
 
@@ -35,7 +37,9 @@ def tree(tmp_path: Path) -> Path:
 
 
 def _promote(tree: Path, *args: str) -> Any:
-    return run([sys.executable, PROMOTE, "--overlay", tree / EKS, *args])
+    """promote.py on the copy; the digest is added unless the test gives its own."""
+    pin = () if "--digest" in args else PIN
+    return run([sys.executable, PROMOTE, "--overlay", tree / EKS, *args, *pin])
 
 
 def _flat(path: Path) -> dict[str, Any]:
@@ -61,6 +65,7 @@ def _changed_fields(before: dict[Path, str], tree: Path) -> dict[str, tuple[Any,
 def test_changes_exactly_the_tag_and_the_version_values(tree: Path) -> None:
     before = _snapshot(tree)
     old_tag = _flat(tree / EKS / "main-api/kustomization.yaml")["images[0].newTag"]
+    old_digest = _flat(tree / EKS / "main-api/kustomization.yaml")["images[0].digest"]
     result = _promote(
         tree,
         "--service", "main-api",
@@ -71,6 +76,7 @@ def test_changes_exactly_the_tag_and_the_version_values(tree: Path) -> None:
     assert result.returncode == 0, output_of(result)
     assert _changed_fields(before, tree) == {
         "main-api/kustomization.yaml:images[0].newTag": (old_tag, TAG),
+        "main-api/kustomization.yaml:images[0].digest": (old_digest, DIGEST),
         "main-api/version.yaml:data.GIT_SHA": (old_tag, TAG),
         "main-api/version.yaml:data.APP_VERSION": ("0.1.0", "9.8.7"),
         "main-api/version.yaml:data.BUILD_TIME": ("2026-01-01T00:00:00Z", "2030-01-02T03:04:05Z"),
@@ -81,8 +87,9 @@ def test_changes_exactly_the_tag_and_the_version_values(tree: Path) -> None:
         assert len(old_lines) == len(new_lines), path
         differing = [new for old, new in zip(old_lines, new_lines, strict=True) if old != new]
         keys = {line.split(":")[0].strip() for line in differing}
-        assert keys <= {"newTag", "GIT_SHA", "APP_VERSION", "BUILD_TIME"}, differing
+        assert keys <= {"newTag", "digest", "GIT_SHA", "APP_VERSION", "BUILD_TIME"}, differing
     assert "images[kontaxa/main-api].newTag" in result.stdout
+    assert "images[kontaxa/main-api].digest" in result.stdout
 
 
 def test_second_run_changes_nothing_and_check_is_the_dry_run(tree: Path) -> None:
@@ -119,10 +126,12 @@ def test_rendered_eks_overlay_runs_the_new_image(tree: Path, kubectl: str) -> No
         for (kind, name), obj in objects.items()
         if kind == "Deployment"
     }
-    assert images["main-api"] == [f"{REGISTRY}/kontaxa/main-api:{TAG}"]
+    # Pulled by digest: the tag stays for people, the kubelet resolves the digest.
+    assert images["main-api"] == [f"{REGISTRY}/kontaxa/main-api:{TAG}@{DIGEST}"]
     # The other service is not promoted by this run.
-    aux_tag = _flat(REPO_ROOT / EKS / "aux-service/kustomization.yaml")["images[0].newTag"]
-    assert images["aux-service"] == [f"{REGISTRY}/kontaxa/aux-service:{aux_tag}"]
+    aux = _flat(REPO_ROOT / EKS / "aux-service/kustomization.yaml")
+    aux_image = f"{REGISTRY}/kontaxa/aux-service:{aux['images[0].newTag']}"
+    assert images["aux-service"] == [f"{aux_image}@{aux['images[0].digest']}"]
     (config,) = [
         obj["data"]
         for (kind, name), obj in objects.items()
@@ -169,8 +178,21 @@ def test_a_tag_yaml_would_read_as_a_number_is_written_as_a_string(tree: Path) ->
         ["--service", "web", "--tag", TAG],
         ["--service", "main-api", "--tag", TAG, "--build-time", "yesterday"],
         ["--service", "main-api", "--tag", TAG, "--app-version", "1.0; rm -rf /"],
+        ["--service", "main-api", "--tag", TAG, "--digest", "sha256:" + "AB" * 32],
+        ["--service", "main-api", "--tag", TAG, "--digest", DIGEST[:-1]],
+        ["--service", "main-api", "--tag", TAG, "--digest", TAG],
     ],
-    ids=["not-a-sha", "upper-case", "short-sha", "unknown-service", "bad-time", "bad-version"],
+    ids=[
+        "not-a-sha",
+        "upper-case",
+        "short-sha",
+        "unknown-service",
+        "bad-time",
+        "bad-version",
+        "digest-upper-case",
+        "digest-short",
+        "digest-is-a-tag",
+    ],
 )
 def test_refuses_bad_input_and_writes_nothing(tree: Path, args: list[str]) -> None:
     before = _snapshot(tree)
@@ -192,7 +214,9 @@ def test_refuses_an_overlay_without_the_field_and_writes_nothing(tree: Path) -> 
 def test_refuses_an_ambiguous_images_entry(tree: Path) -> None:
     kustomization = tree / EKS / "main-api/kustomization.yaml"
     text = kustomization.read_text()
-    entry = text[text.index("  - name: kontaxa/main-api") : text.index("patches:")]
+    start = text.index("  - name: kontaxa/main-api")
+    end = min(text.index(key, start) for key in ("\n#", "\nreplacements:", "\npatches:")) + 1
+    entry = text[start:end]
     kustomization.write_text(text.replace(entry, entry + entry))
     result = _promote(tree, "--service", "main-api", "--tag", TAG, "--app-version", "1.0", *BUILT)
     assert result.returncode == 2, output_of(result)
@@ -212,3 +236,23 @@ def test_a_commit_missing_from_the_clone_is_explained(tree: Path) -> None:
     result = _promote(tree, "--service", "main-api", "--tag", TAG)
     assert result.returncode == 2, output_of(result)
     assert "fetch-depth: 0" in result.stderr
+
+
+def test_a_promotion_without_a_digest_is_refused(tree: Path) -> None:
+    """Promotion by tag alone would ship whatever the tag names, not what was tested."""
+    before = _snapshot(tree)
+    result = run(
+        [sys.executable, PROMOTE, "--overlay", tree / EKS, "--service", "main-api", "--tag", TAG]
+    )
+    assert result.returncode == 2, output_of(result)
+    assert "--digest" in result.stderr
+    assert _snapshot(tree) == before
+
+
+def test_the_committed_eks_overlay_pins_every_service_by_digest(kubectl: str) -> None:
+    rendered = run([kubectl, "kustomize", REPO_ROOT / EKS])
+    assert rendered.returncode == 0, output_of(rendered)
+    for item in yaml.safe_load_all(rendered.stdout):
+        if item and item["kind"] == "Deployment":
+            for container in item["spec"]["template"]["spec"]["containers"]:
+                assert promote.DIGEST.match(container["image"].rpartition("@")[2]), container

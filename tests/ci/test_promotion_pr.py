@@ -43,6 +43,8 @@ class Checkout:
                 "main-api",
                 "--tag",
                 TAG,
+                "--digest",
+                "sha256:" + "cd" * 32,
                 "--app-version",
                 "1.0.0",
                 "--build-time",

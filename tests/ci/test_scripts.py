@@ -17,6 +17,9 @@ from .conftest import REPO_ROOT, fake_command, output_of, run
 SHA = "0123456789abcdef0123456789abcdef01234567"
 REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 PUBLISH = REPO_ROOT / "scripts/ci/publish-image.sh"
+SAVE = REPO_ROOT / "scripts/ci/save-tested-image.sh"
+DIGEST = "sha256:" + "ef" * 32
+IMAGE_ID = "sha256:" + "12" * 32
 DIAGNOSTICS = REPO_ROOT / "scripts/ci/kind-diagnostics.sh"
 PLAN = REPO_ROOT / "scripts/ci/terraform-plan.sh"
 
@@ -60,11 +63,24 @@ case "$1 $2" in
   "sts get-caller-identity") echo 123456789012 ;;
   "ecr batch-get-image") echo "${IMAGES_IN_ECR:-0}" ;;
   "ecr get-login-password") echo not-a-password ;;
+  "ecr describe-images") echo "${ECR_DIGEST-$FAKE_DIGEST}" ;;
 esac
 """,
     )
-    # docker login reads the password from its stdin; nothing else reads it.
-    docker = fake_command(bin_dir, "docker", record + '[[ "$1" != login ]] || cat >/dev/null\n')
+    # docker login reads the password from its stdin; `image inspect` reports $LOCAL_ID;
+    # `save` writes a stand-in archive.
+    docker = fake_command(
+        bin_dir,
+        "docker",
+        record
+        + """
+case "$1" in
+  login) cat >/dev/null ;;
+  image) echo "${LOCAL_ID-$FAKE_IMAGE_ID}" ;;
+  save) echo archive ;;
+esac
+""",
+    )
     env = _base_env(
         PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
         DOCKER=str(docker),
@@ -73,6 +89,8 @@ esac
         GITHUB_OUTPUT=str(tmp_path / "output"),
         GITHUB_STEP_SUMMARY=str(tmp_path / "summary"),
         BASE_IMAGE="python:3.11-slim-bookworm",
+        FAKE_DIGEST=DIGEST,
+        FAKE_IMAGE_ID=IMAGE_ID,
     )
     return Tools(log, env)
 
@@ -96,7 +114,7 @@ def test_publish_builds_on_the_golden_image_and_pushes_the_commit_tag(tools: Too
     login = next(call for call in calls if call[:2] == ["docker", "login"])
     assert login[-2:] == ["--password-stdin", REGISTRY]
     assert _pushes(tools) == [f"{REGISTRY}/kontaxa/main-api:{SHA}"]
-    assert (Path(tools.env["GITHUB_OUTPUT"])).read_text() == f"tag={SHA}\n"
+    assert (Path(tools.env["GITHUB_OUTPUT"])).read_text() == f"tag={SHA}\ndigest={DIGEST}\n"
     assert (
         f"{REGISTRY}/kontaxa/main-api:{SHA}" in Path(tools.env["GITHUB_STEP_SUMMARY"]).read_text()
     )
@@ -107,10 +125,13 @@ def test_publish_leaves_a_tag_already_in_ecr_alone(tools: Tools) -> None:
     result = run([PUBLISH, "aux-service"], env={**tools.env, "IMAGES_IN_ECR": "1"})
     assert result.returncode == 0, output_of(result)
     assert "already in ECR" in result.stderr
-    assert [call[0] for call in tools.calls()] == ["aws", "aws"]
+    assert [call[0] for call in tools.calls()] == ["aws", "aws", "aws"]
     check = tools.calls()[1]
     assert check[:3] == ["aws", "ecr", "batch-get-image"]
     assert f"imageTag={SHA}" in check
+    # The digest of what is there is still reported: promotion pins it.
+    assert tools.calls()[2][:3] == ["aws", "ecr", "describe-images"]
+    assert f"digest={DIGEST}" in Path(tools.env["GITHUB_OUTPUT"]).read_text()
 
 
 def test_publish_golden_gets_a_dated_tag_and_its_builder_stage(tools: Tools) -> None:
@@ -150,6 +171,75 @@ def test_publish_dry_run_prints_every_command(tools: Tools) -> None:
     assert "aws sts get-caller-identity" in out
     assert f"kontaxa/main-api:{SHA}" in out
     assert f"docker push ACCOUNT.dkr.ecr.us-east-1.amazonaws.com/kontaxa/main-api:{SHA}" in out
+
+
+@pytest.fixture
+def tested(tmp_path: Path) -> Path:
+    """What save-tested-image.sh leaves for the publish job."""
+    directory = tmp_path / "tested-image"
+    directory.mkdir()
+    (directory / "main-api.tar.gz").write_bytes(b"archive")
+    (directory / "main-api.id").write_text(IMAGE_ID + "\n")
+    return directory
+
+
+def test_publish_pushes_the_tested_image_without_building(tools: Tools, tested: Path) -> None:
+    """Build once: the image the kind e2e ran is loaded, checked by ID, tagged and pushed."""
+    result = run([PUBLISH, "main-api"], env={**tools.env, "TESTED_IMAGE_DIR": str(tested)})
+    assert result.returncode == 0, output_of(result)
+    calls = tools.calls()
+    assert not [call for call in calls if call[:2] == ["docker", "build"]]
+    assert ["docker", "load", "--input", str(tested / "main-api.tar.gz")] in calls
+    tag = next(call for call in calls if call[:2] == ["docker", "tag"])
+    assert tag[2:] == ["kontaxa/main-api:dev", f"{REGISTRY}/kontaxa/main-api:{SHA}"]
+    assert _pushes(tools) == [f"{REGISTRY}/kontaxa/main-api:{SHA}"]
+    assert f"digest={DIGEST}" in Path(tools.env["GITHUB_OUTPUT"]).read_text()
+    assert f"{SHA}@{DIGEST}" in Path(tools.env["GITHUB_STEP_SUMMARY"]).read_text()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"LOCAL_ID": "sha256:" + "99" * 32}, "refusing to push"),
+        ({"ECR_DIGEST": "None"}, "no digest"),
+    ],
+    ids=["another-image-loaded", "no-digest-in-ecr"],
+)
+def test_publish_refuses_an_image_that_is_not_the_tested_one(
+    tools: Tools, tested: Path, change: dict[str, str], message: str
+) -> None:
+    env = {**tools.env, "TESTED_IMAGE_DIR": str(tested), **change}
+    result = run([PUBLISH, "main-api"], env=env)
+    assert result.returncode == 1, output_of(result)
+    assert message in result.stderr
+    if "LOCAL_ID" in change:
+        assert _pushes(tools) == []
+    assert "digest=" not in (
+        Path(tools.env["GITHUB_OUTPUT"]).read_text()
+        if Path(tools.env["GITHUB_OUTPUT"]).exists()
+        else ""
+    )
+
+
+def test_publish_refuses_a_tested_image_dir_without_the_image(tools: Tools, tmp_path: Path) -> None:
+    result = run([PUBLISH, "aux-service"], env={**tools.env, "TESTED_IMAGE_DIR": str(tmp_path)})
+    assert result.returncode == 1, output_of(result)
+    assert "save-tested-image.sh" in result.stderr
+    assert _pushes(tools) == []
+
+
+def test_save_tested_image_writes_the_archive_and_the_image_id(
+    tools: Tools, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    result = run([SAVE, "aux-service"], env={**tools.env, "OUT_DIR": str(out)})
+    assert result.returncode == 0, output_of(result)
+    assert (out / "aux-service.id").read_text().strip() == IMAGE_ID
+    assert (out / "aux-service.tar.gz").stat().st_size > 0
+    assert ["docker", "save", "kontaxa/aux-service:dev"] in tools.calls()
+    bad = run([SAVE, "web"], env={**tools.env, "OUT_DIR": str(out)})
+    assert bad.returncode == 1
+    assert "usage" in bad.stderr
 
 
 def test_kind_diagnostics_collects_and_never_fails(tmp_path: Path) -> None:

@@ -241,6 +241,46 @@ def test_the_reusable_workflows_are_called_with_what_they_need() -> None:
     assert calls == 4, "both service pipelines call e2e-kind and promote"
 
 
+@pytest.mark.parametrize("service", ["main-api", "aux-service"])
+def test_what_is_promoted_is_the_image_the_kind_e2e_ran(service: str) -> None:
+    """Build once: e2e-kind builds and runs the images, saves the service's as an artifact after
+    the suite passed; publish (needs e2e) pushes that artifact, never builds, and outputs ECR's
+    digest; promote (needs publish) pins that digest."""
+    jobs = _workflow(WORKFLOWS / f"{service}-ci-cd.yaml")["jobs"]
+    e2e, publish, promote = jobs["e2e"], jobs["publish"], jobs["promote"]
+    assert e2e["uses"].endswith("/e2e-kind.yaml")
+    assert e2e["with"] == {"save-image": service}
+    assert publish["needs"] == "e2e"
+    assert promote["needs"] == "publish"
+    download = next(
+        s for s in publish["steps"] if str(s.get("uses", "")).startswith("actions/download-")
+    )
+    push = next(s for s in publish["steps"] if s.get("id") == "push")
+    assert push["run"] == f"./task ci:publish IMAGE={service}"
+    assert push["env"]["TESTED_IMAGE_DIR"] == download["with"]["path"]
+    assert download["with"]["name"] == f"tested-image-{service}"
+    assert publish["outputs"]["digest"] == "${{ steps.push.outputs.digest }}"
+    assert promote["with"]["digest"] == "${{ needs.publish.outputs.digest }}"
+    assert "fetch-depth" not in str(publish["steps"]), "publish builds nothing: no history needed"
+
+    kind = _workflow(WORKFLOWS / "e2e-kind.yaml")["jobs"]["kind"]
+    names = [step.get("name", "") for step in kind["steps"]]
+    save = next(i for i, n in enumerate(names) if n.startswith("Save the tested image"))
+    upload = kind["steps"][save + 1]
+    assert save > names.index("e2e suite (task e2e -- --target kind)"), "save after the suite"
+    assert upload["if"] == kind["steps"][save]["if"] == "inputs.save-image != ''"
+    assert upload["with"]["name"] == "tested-image-${{ inputs.save-image }}"
+    assert upload["with"]["path"] == download["with"]["path"]
+    assert "id-token" not in (kind.get("permissions") or {}), "the e2e job holds no AWS role"
+
+    promotion = _workflow(WORKFLOWS / "promote.yaml")
+    assert promotion["on"]["workflow_call"]["inputs"]["digest"]["required"] is True
+    bump = next(
+        s for s in promotion["jobs"]["pull-request"]["steps"] if s.get("run") == "./task ci:promote"
+    )
+    assert bump["env"]["DIGEST"] == "${{ inputs.digest }}"
+
+
 def test_no_workflow_token_writes_and_the_promotion_pushes_only_its_branch() -> None:
     """GITHUB_TOKEN writes nothing anywhere (beyond id-token); the promotion writes with its
     GitHub App token (test_the_promotion_uses_a_github_app_token), to its own branch only."""
@@ -445,6 +485,7 @@ def test_e2e_runs_the_laptop_commands_and_their_dry_run_forms_work_here(tmp_path
     assert commands == [
         "./task local-up",
         "./task e2e -- --target kind",
+        './task ci:save-tested-image IMAGE="$IMAGE"',
         "./task ci:kind-diagnostics",
     ]
     kind = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("helm/kind-action@"))

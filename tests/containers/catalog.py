@@ -38,6 +38,10 @@ SERVICE_IMAGES = [
     ),
 ]
 SERVICE = {image.service: image for image in SERVICE_IMAGES}
+# moto server from the locked wheels: what kind deploys and the containers target runs.
+EMULATOR = ServiceImage(
+    "aws-emulator", "kontaxa/aws-emulator", "aws-emulator", "moto.server", False
+)
 
 
 def uv() -> str:

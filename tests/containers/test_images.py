@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from catalog import GOLDEN, ROOT, SERVICE_IMAGES, ServiceImage, uv
+import yaml
+from catalog import EMULATOR, GOLDEN, ROOT, SERVICE_IMAGES, ServiceImage, uv
 
 from kontaxa_e2e.docker_run import docker
 
@@ -133,7 +134,7 @@ def layers_on_top_of_golden(image: str) -> int:
 
 
 ALL_IMAGES = [pytest.param(GOLDEN, id="golden")] + [
-    pytest.param(image.ref, id=image.service) for image in SERVICE_IMAGES
+    pytest.param(image.ref, id=image.service) for image in [*SERVICE_IMAGES, EMULATOR]
 ]
 SERVICES = [pytest.param(image, id=image.service) for image in SERVICE_IMAGES]
 
@@ -286,6 +287,30 @@ def test_service_holds_exactly_its_locked_dependencies(service: ServiceImage) ->
 def test_service_layers_stay_small(service: ServiceImage) -> None:
     added = layers_on_top_of_golden(service.ref)
     assert 0 < added < SERVICE_LAYERS_MAX_BYTES, f"{service.ref} adds {added / 1e6:.1f} MB"
+
+
+def test_emulator_image_is_the_locked_moto_that_kind_deploys() -> None:
+    """kontaxa/aws-emulator: the golden image plus exactly the locked moto[server] closure,
+    serving on 4566 as the platform's Deployment expects (which names this very image)."""
+    from kontaxa_e2e.containers import EMULATOR_IMAGE
+
+    config = inspect(EMULATOR.ref)["Config"]
+    assert config["Labels"][OCI + "base.name"] == GOLDEN
+    # In a pod: every interface of the pod (the containers target binds 127.0.0.1 instead).
+    assert config["Cmd"] == ["python", "-m", "moto.server", "-H", "0.0.0.0", "-p", "4566"]  # noqa: S104
+    assert config.get("ExposedPorts") == {"4566/tcp": {}}
+    installed = {normalize(n): v for n, v in survey(EMULATOR.ref)["dists"].items()}
+    own = locked("--package", EMULATOR.distribution)
+    assert own["moto"] == installed["moto"]
+    missing = {n: v for n, v in own.items() if installed.get(n) != v}
+    assert missing == {}, "locked dependencies missing or at another version"
+    lock = locked("--all-packages")
+    assert {n: v for n, v in installed.items() if lock.get(n) != v} == {}
+    deployment = yaml.safe_load(
+        (ROOT / "infra/k8s/platform/aws-emulator/deployment.yaml").read_text()
+    )
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == EMULATOR.ref == EMULATOR_IMAGE
 
 
 if __name__ == "__main__":  # pragma: no cover - debugging aid

@@ -188,6 +188,7 @@ def test_services_find_each_other_by_name_on_a_docker_network(secrets_dir: Path)
     ):
         assert main.url
         main.wait_ready("/ready", timeout=30)
-        status, body = get_json(main.url + "/ready")
+        get_json(main.url + "/version")  # a call to aux-service by its name
+        status, body = get_json(main.url + "/health")
     assert status == 200
     assert body["checks"]["aux_service"] == "ok"

@@ -96,3 +96,17 @@ def test_service_settings_are_documented(
             continue
         assert name.upper() in documented, f"{name.upper()} is not in docs/local-development.md"
         assert documented[name.upper()] == _default(field.default), name
+
+
+def test_monitoring_knobs_match_the_code() -> None:
+    """docs/monitoring.md's table: every LOCAL_MONITORING* knob the runner reads, its defaults."""
+    from kontaxa_local.settings import DEFAULT_PORTS, Settings
+
+    settings = Settings.from_env({})
+    source = RUNNER_SETTINGS.read_text()
+    knobs = {k for k in re.findall(r'env\.get\("([A-Z0-9_]+)"', source) if "MONITORING" in k}
+    documented = rows((ROOT / "docs/monitoring.md").read_text())
+    assert knobs == {k for k in documented if "MONITORING" in k}, (knobs, documented)
+    assert documented["LOCAL_MONITORING"] == str(int(settings.monitoring))
+    assert documented["LOCAL_MONITORING_INTERVAL"] == settings.monitoring_interval
+    assert documented["LOCAL_PORTS"] == DEFAULT_PORTS

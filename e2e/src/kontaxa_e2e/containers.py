@@ -1,11 +1,12 @@
 """The `containers` target: the process runtime with each service in its container.
 
-Same emulator on the host, same Terraform, same rendered overlay and the same
-secrets-provider library filling each pod's secrets directory; only the launch
-differs: `docker run` of the Deployment's image, hardened as its pod runs,
-sharing the host's network so that it reaches the emulator on loopback.
+Same Terraform, same rendered overlay and the same secrets-provider library filling
+each pod's secrets directory; only the launch differs: `docker run` of the Deployment's
+image, hardened as its pod runs, sharing the host's network (loopback only). The moto
+emulator runs from kontaxa/aws-emulator, the image the kind runtime deploys.
 """
 
+import json
 import os
 import subprocess
 import tempfile
@@ -21,13 +22,18 @@ from kontaxa_e2e.docker_run import (
     remove_leftovers,
 )
 from kontaxa_e2e.targets import ProcessTarget
-from kontaxa_local import manifests
+from kontaxa_local import emulator, manifests
 from kontaxa_local.process_runtime import ProcessRuntime
-from kontaxa_local.settings import REPO_ROOT
+from kontaxa_local.settings import IMAGE_TAG, REPO_ROOT
 from kontaxa_local.state import State
+from kontaxa_local.version import Version, working_tree_revision
 
 __all__ = ["ContainerRuntime", "ContainersTarget", "docker_unavailable_reason"]
 BUILD_TIMEOUT = 1800
+# The emulator image of infra/k8s/platform/aws-emulator (tests/containers checks the two agree).
+EMULATOR_IMAGE = f"kontaxa/aws-emulator:{IMAGE_TAG}"
+REVISION_LABEL = "org.opencontainers.image.revision"
+CREATED_LABEL = "org.opencontainers.image.created"
 
 
 class ContainerRuntime(ProcessRuntime):
@@ -76,6 +82,37 @@ class ContainerRuntime(ProcessRuntime):
         host_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.dir)}
         return command, host_env, self.pod_dir(workload.name)
 
+    def _emulator_launch(
+        self, plan: emulator.EmulatorPlan, port: int
+    ) -> tuple[list[str], dict[str, str]]:
+        """moto from the emulator image, on 127.0.0.1:`port` of the host network."""
+        if plan.kind != "moto":
+            return super()._emulator_launch(plan, port)  # LocalStack: no image to build
+        options: list[str] = []
+        for key, value in sorted(plan.env.items()):
+            if key != "PATH":
+                options += ["--env", f"{key}={value}"]
+        command = [
+            docker_cli() or "docker",
+            "run",
+            "--rm",
+            "--name",
+            self.container_name("emulator"),
+            *hardening_args(),
+            "--network",
+            "host",
+            *options,
+            EMULATOR_IMAGE,
+            "python",
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ]
+        return command, {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.dir)}
+
     def _mount_secrets(
         self, workload: manifests.Workload, objects: list[Any], emulator_url: str
     ) -> None:
@@ -84,6 +121,14 @@ class ContainerRuntime(ProcessRuntime):
         for path in [self.pod_dir(workload.name), *self.pod_dir(workload.name).rglob("*")]:
             if not path.is_symlink():
                 path.chmod(path.stat().st_mode | (0o005 if path.is_dir() else 0o004))
+
+    def image_version(self, image: str, state: State) -> Version:
+        """What the image says it was built from: its OCI revision and created labels (the
+        values its GIT_SHA and BUILD_TIME env defaults hold)."""
+        labels = json.loads(
+            docker("image", "inspect", "--format", "{{json .Config.Labels}}", image)
+        )
+        return Version(labels[REVISION_LABEL], labels[CREATED_LABEL])
 
     def stop_component(self, name: str) -> None:
         """Stop the `docker run` process; make sure its container is gone too."""
@@ -116,8 +161,11 @@ class ContainersTarget(ProcessTarget):
     """The stack with both services in containers (images built first)."""
 
     name = "containers"
+    with_monitoring = False  # the process target checks monitoring; scraping is the same here
 
     def __init__(self) -> None:
+        # The images are built from the working tree as it is now (build.sh labels them so).
+        self.source_revision = working_tree_revision()
         build_images()
         # Readable by the containers' uid: not under pytest's 0700 temp directories.
         state_dir = Path(tempfile.mkdtemp(prefix="kontaxa-containers-"))

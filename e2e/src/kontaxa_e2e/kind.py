@@ -8,15 +8,21 @@ replica count and would fight the test).
 """
 
 import json
+import os
+import shutil
 import subprocess
-import time
+from pathlib import Path
 from typing import Any
 
-from kontaxa_e2e.servers import eventually, free_port
+import httpx
+from pytest_kind import KindCluster  # type: ignore[import-untyped]
+
+from kontaxa_e2e.forward import PortForward
+from kontaxa_e2e.servers import eventually
 from kontaxa_e2e.targets import Target
+from kontaxa_local.settings import REPO_ROOT
 
 NAMESPACE = "kontaxa"
-CONTEXT = "kind-kontaxa"
 INGRESS_URL = "http://localhost:8080"
 # Run inside a pod: the digest of each visible secret file, never the value.
 _DIGESTS = (
@@ -27,18 +33,52 @@ _DIGESTS = (
 )
 
 
-def kubectl(*args: str, timeout: float = 60) -> str:
-    """Run kubectl against the kind cluster; raise with its output on failure."""
-    result = subprocess.run(
-        ["kubectl", "--context", CONTEXT, *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
+def attach_cluster(name: str, workdir: Path) -> KindCluster:
+    """pytest-kind's handle on the cluster `task local-up` created (never created here).
+
+    KindCluster.create() would create a missing cluster, and its session fixture deletes it
+    afterwards; the runner is the one place that creates the cluster, so the handle is built
+    from the existing cluster's name and kubeconfig, with the kind and kubectl on PATH (given
+    as paths, pytest-kind downloads nothing).
+    """
+    kind, kubectl_bin = shutil.which("kind"), shutil.which("kubectl")
+    if kind is None or kubectl_bin is None:
+        raise RuntimeError("the kind target needs kind and kubectl on PATH")
+    clusters = subprocess.run(
+        [kind, "get", "clusters"], capture_output=True, text=True, check=False, timeout=60
+    ).stdout.split()
+    if name not in clusters:
+        raise RuntimeError(
+            f"no kind cluster {name!r} (found {clusters or 'none'}): "
+            "run LOCAL_RUNTIME=kind ./task local-up first"
+        )
+    kubeconfig = workdir / "kubeconfig"
+    workdir.mkdir(parents=True, exist_ok=True)
+    kubeconfig.touch(mode=0o600)
+    kubeconfig.write_text(
+        subprocess.run(
+            [kind, "get", "kubeconfig", "--name", name],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
     )
-    if result.returncode != 0:
-        raise RuntimeError(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
-    return result.stdout
+    return KindCluster(name, kubeconfig, kind_path=Path(kind), kubectl_path=Path(kubectl_bin))
+
+
+_CLUSTER: list[KindCluster] = []  # the attached cluster, for kubectl() below
+
+
+def kubectl(*args: str, timeout: float = 60) -> str:
+    """kubectl against the attached kind cluster (pytest-kind); raise with its output."""
+    if not _CLUSTER:
+        raise RuntimeError("no kind cluster attached: the kind target is not set up")
+    try:
+        output: str = _CLUSTER[0].kubectl(*args, timeout=timeout, stderr=subprocess.PIPE)
+    except subprocess.CalledProcessError as exc:
+        raise RuntimeError(f"kubectl {' '.join(args)}: {(exc.stderr or '').strip()}") from exc
+    return output
 
 
 class KindTarget(Target):
@@ -46,19 +86,38 @@ class KindTarget(Target):
 
     name = "kind"
 
-    def __init__(self) -> None:
-        self._forwards: list[subprocess.Popen[bytes]] = []
+    def __init__(self, workdir: Path) -> None:
+        name = os.environ.get("KIND_CLUSTER_NAME", "kontaxa")  # the runner's setting
+        self.cluster = attach_cluster(name, workdir)
+        _CLUSTER[:] = [self.cluster]
+        self._forwards: list[PortForward] = []
         self.main_url = INGRESS_URL
         self.aux_url = self._forward(NAMESPACE, "aux-service", 8080)
         self.emulator_url = self._forward("aws-emulator", "aws-emulator", 4566)
+        self.source_revision = self._synced_snapshot()
+
+    def _synced_snapshot(self) -> str:
+        """The working-tree snapshot whose version commit Argo CD synced for main-api: the
+        commit the kind runtime's ConfigMaps must name (the synced commit's parent)."""
+        for app in self.applications():
+            if app["metadata"]["name"] == "main-api":
+                sync = app.get("status", {}).get("sync", {})
+                synced = sync.get("revision") or next(iter(sync.get("revisions") or []), "")
+                return subprocess.run(
+                    ["git", "-C", str(REPO_ROOT), "rev-parse", "--verify", f"{synced}^"],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout.strip()
+        raise RuntimeError("Argo CD has no main-api Application: is the kind stack up?")
 
     def _forward(self, namespace: str, service: str, port: int) -> str:
-        local = free_port()
-        process = subprocess.Popen(
-            [
-                "kubectl",
-                "--context",
-                CONTEXT,
+        """A port-forward that follows the Service to its new pod after a scale or restart."""
+        forward = PortForward(
+            lambda local: [
+                str(self.cluster.kubectl_path),
+                "--kubeconfig",
+                str(self.cluster.kubeconfig_path),
                 "-n",
                 namespace,
                 "port-forward",
@@ -67,21 +126,10 @@ class KindTarget(Target):
                 "--address",
                 "127.0.0.1",
             ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
+            service,
         )
-        self._forwards.append(process)
-        url = f"http://127.0.0.1:{local}"
-        import socket
-
-        def listening() -> bool:
-            with socket.socket() as sock:
-                return sock.connect_ex(("127.0.0.1", local)) == 0
-
-        if not eventually(listening, timeout=30):
-            raise RuntimeError(f"kubectl port-forward to {service} did not start")
-        return url
+        self._forwards.append(forward.start(timeout=30))
+        return forward.url
 
     def mounted_digests(self, service: str) -> dict[str, str]:
         """Digests of the files the pod reads, computed inside the pod."""
@@ -131,6 +179,10 @@ class KindTarget(Target):
             "--timeout=180s",
             timeout=200,
         )
+        if component == "aux-service":  # its forward follows the new pod: wait until it does
+            url = f"{self.aux_url}/health"
+            if not eventually(lambda: _answers(url), timeout=60, interval=0.5):
+                raise RuntimeError(f"the port-forward to aux-service did not recover: {url}")
 
     def remount_secrets(self) -> None:
         """The CSI driver re-mounts on its rotation interval: wait until the files follow."""
@@ -153,8 +205,13 @@ class KindTarget(Target):
 
     def close(self) -> None:
         """Stop the port-forwards."""
-        for process in self._forwards:
-            process.terminate()
-        deadline = time.monotonic() + 5
-        for process in self._forwards:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        for forward in self._forwards:
+            forward.close()
+        _CLUSTER.clear()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5).status_code < 500
+    except httpx.TransportError:
+        return False

@@ -155,3 +155,62 @@ class FakeUpstream:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class ScriptedUpstream:
+    """A raw TCP upstream for HTTP fault injection: `script` writes whatever bytes it likes.
+
+    For each request head read on a connection, `script(connection, path)` answers on the
+    socket; returning "close" closes the connection. Connections and request paths are
+    counted. For faults a well-behaved server cannot produce (1xx, garbage, drips).
+    """
+
+    def __init__(self, script: Callable[[socket.socket, str], str | None]) -> None:
+        self.script = script
+        self.requests: list[str] = []
+        self.connections = 0
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self._server.accept()
+            except OSError:
+                return
+            self.connections += 1
+            self._open.append(connection)
+            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    def _serve(self, connection: socket.socket) -> None:
+        buffer = b""
+        with contextlib.suppress(OSError), connection:
+            while True:
+                while b"\r\n\r\n" not in buffer:
+                    data = connection.recv(65536)
+                    if not data:
+                        return
+                    buffer += data
+                head, buffer = buffer.split(b"\r\n\r\n", 1)
+                path = head.split(b" ")[1].decode("latin-1")
+                self.requests.append(path)
+                if self.script(connection, path) == "close":
+                    return
+
+    def __enter__(self) -> "ScriptedUpstream":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.close()
+        for connection in self._open:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+
+def http_reply(body: bytes, status: str = "200 OK", headers: str = "") -> bytes:
+    """A complete HTTP/1.1 reply with a Content-Length body (headers as raw lines)."""
+    head = f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n{headers}"
+    return f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body

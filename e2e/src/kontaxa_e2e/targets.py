@@ -9,6 +9,7 @@
 import hashlib
 import json
 import sys
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ import boto3
 
 from kontaxa_e2e.emulator import CREDENTIALS, REGION
 from kontaxa_e2e.inprocess import PREFIX
+from kontaxa_local.version import working_tree_revision
 
 SERVICE_TOKEN_SECRET = "kontaxa/service-token"
 PARAMETER_PREFIX = PREFIX  # one definition: the one the services' tests seed under
@@ -40,6 +42,17 @@ class Target(ABC):
     emulator_url: str
     can_disturb = True
     can_read_mounts = True
+    # The local Prometheus, Alertmanager and alert sink, where the target runs them.
+    prometheus_url: str | None = None
+    alertmanager_url: str | None = None
+    alert_sink_url: str | None = None
+    monitoring_dir: Path | None = None
+    # The commit the stack was built or brought up from (what `git_sha` must say); None
+    # where the suite cannot know it (a stack given by URL).
+    source_revision: str | None = None
+    # Epoch seconds when the bring-up started and when it was ready, where the target's
+    # BUILD_TIME is the bring-up's (the process runtime); None elsewhere.
+    brought_up: tuple[float, float] | None = None
 
     def aws(self, service: str) -> Any:
         """A boto3 client for the emulator behind the stack."""
@@ -89,6 +102,17 @@ class Target(ABC):
         """Tear down what the target started."""
 
 
+def workload_env(objects: list[dict[str, Any]], service: str) -> dict[str, str]:
+    """The env the manifests give `service`'s container (its ConfigMap through envFrom,
+    whatever the ConfigMap's name)."""
+    from kontaxa_local import manifests
+
+    for workload in manifests.workloads(objects):
+        if workload.name == service:
+            return workload.env
+    raise KeyError(f"no Deployment {service} in the rendered overlay")
+
+
 def read_digests(directory: Path) -> dict[str, str]:
     """Digests of the visible files of a secrets directory."""
     return {
@@ -102,8 +126,14 @@ class ProcessTarget(Target):
     """The process runtime, brought up in a private state directory on free ports."""
 
     name = "process"
+    with_monitoring = True
 
-    def __init__(self, state_dir: Path, runtime_factory: Callable[..., Any] | None = None) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        runtime_factory: Callable[..., Any] | None = None,
+        with_monitoring: bool | None = None,
+    ) -> None:
         from kontaxa_local.errors import StepFailed
         from kontaxa_local.executor import Executor
         from kontaxa_local.process_runtime import ProcessRuntime
@@ -112,10 +142,21 @@ class ProcessTarget(Target):
         settings = Settings(
             runtime="process",
             state_dir=state_dir,
-            ports={"main-api": 0, "aux-service": 0, "emulator": 0},
+            ports={
+                "main-api": 0,
+                "aux-service": 0,
+                "emulator": 0,
+                "prometheus": 0,
+                "alertmanager": 0,
+            },
             ready_timeout=120,
+            monitoring=self.with_monitoring if with_monitoring is None else with_monitoring,
         )
         self.runtime = (runtime_factory or ProcessRuntime)(settings, Executor())
+        self.state_dir = state_dir
+        if self.source_revision is None:  # the containers target sets its images' commit
+            self.source_revision = working_tree_revision()
+        started = time.time()
         try:
             self.runtime.up()
         except StepFailed as failure:
@@ -128,6 +169,8 @@ class ProcessTarget(Target):
                 f"e2e: bring-up failed at terraform apply, retrying once:\n{failure.report()}\n"
             )
             self.runtime.up()
+        if runtime_factory is None:  # containers run images: BUILD_TIME is the images'
+            self.brought_up = (started, time.time())
         from kontaxa_local.state import State
 
         state = State.load(state_dir)
@@ -135,20 +178,23 @@ class ProcessTarget(Target):
         self.main_url = state.components["main-api"].url
         self.aux_url = state.components["aux-service"].url
         self.emulator_url = state.emulator_url
+        urls = {name: component.url for name, component in state.components.items()}
+        self.prometheus_url = urls.get("prometheus")
+        self.alertmanager_url = urls.get("alertmanager")
+        self.alert_sink_url = urls.get("alert-sink")
+        self.monitoring_dir = state_dir / "monitoring" if self.prometheus_url else None
 
     def mounted_digests(self, service: str) -> dict[str, str]:
         """Digests of the files the runner mounted for `service`."""
         return read_digests(self.runtime.host_path(service, "/mnt/secrets"))
 
     def config_values(self, service: str) -> dict[str, str]:
-        """The rendered ConfigMap of `service` (what its process got as env)."""
-        from kontaxa_local import manifests
-        from kontaxa_local.settings import OVERLAY
+        """The env the runner gave `service`'s process: its ConfigMap as this stack has it."""
+        from kontaxa_local.state import State
 
-        for item in manifests.load(manifests.render(OVERLAY)):
-            if item["kind"] == "ConfigMap" and item["metadata"]["name"] == f"{service}-config":
-                return {k: str(v) for k, v in item["data"].items()}
-        raise KeyError(f"no ConfigMap {service}-config in the local overlay")
+        state = State.load(self.state_dir)
+        assert state is not None, "the stack is not up"
+        return workload_env(self.runtime.rendered(state), service)
 
     def stop(self, component: str) -> None:
         """Stop one process."""
@@ -185,4 +231,7 @@ class UrlTarget(Target):
 
     def config_values(self, service: str) -> dict[str, str]:
         """Taken from the rendered local overlay (assumes the stack runs it)."""
-        return ProcessTarget.config_values(self, service)  # type: ignore[arg-type]
+        from kontaxa_local import manifests
+        from kontaxa_local.settings import OVERLAY
+
+        return workload_env(manifests.load(manifests.render(OVERLAY)), service)

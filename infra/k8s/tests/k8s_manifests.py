@@ -25,9 +25,13 @@ K8S_ROOT = Path(__file__).resolve().parents[1]
 REPO_ROOT = K8S_ROOT.parents[1]
 SCHEMAS_DIR = K8S_ROOT / "schemas"
 
-# The Kubernetes minor version the manifests target: kind's node image and the EKS
-# cluster version. kubernetes-validate holds the schemas of 1.25 to 1.37.
-KUBERNETES_VERSION = "1.34"
+# The Kubernetes minors the clusters run: kind's pinned node image (the local gate) and the
+# EKS cluster version (Terraform's kubernetes_version default; test_eks_cluster.py keeps it,
+# the Cluster Autoscaler image and the kube-proxy add-on aligned). Every manifest validates
+# against both, so what passes on kind is valid on EKS. kubernetes-validate holds 1.25 to 1.37.
+KIND_KUBERNETES_VERSION = "1.33"
+EKS_KUBERNETES_VERSION = "1.35"
+KUBERNETES_VERSIONS = (KIND_KUBERNETES_VERSION, EKS_KUBERNETES_VERSION)
 
 ENVIRONMENTS = ("local", "eks")
 
@@ -216,7 +220,7 @@ class NoSchemaError(Exception):
 @functools.cache
 def _object_meta_registry() -> referencing.Registry[Any]:
     """kubernetes-validate's strict definitions (ObjectMeta for custom resources)."""
-    version = kubernetes_validate.utils.major_minor(KUBERNETES_VERSION)
+    version = kubernetes_validate.utils.major_minor(EKS_KUBERNETES_VERSION)
     definitions = kubernetes_validate.utils.schema_contents(
         f"kubernetes-json-schema/v{version}.0-local-strict/_definitions.json", version
     )
@@ -226,13 +230,14 @@ def _object_meta_registry() -> referencing.Registry[Any]:
 def validate_object(obj: Obj) -> str:
     """Validate one object strictly; return which schema did it. Raises on any failure.
 
-    Built-in kinds use kubernetes-validate's strict schemas of KUBERNETES_VERSION;
+    Built-in kinds use kubernetes-validate's strict schemas of every KUBERNETES_VERSIONS;
     custom resources use the committed CRD schema of their group, version and kind.
     An object with neither raises NoSchemaError: nothing is skipped silently.
     """
     try:
-        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
-        return f"kubernetes {KUBERNETES_VERSION}"
+        for version in KUBERNETES_VERSIONS:
+            kubernetes_validate.validate(obj, version, strict=True)
+        return f"kubernetes {' and '.join(KUBERNETES_VERSIONS)}"
     except kubernetes_validate.SchemaNotFoundError:
         pass
     group, _, version = obj["apiVersion"].rpartition("/")
@@ -240,7 +245,7 @@ def validate_object(obj: Obj) -> str:
     if crd is None:
         raise NoSchemaError(
             f"{obj['apiVersion']} {obj['kind']} has no schema: neither Kubernetes "
-            f"{KUBERNETES_VERSION} nor infra/k8s/schemas knows it (add its CRD with "
+            f"{EKS_KUBERNETES_VERSION} nor infra/k8s/schemas knows it (add its CRD with "
             "infra/k8s/schemas/reduce_crd.py)"
         )
     schema = strict_schema(crd.schema)

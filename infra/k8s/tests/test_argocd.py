@@ -1,13 +1,14 @@
 """The Argo CD tree: restrictive projects, self-healing Applications in order, per-env add-ons."""
 
 import fnmatch
+import re
 
 import pytest
 import yaml
 from k8s_manifests import (
+    EKS_KUBERNETES_VERSION,
     ENVIRONMENTS,
     K8S_ROOT,
-    KUBERNETES_VERSION,
     Obj,
     environment_dirs,
     find,
@@ -308,6 +309,63 @@ def _values(chart_dir: str, env: str) -> dict:
     return yaml.safe_load(path.read_text()) if path.exists() else {}
 
 
+def _effective_values(app: Obj) -> dict:
+    """The Application's value files merged in order, as Helm does (later files win)."""
+    merged: dict = {}
+    for value_file in _value_files(app):
+        path = K8S_ROOT.parent.parent / value_file.removeprefix("$values/")
+        merged = _merge(merged, yaml.safe_load(path.read_text()) or {})
+    return merged
+
+
+def _merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _seconds(duration: str) -> float:
+    """A Go duration such as 30s, 1h or 1h30m, in seconds."""
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", duration)
+    assert parts, duration
+    assert "".join(n + u for n, u in parts) == duration, duration
+    return sum(float(number) * units[unit] for number, unit in parts)
+
+
+def test_rotation_interval_per_environment() -> None:
+    """Issue 19 #5: rotation polls at most every 30 s locally (tested there), hourly on EKS.
+
+    The hour is the AWS provider's recommendation (README of
+    aws/secrets-store-csi-driver-provider-aws 2.1.1, "A one hour poll interval
+    is recommended"): each remount costs a token request, an STS call and one
+    Secrets Manager call per object. Read from the rendered Applications' value files.
+    """
+    local = _effective_values(_applications("local")["secrets-store-csi-driver"])
+    eks = _effective_values(_applications("eks")["secrets-store-csi-driver"])
+    for values in (local, eks):
+        assert values["enableSecretRotation"] is True
+    assert _seconds(local["rotationPollInterval"]) <= 30
+    assert _seconds(eks["rotationPollInterval"]) == 3600
+
+
+def test_aws_provider_lets_the_driver_write_the_files() -> None:
+    """EKS mounts with the driver's atomic ..data layout, as kind does with our provider.
+
+    aws/secrets-store-csi-driver-provider-aws 2.1.1: values.yaml has
+    driverWritesSecrets (default false); templates/daemonset.yaml turns it into
+    --driver-writes-secrets=true; server/server.go writeFile then returns the
+    files in the MountResponse instead of writing them.
+    """
+    app = _applications("eks")["secrets-store-csi-driver-provider-aws"]
+    assert app["spec"]["sources"][0]["targetRevision"] == "2.1.1"
+    assert _effective_values(app)["driverWritesSecrets"] is True
+
+
 def test_environment_add_ons() -> None:
     """kind: emulator and drop-in provider; EKS: the AWS provider and Cluster Autoscaler (IRSA)."""
     local, eks = _applications("local"), _applications("eks")
@@ -351,15 +409,15 @@ def _value_files(app: Obj) -> list[str]:
 
 
 def test_helm_values_per_environment() -> None:
-    """EKS: tokenRequests for IRSA. kind: insecure kubelet TLS, no control-plane scrapes."""
+    """EKS: no driver token requests. kind: insecure kubelet TLS, no control-plane scrapes."""
     local, eks = _applications("local"), _applications("eks")
     assert any(
         f.endswith("secrets-store-csi-driver/eks.yaml")
         for f in _value_files(eks["secrets-store-csi-driver"])
     )
-    assert _values("secrets-store-csi-driver", "eks")["tokenRequests"] == [
-        {"audience": "sts.amazonaws.com"}
-    ]
+    # aws/secrets-store-csi-driver-provider-aws 2.1.1 credential_provider/
+    # irsa_credential_provider.go calls CreateToken itself: no driver token requests.
+    assert "tokenRequests" not in _effective_values(eks["secrets-store-csi-driver"])
     common = _values("secrets-store-csi-driver", "common")
     assert common["enableSecretRotation"] is True
     assert common["syncSecret"]["enabled"] is False
@@ -373,9 +431,13 @@ def test_helm_values_per_environment() -> None:
         "install": False
     }
     autoscaler = _values("cluster-autoscaler", "eks")
-    assert autoscaler["rbac"]["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
+    # The role ARN comes from Terraform, in the generated values file read after eks.yaml.
+    generated = yaml.safe_load(
+        (K8S_ROOT / "overlays/eks/terraform/values/cluster-autoscaler.yaml").read_text()
+    )
+    assert generated["rbac"]["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
     # Cluster Autoscaler's minor version must be the cluster's.
-    assert autoscaler["image"]["tag"].startswith(f"v{KUBERNETES_VERSION}.")
+    assert autoscaler["image"]["tag"].startswith(f"v{EKS_KUBERNETES_VERSION}.")
 
     # The scrapes each environment turns off: test_monitoring.py.
     assert any(

@@ -134,7 +134,7 @@ def test_secret_files(env_name: str, service: str) -> None:
     assert spc["spec"]["provider"] == "aws"
     parameters = spc["spec"]["parameters"]
     parsed = parse_objects(parameters["objects"], region=parameters["region"])
-    files = {o.file_name for o in parsed} | {j.object_alias for o in parsed for j in o.jmes_path}
+    files = {o.file_name for o in parsed} | {j.file_name for o in parsed for j in o.jmes_path}
     assert files == SECRET_FILES[service]
     assert SERVICE_TOKEN_FILE in files
     if service == "main-api":
@@ -160,7 +160,7 @@ def test_service_selects_the_pods(env_name: str, service: str) -> None:
     assert {e["port"] for e in monitor["spec"]["endpoints"]} == {"http"}
     account = one(objects, "ServiceAccount", service)
     assert pod_spec(one(objects, "Deployment", service))["serviceAccountName"] == service
-    assert account["automountServiceAccountToken"] is (service == "aux-service")
+    assert account["automountServiceAccountToken"] is False
 
 
 @pytest.mark.parametrize("env_name", ENVIRONMENTS)

@@ -4,9 +4,10 @@ import re
 
 from k8s_manifests import (
     CHECKOV_VERSION,
+    EKS_KUBERNETES_VERSION,
     ENVIRONMENTS,
     K8S_ROOT,
-    KUBERNETES_VERSION,
+    KIND_KUBERNETES_VERSION,
     REPO_ROOT,
     crd_schemas,
     environment_dirs,
@@ -34,7 +35,10 @@ def test_readme_pins_match_the_manifests() -> None:
         assert pins.get(name) == version, f"README says {name} {pins.get(name)}, not {version}"
     install = (K8S_ROOT / "argocd/install/kustomization.yaml").read_text()
     assert f"/{pins['Argo CD']}/manifests/install.yaml" in install
-    assert pins["Kubernetes (schemas, Cluster Autoscaler image)"] == KUBERNETES_VERSION
+    kind_row = "Kubernetes on kind (node image; manifests validate against it)"
+    eks_row = "Kubernetes on EKS (cluster, Cluster Autoscaler image; manifests validate against it)"
+    assert pins[kind_row] == KIND_KUBERNETES_VERSION
+    assert pins[eks_row] == EKS_KUBERNETES_VERSION
     assert pins["checkov (isolated, `uv tool run`)"] == CHECKOV_VERSION
 
 

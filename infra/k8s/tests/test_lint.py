@@ -99,3 +99,27 @@ def test_checkov_finds_a_weakened_workload(tmp_path: Path) -> None:
     report = run_checkov(tmp_path)
     failed = {c["check_id"] for c in report["results"]["failed_checks"]}
     assert "CKV_K8S_22" in failed  # read-only root filesystem
+
+
+def test_secrets_lint_target_passes_on_the_rendered_overlays() -> None:
+    """`task secrets-lint`: no SecretProviderClass holds what the AWS provider silently accepts.
+
+    The target renders infra/k8s/overlays/{local,eks} and runs
+    `python -m secrets_provider.lint` (services/secrets-provider) on every
+    SecretProviderClass: unknown keys, repeated file names, aliases that
+    pathTranslation changes, unquoted versions.
+    """
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed: the overlays cannot be rendered")
+    task = K8S_ROOT.parents[1] / "task"
+    result = subprocess.run(
+        [str(task), "secrets-lint"],
+        cwd=K8S_ROOT.parents[1],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SecretProviderClasses, 0 findings" in result.stderr
+    assert "secrets-lint: 0 SecretProviderClasses" not in result.stderr

@@ -28,6 +28,7 @@ def exported_series() -> dict[str, set[str]]:
     metrics.observe_request("GET", "/x", 200, 0.01)
     metrics.observe_upstream("aux-service", "get", "ok", 0.01)
     metrics.count_cache("parameters", hit=True)
+    metrics.set_upstream_up("aux-service", up=True)
     series: dict[str, set[str]] = {}
     for family in metrics.registry.collect():
         for sample in family.samples:

@@ -34,9 +34,7 @@ ROOT_ALLOWED = {
     ("DaemonSet", "kontaxa-secrets-provider"): "creates its socket in the root-owned host dir",
 }
 # Pods that mount a service-account token, and why.
-TOKEN_ALLOWED = {
-    ("Deployment", "aux-service"): "IRSA: boto3 signs in with the projected token",
-}
+TOKEN_ALLOWED: dict[tuple[str, str], str] = {}
 
 
 def _workloads() -> dict[tuple[str, str, str, str], Obj]:
@@ -109,6 +107,37 @@ def test_token_mounted_only_where_needed(key: tuple[str, str, str, str]) -> None
         assert mounts is True
     else:
         assert mounts is False, f"{kind}/{name} mounts a service-account token"
+
+
+# The EKS pod identity webhook (aws/amazon-eks-pod-identity-webhook, tag v0.6.17, file
+# pkg/handler/handler.go, Modifier.getPodSpecPatch) adds its own projected volume with a
+# ServiceAccountTokenProjection (the role's audience and expiry) and the AWS_ROLE_ARN /
+# AWS_WEB_IDENTITY_TOKEN_FILE env to each container of a pod whose ServiceAccount carries
+# the role annotation. Nothing in the repository at that tag reads automountServiceAccountToken
+# (`git grep -i automount v0.6.17` finds nothing), and the kubelet mints projected tokens by
+# TokenRequest whatever the automount setting: IRSA needs no automounted API token.
+IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
+
+
+def test_irsa_needs_no_automounted_token() -> None:
+    """aux-service on EKS: the IRSA annotation is there, the Kubernetes API token is not."""
+    objects = render("overlays/eks")
+    account = one(objects, "ServiceAccount", "aux-service")
+    assert IRSA_ANNOTATION in account["metadata"].get("annotations", {})
+    assert account["automountServiceAccountToken"] is False
+    spec = pod_spec(one(objects, "Deployment", "aux-service"))
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["serviceAccountName"] == "aux-service"
+    # No volume of our own takes the webhook's name or path (it skips an existing volume).
+    assert all(v["name"] != "aws-iam-token" for v in spec.get("volumes", []))
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_api_docs_are_off_on_eks(service: str) -> None:
+    """/docs, /redoc and /openapi.json are served locally (tests, fuzzing), never on EKS."""
+    for env, expected in (("eks", "false"), ("local", "true")):
+        config = one(render(f"overlays/{env}"), "ConfigMap", f"{service}-config")
+        assert config["data"]["API_DOCS"] == expected, env
 
 
 def test_exceptions_are_still_in_use() -> None:
@@ -188,13 +217,13 @@ def test_helm_images_and_charts_are_pinned() -> None:
 
 
 def test_emulator_images() -> None:
-    """moto in kind is the moto the workspace locks; LocalStack is the last free tag."""
-    lock = (REPO_ROOT / "uv.lock").read_text()
-    moto_version = re.search(r'\[\[package\]\]\nname = "moto"\nversion = "([^"]+)"', lock)
-    assert moto_version, "moto is not in uv.lock"
+    """moto in kind is the image built here from the locked wheels (services/aws-emulator,
+    loaded by the runner); LocalStack is the last free upstream tag."""
     emulator = one(render("platform/local"), "Deployment", "aws-emulator")
     (container,) = pod_spec(emulator)["containers"]
-    assert container["image"] == f"motoserver/moto:{moto_version.group(1)}"
+    assert container["image"] == "kontaxa/aws-emulator:dev"
+    assert container["imagePullPolicy"] == "IfNotPresent"
+    assert "command" not in container  # the image's CMD, as the container tier runs it
     localstack = yaml.safe_load((K8S_ROOT / "platform/values/localstack/local.yaml").read_text())
     assert localstack["image"] == {
         "repository": "localstack/localstack",
@@ -214,12 +243,17 @@ ALLOWED_DIFFERENCES: list[tuple[str, str, tuple[Any, ...]]] = [
     ("ConfigMap", "*", ("data", "APP_VERSION")),
     ("ConfigMap", "*", ("data", "GIT_SHA")),
     ("ConfigMap", "*", ("data", "BUILD_TIME")),
+    # interactive docs and the schema: on locally only (test_api_docs_are_off_on_eks)
+    ("ConfigMap", "*", ("data", "API_DOCS")),
     # the in-cluster emulator and its static test credentials (local only; envFrom is
     # checked entry by entry in test_allowed_differences_are_the_expected_ones)
     ("ConfigMap", "aux-service-config", ("data", "AWS_ENDPOINT_URL")),
     ("Deployment", "aux-service", ("spec", "template", "spec", "containers", "*", "envFrom")),
     ("Deployment", "aux-service", ("metadata", "annotations", "checkov.io/skip4")),
     ("Secret", "emulator-credentials", ()),
+    # the ECR repository from Terraform's outputs (eks only), which the overlay writes into the
+    # image (overlays/eks/terraform)
+    ("Deployment", "*", ("metadata", "annotations", "kontaxa.io/image-repository")),
     # IRSA (eks only)
     ("ServiceAccount", "*", ("metadata", "annotations", "eks.amazonaws.com/role-arn")),
     # HPA bounds: one replica locally, production bounds on eks
@@ -327,6 +361,30 @@ def test_image_tags_and_version_values(service: str) -> None:
     )
     assert match, image
     assert generated(eks, "ConfigMap", f"{service}-config")["data"]["GIT_SHA"] == match["sha"]
+
+
+def test_kind_runs_only_images_built_and_loaded_by_the_runner() -> None:
+    """Every image the local tree and the git server name is one the kind runtime builds and
+    loads (`kind load docker-image`): nothing of ours is pulled. Helm charts' own images and
+    LocalStack's (a pinned upstream tag: it cannot be built offline) come from the charts."""
+    from kontaxa_local.kind_runtime import IMAGES
+    from kontaxa_local.settings import IMAGE_TAG
+
+    loaded = {f"{image}:{IMAGE_TAG}" for image in IMAGES}
+    seen = set()
+    directories = [d for d in rendered_dirs() if environment_of(d) == "local"]
+    objects = [o for d in directories for o in render(d)]
+    git_server = REPO_ROOT / "local/kind/git-server/deployment.yaml"
+    objects.append(yaml.safe_load(git_server.read_text()))
+    for obj in objects:
+        if obj["kind"] not in WORKLOAD_KINDS:
+            continue
+        spec = pod_spec(obj)
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            assert container["image"] in loaded, f"{obj['metadata']['name']}: {container['image']}"
+            assert container.get("imagePullPolicy") == "IfNotPresent", obj["metadata"]["name"]
+            seen.add(container["image"])
+    assert seen == loaded, f"built and loaded but never run: {loaded - seen}"
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

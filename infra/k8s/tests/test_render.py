@@ -122,7 +122,7 @@ def test_every_values_file_is_used() -> None:
     }
     committed = {
         path.relative_to(REPO_ROOT).as_posix()
-        for tree in ("platform/values", "monitoring/values")
+        for tree in ("platform/values", "monitoring/values", "overlays/eks/terraform/values")
         for path in (K8S_ROOT / tree).rglob("*.yaml")
     }
     assert committed == used

@@ -8,8 +8,10 @@ import kubernetes_validate
 import pytest
 import yaml
 from k8s_manifests import (
+    EKS_KUBERNETES_VERSION,
     K8S_ROOT,
-    KUBERNETES_VERSION,
+    KIND_KUBERNETES_VERSION,
+    KUBERNETES_VERSIONS,
     NoSchemaError,
     crd_schemas,
     find,
@@ -49,7 +51,8 @@ def test_every_crd_backed_kind_in_use_has_a_schema() -> None:
     for directory in rendered_dirs():
         for obj in render(directory):
             try:
-                kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+                for version in KUBERNETES_VERSIONS:
+                    kubernetes_validate.validate(obj, version, strict=True)
             except kubernetes_validate.SchemaNotFoundError:
                 group, _, version = obj["apiVersion"].rpartition("/")
                 in_use.add((group, version, obj["kind"]))
@@ -104,7 +107,8 @@ def test_validation_rejects_a_broken_object(kind: str, name: str, mutate) -> Non
 
 def test_kubernetes_version_is_supported() -> None:
     """kubernetes-validate holds the target version's schemas (no silent fallback)."""
-    assert f"{KUBERNETES_VERSION}.0" in kubernetes_validate.utils.all_versions()
+    for version in KUBERNETES_VERSIONS:
+        assert f"{version}.0" in kubernetes_validate.utils.all_versions()
 
 
 def _chart_version(directory: str, chart: str) -> str:
@@ -151,3 +155,15 @@ def test_argocd_cm_patch_validates() -> None:
     health = patch["data"]["resource.customizations.health.argoproj.io_Application"]
     assert "obj.status.health.status" in health
     assert one(render("argocd/local"), "Application", "platform")
+
+
+def test_schemas_target_the_kubernetes_version_the_clusters_run() -> None:
+    """kind's pinned node image and the EKS default are the minors the schemas validate."""
+    settings = (K8S_ROOT.parents[1] / "local/src/kontaxa_local/settings.py").read_text()
+    node = re.search(r"kindest/node:v(\d+\.\d+)\.\d+@sha256", settings)
+    assert node, "KIND_NODE_IMAGE is not a pinned kindest/node image"
+    eks = (K8S_ROOT.parents[1] / "infra/terraform/modules/eks/variables.tf").read_text()
+    default = re.search(r'variable "kubernetes_version" \{[^}]*default\s*=\s*"([\d.]+)"', eks)
+    assert default, "infra/terraform/modules/eks: kubernetes_version has no default"
+    assert node[1] == KIND_KUBERNETES_VERSION
+    assert default[1] == EKS_KUBERNETES_VERSION

@@ -15,6 +15,9 @@ STAR_RESOURCE_ACTIONS: dict[str, str] = {
         "the plan role: a plan opens the ephemeral random passwords (returns a new random"
         " string, reads no secret)"
     ),
+    "ec2:DescribeAvailabilityZones": (
+        "the plan role: a created cluster's zones are looked up (reads the region's zone list)"
+    ),
     "autoscaling:DescribeAutoScalingGroups": "Cluster Autoscaler discovery (read only)",
     "autoscaling:DescribeAutoScalingInstances": "Cluster Autoscaler discovery (read only)",
     "autoscaling:DescribeLaunchConfigurations": "Cluster Autoscaler discovery (read only)",

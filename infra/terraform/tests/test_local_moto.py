@@ -8,7 +8,11 @@ The tests of this module run in order: apply (fixture), checks, aws plan, re-pla
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
+import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,12 +20,14 @@ from urllib.parse import unquote
 
 import boto3
 import pytest
+import yaml
 
 from .conftest import (
     AWS_ROOT,
     EMULATOR_ACCOUNT,
     LOCAL_ROOT,
     REGION,
+    REPO_ROOT,
     Emulator,
     Terraform,
     aws_actions_called,
@@ -139,11 +145,16 @@ def test_ecr_repositories_are_immutable_scanned_and_tidied(applied: Applied) -> 
         assert repository["imageTagMutability"] == "IMMUTABLE", name
         assert repository["imageScanningConfiguration"]["scanOnPush"] is True, name
         lifecycle = json.loads(ecr.get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"])
-        assert [rule["selection"]["tagStatus"] for rule in lifecycle["rules"]] == [
-            "untagged",
-            "any",
-        ]
-        assert all(rule["action"]["type"] == "expire" for rule in lifecycle["rules"])
+        rules = sorted(lifecycle["rules"], key=lambda rule: rule["rulePriority"])
+        assert [rule["selection"]["tagStatus"] for rule in rules] == ["untagged", "tagged", "any"]
+        assert all(rule["action"]["type"] == "expire" for rule in rules)
+        # Point 9: released images match a rule of higher priority than the count rule, which
+        # therefore never expires them (ECR lifecycle evaluation: an image matched by a rule
+        # is not expired by a lower-priority rule); that rule's own count is out of reach.
+        released = rules[1]["selection"]
+        assert released["tagPrefixList"] == ["release-"]
+        assert released["countType"] == "imageCountMoreThan"
+        assert released["countNumber"] >= 10000
     assert set(applied.outputs["platform"]["ecr_repository_urls"]) == REPOSITORIES
 
 
@@ -205,7 +216,7 @@ def test_github_plan_role_trusts_only_pull_requests_and_reads_only_the_state(
 
     assert list(role["attached"]) == ["kontaxa-github-plan-read"]
     statements = _statements(role["attached"]["kontaxa-github-plan-read"])
-    # The local root creates its cluster: nothing to look up, so no EKS or IAM read.
+    # The local root creates its cluster: no EKS or IAM read, only its zones are looked up.
     assert {
         sid: (_as_set(s["Action"]), _as_set(s["Resource"])) for sid, s in statements.items()
     } == {
@@ -215,6 +226,7 @@ def test_github_plan_role_trusts_only_pull_requests_and_reads_only_the_state(
             {STATE_OBJECT_ARN.split("/", 1)[0]},
         ),
         "GenerateRandomPasswords": ({"secretsmanager:GetRandomPassword"}, {"*"}),
+        "ListAvailabilityZones": ({"ec2:DescribeAvailabilityZones"}, {"*"}),
     }
     assert statements["ListOnlyTheStateKey"]["Condition"] == {
         "StringEquals": {"s3:prefix": "kontaxa/aws/terraform.tfstate"}
@@ -240,16 +252,12 @@ def test_irsa_roles_trust_the_created_cluster_issuer_for_one_service_account_eac
     expected = {
         "kontaxa-aux-service": (
             "kontaxa:aux-service",
-            {"kontaxa-aux-service", "kontaxa-secrets-read"},
+            {"kontaxa-aux-service", "kontaxa-aux-service-secrets-read"},
         ),
-        "kontaxa-main-api": ("kontaxa:main-api", {"kontaxa-secrets-read"}),
+        "kontaxa-main-api": ("kontaxa:main-api", {"kontaxa-main-api-secrets-read"}),
         "kontaxa-cluster-autoscaler": (
             "kube-system:cluster-autoscaler",
             {"kontaxa-cluster-autoscaler"},
-        ),
-        "kontaxa-csi-secrets-provider": (
-            "kube-system:csi-secrets-store-provider-aws",
-            {"kontaxa-secrets-read"},
         ),
         "kontaxa-grafana": (
             "monitoring:kube-prometheus-stack-grafana",
@@ -265,50 +273,86 @@ def test_irsa_roles_trust_the_created_cluster_issuer_for_one_service_account_eac
             f"{issuer_host}:aud": {"sts.amazonaws.com"},
         }, role_name
         assert set(role["attached"]) == policies, role_name
+    # No role for the CSI provider: the official one uses each pod's role (issue 16, point 8).
+    roles = {r["RoleName"] for r in iam.list_roles()["Roles"]}
+    assert not any("csi" in name for name in roles), roles
     assert platform["service_role_arns"] == {
         "aux-service": f"arn:aws:iam::{EMULATOR_ACCOUNT}:role/kontaxa-aux-service",
         "main-api": f"arn:aws:iam::{EMULATOR_ACCOUNT}:role/kontaxa-main-api",
     }
 
 
+def test_cluster_logs_to_a_managed_group_with_retention_in_looked_up_zones(
+    applied: Applied,
+) -> None:
+    """Points 1 and 10: the control plane log group is Terraform's, with a retention and the
+    log types that matter; the subnets' zones come from the account's zone list."""
+    logs = applied.client("logs")
+    groups = logs.describe_log_groups(logGroupNamePrefix="/aws/eks/kontaxa/")["logGroups"]
+    assert [(g["logGroupName"], g.get("retentionInDays")) for g in groups] == [
+        ("/aws/eks/kontaxa/cluster", 90)
+    ]
+    cluster = applied.client("eks").describe_cluster(name="kontaxa")["cluster"]
+    (enabled,) = [entry for entry in cluster["logging"]["clusterLogging"] if entry["enabled"]]
+    assert set(enabled["types"]) == {"api", "audit", "authenticator"}
+    state = applied.terraform.show_state()["values"]["root_module"]
+    clusters = [
+        r["values"]
+        for module in _modules(state)
+        for r in module.get("resources", [])
+        if r["type"] == "aws_eks_cluster"
+    ]
+    (config,) = clusters
+    # moto's EKS keeps no access configuration: the local root leaves it to AWS (the aws root's
+    # create_eks plan below checks it).
+    assert config["access_config"] == []
+    subnets = applied.client("ec2").describe_subnets(
+        Filters=[{"Name": "tag:Name", "Values": ["kontaxa-private-*"]}]
+    )["Subnets"]
+    zones = applied.client("ec2").describe_availability_zones()["AvailabilityZones"]
+    # The zones come from the account's list (first two, sorted), not from letters.
+    expected = sorted(z["ZoneName"] for z in zones if z["ZoneId"] not in _EKS_UNSUPPORTED)[:2]
+    assert sorted(s["AvailabilityZone"] for s in subnets) == expected
+
+
+_EKS_UNSUPPORTED = {"use1-az3", "usw1-az2", "cac1-az3"}
+
+
+def _modules(module: dict[str, Any]) -> list[dict[str, Any]]:
+    return [module, *(m for child in module.get("child_modules", []) for m in _modules(child))]
+
+
 def test_aux_service_policy_is_scoped_to_the_prefix_and_ssm(applied: Applied) -> None:
     statements = _statements(
         _role(applied, "kontaxa-aux-service")["attached"]["kontaxa-aux-service"]
     )
-    assert set(statements) == {
-        "ListBuckets",
-        "ReadParametersUnderPrefix",
-        "DecryptSecureStringsThroughSsmOnly",
-    }
+    # No KMS statement: the service never asks SSM to decrypt (test_app_access.py).
+    assert set(statements) == {"ListBuckets", "ReadParametersUnderPrefix"}
     assert (
         _as_set(statements["ListBuckets"]["Action"]),
         _as_set(statements["ListBuckets"]["Resource"]),
     ) == ({"s3:ListAllMyBuckets"}, {"*"})
 
     parameters = statements["ReadParametersUnderPrefix"]
-    assert _as_set(parameters["Action"]) == {
-        "ssm:GetParameter",
-        "ssm:GetParameters",
-        "ssm:GetParametersByPath",
-    }
+    assert _as_set(parameters["Action"]) == {"ssm:GetParameter", "ssm:GetParametersByPath"}
     prefix_arn = f"arn:aws:ssm:{REGION}:{EMULATOR_ACCOUNT}:parameter{PREFIX}"
     assert _as_set(parameters["Resource"]) == {prefix_arn, f"{prefix_arn}/*"}
 
-    decrypt = statements["DecryptSecureStringsThroughSsmOnly"]
-    assert _as_set(decrypt["Action"]) == {"kms:Decrypt"}
-    assert decrypt["Condition"]["StringEquals"] == {"kms:ViaService": f"ssm.{REGION}.amazonaws.com"}
-    assert decrypt["Condition"]["StringLike"] == {
-        "kms:EncryptionContext:PARAMETER_ARN": f"{prefix_arn}/*"
-    }
 
-
-def test_secrets_read_policy_names_exactly_the_application_secrets(applied: Applied) -> None:
+@pytest.mark.parametrize(
+    ("service", "secret_names"),
+    [
+        ("main-api", ("kontaxa/service-token", "kontaxa/api-keys")),
+        # aux-service mounts only the service token: it may not read the API keys (point 7).
+        ("aux-service", ("kontaxa/service-token",)),
+    ],
+)
+def test_each_service_reads_exactly_the_secrets_it_mounts(
+    applied: Applied, service: str, secret_names: tuple[str, ...]
+) -> None:
     secrets = applied.client("secretsmanager")
-    arns = {
-        secrets.describe_secret(SecretId=name)["ARN"]
-        for name in ("kontaxa/service-token", "kontaxa/api-keys")
-    }
-    document = _role(applied, "kontaxa-main-api")["attached"]["kontaxa-secrets-read"]
+    arns = {secrets.describe_secret(SecretId=name)["ARN"] for name in secret_names}
+    document = _role(applied, f"kontaxa-{service}")["attached"][f"kontaxa-{service}-secrets-read"]
     (statement,) = document["Statement"]
     assert _as_set(statement["Action"]) == {
         "secretsmanager:GetSecretValue",
@@ -490,6 +534,194 @@ def test_aws_root_plans_against_the_same_api_without_code_changes(
     assert applied.outputs["platform"]["cluster_oidc_provider_arn"] in trust
 
 
+def test_aws_root_plans_a_new_cluster_hardened_with_its_addons(
+    applied: Applied, tmp_path: Path, plugin_cache: dict[str, str]
+) -> None:
+    """create_eks on the aws root, planned with the real provider against moto (which has no
+    add-on or access entry API to apply them): IMDSv2 with hop limit 1 on the nodes (point 5),
+    the pinned managed add-ons with network policy enforcement and the EBS CSI driver on its own
+    role (point 6, issue 19), the admins as access entries (point 4), the log group (point 10)."""
+    tree = copy_terraform_tree(tmp_path / "tree")
+    root = tree / AWS_ROOT.relative_to(AWS_ROOT.parents[1])
+    (root / "backend_override.tf").write_text('terraform {\n  backend "local" {}\n}\n')
+    terraform = Terraform(
+        root,
+        tmp_path / ".terraform",
+        env={**emulator_env(applied.emulator.endpoint_url), **plugin_cache},
+    )
+    terraform.run("init", f"-backend-config=path={tmp_path / 'aws.tfstate'}")
+    admin = f"arn:aws:iam::{EMULATOR_ACCOUNT}:role/platform-admin"
+    plan_file = tmp_path / "aws.tfplan"
+    terraform.run(
+        "plan",
+        f"-out={plan_file}",
+        f"-var=account_id={EMULATOR_ACCOUNT}",
+        "-var=github_repository=kontaxa/kontaxa",
+        "-var=create_eks=true",
+        "-var=cluster_name=kontaxa-new",
+        f'-var=cluster_admin_principal_arns=["{admin}"]',
+    )
+    plan = json.loads(terraform.run("show", "-json", str(plan_file)).stdout)
+    after = {c["address"]: c["change"]["after"] for c in plan["resource_changes"]}
+    eks = "module.platform.module.eks"
+
+    (template,) = [v for a, v in after.items() if a.startswith(f"{eks}.aws_launch_template.node")]
+    (metadata,) = template["metadata_options"]
+    assert (
+        metadata["http_endpoint"],
+        metadata["http_tokens"],
+        metadata["http_put_response_hop_limit"],
+    ) == ("enabled", "required", 1)
+
+    addons = {v["addon_name"]: v for a, v in after.items() if ".aws_eks_addon." in a}
+    assert set(addons) == {"vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver"}
+    assert all(addon["addon_version"] for addon in addons.values())
+    assert json.loads(addons["vpc-cni"]["configuration_values"]) == {"enableNetworkPolicy": "true"}
+    calls = plan["configuration"]["root_module"]["module_calls"]["platform"]["module"]
+    irsa = calls["module_calls"]["eks"]["module"]["module_calls"]["ebs_csi_irsa"]["expressions"]
+    assert (irsa["namespace"]["constant_value"], irsa["service_account"]["constant_value"]) == (
+        "kube-system",
+        "ebs-csi-controller-sa",
+    )
+    attachment = after[
+        f'{eks}.module.ebs_csi_irsa[0].aws_iam_role_policy_attachment.this["ebs_csi"]'
+    ]
+    assert (
+        attachment["policy_arn"] == "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
+    )
+
+    cluster = after[f"{eks}.aws_eks_cluster.this[0]"]
+    assert cluster["version"] == "1.35"
+    assert cluster["access_config"][0]["authentication_mode"] == "API"
+    assert cluster["access_config"][0]["bootstrap_cluster_creator_admin_permissions"] is False
+    assert after[f'{eks}.aws_eks_access_entry.admin["{admin}"]']["principal_arn"] == admin
+    association = after[f'{eks}.aws_eks_access_policy_association.admin["{admin}"]']
+    assert association["policy_arn"].endswith(":cluster-access-policy/AmazonEKSClusterAdminPolicy")
+    log_group = after[f"{eks}.aws_cloudwatch_log_group.cluster[0]"]
+    assert (log_group["name"], log_group["retention_in_days"]) == (
+        "/aws/eks/kontaxa-new/cluster",
+        90,
+    )
+    zones = {v["availability_zone"] for a, v in after.items() if ".aws_subnet.private" in a}
+    assert len(zones) == 2
+
+
+def test_outputs_reach_the_eks_tree_without_hand_edits(applied: Applied, tmp_path: Path) -> None:
+    """task k8s:eks-outputs end to end: `terraform output -json` of the applied root, the
+    generated component in a copy of infra/k8s, rendered with kubectl kustomize, validated
+    against the Kubernetes schemas, carrying exactly the ARNs and names Terraform created."""
+    raw = applied.terraform.run("output", "-json").stdout
+    tree = tmp_path / "k8s"
+    shutil.copytree(REPO_ROOT / "infra" / "k8s", tree, ignore=shutil.ignore_patterns("tests"))
+    out = tree / "overlays" / "eks" / "terraform"
+    outputs_file = tmp_path / "outputs.json"
+    outputs_file.write_text(raw)
+    generator = REPO_ROOT / "infra" / "k8s" / "scripts" / "eks_outputs.py"
+    subprocess.run(
+        [sys.executable, str(generator), "--outputs", str(outputs_file), "--out", str(out)],
+        check=True,
+        capture_output=True,
+    )
+    platform = applied.outputs["platform"]
+    roles = platform["service_role_arns"]
+    rendered = {}
+    for directory in ("overlays/eks", "platform/eks", "argocd/eks"):
+        text = subprocess.run(
+            ["kubectl", "kustomize", str(tree / directory)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        rendered[directory] = [o for o in yaml.safe_load_all(text) if o]
+    objects = rendered["overlays/eks"]
+    # The manifest tests' own validation: Kubernetes' strict schemas, the CRDs' committed ones.
+    k8s_manifests = _k8s_manifests()
+    for obj in objects:
+        k8s_manifests.validate_object(obj)
+
+    def get(kind: str, name: str) -> dict[str, Any]:
+        (found,) = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+        return found
+
+    for service in ("main-api", "aux-service"):
+        account = get("ServiceAccount", service)
+        assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == roles[service]
+        (container,) = [
+            c
+            for c in get("Deployment", service)["spec"]["template"]["spec"]["containers"]
+            if c["name"] == service
+        ]
+        repository = platform["ecr_repository_urls"][f"kontaxa/{service}"]
+        assert container["image"].split(":")[0] == repository
+        assert (
+            get("SecretProviderClass", f"{service}-secrets")["spec"]["parameters"]["region"]
+            == platform["region"]
+        )
+    config = get("ConfigMap", "aux-service-config")["data"]
+    assert (config["AWS_REGION"], config["PARAMETER_PREFIX"]) == (
+        platform["region"],
+        platform["parameter_prefix"],
+    )
+    assert get("Ingress", "main-api")["spec"]["rules"][0]["host"] == platform["api_hostname"]
+    sources = [
+        s
+        for app in rendered["argocd/eks"]
+        if app["kind"] == "Application"
+        for s in app["spec"]["sources"]
+        if s.get("name") == "kontaxa"
+    ]
+    assert sources
+    assert {s["repoURL"] for s in sources} == {platform["gitops_repository_url"]}
+    values = yaml.safe_load((out / "values" / "cluster-autoscaler.yaml").read_text())
+    assert values["rbac"]["serviceAccount"]["annotations"] == {
+        "eks.amazonaws.com/role-arn": platform["cluster_autoscaler_role_arn"]
+    }
+    assert (values["awsRegion"], values["autoDiscovery"]["clusterName"]) == (
+        platform["region"],
+        platform["cluster_name"],
+    )
+    # The platform Applications read exactly these generated values files.
+    value_files = {
+        f
+        for app in rendered["platform/eks"]
+        if app["kind"] == "Application"
+        for s in app["spec"]["sources"]
+        for f in s.get("helm", {}).get("valueFiles", [])
+    }
+    for name in ("cluster-autoscaler", "secrets-store-csi-driver-provider-aws"):
+        assert f"$values/infra/k8s/overlays/eks/terraform/values/{name}.yaml" in value_files
+        assert (out / "values" / f"{name}.yaml").is_file()
+
+
+def _k8s_manifests() -> Any:
+    """infra/k8s/tests/k8s_manifests.py, the one implementation of manifest validation."""
+    path = REPO_ROOT / "infra" / "k8s" / "tests" / "k8s_manifests.py"
+    spec = importlib.util.spec_from_file_location("k8s_manifests", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_outputs_generator_refuses_bad_input_and_writes_nothing(tmp_path: Path) -> None:
+    generator = REPO_ROOT / "infra" / "k8s" / "scripts" / "eks_outputs.py"
+    out = tmp_path / "component"
+    for text in ("not json", "{}", '{"platform": {"value": {"region": "us-east-1"}}}'):
+        source = tmp_path / "outputs.json"
+        source.write_text(text)
+        result = subprocess.run(
+            [sys.executable, str(generator), "--outputs", str(source), "--out", str(out)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 2, result
+        assert result.stderr.startswith("eks-outputs: ")
+        assert "Traceback" not in result.stderr
+        assert not out.exists()
+
+
 def test_a_plan_without_refresh_reads_no_secret(applied: Applied, tmp_path: Path) -> None:
     """The pull request plan's -refresh=false: with resources in the state, the plan calls
     nothing but the ephemeral random passwords. The same plan with refresh reads the secret
@@ -505,7 +737,11 @@ def test_a_plan_without_refresh_reads_no_secret(applied: Applied, tmp_path: Path
     # The provider's account lookup: this root skips credential validation, so the provider
     # asks iam:GetUser before sts:GetCallerIdentity (the aws root validates, through STS).
     account_lookup = {"sts:GetCallerIdentity", "iam:GetUser"}
-    assert actions_called("-refresh=false") - account_lookup == {"secretsmanager:GetRandomPassword"}
+    # The zone lookup of the created cluster reads the region's zone list, nothing secret.
+    assert actions_called("-refresh=false") - account_lookup == {
+        "secretsmanager:GetRandomPassword",
+        "ec2:DescribeAvailabilityZones",
+    }
     assert {"secretsmanager:GetSecretValue", "ssm:GetParameter"} <= actions_called()
 
 

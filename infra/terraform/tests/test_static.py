@@ -177,6 +177,7 @@ PLAN_LOOKUPS: dict[tuple[str, str], str | None] = {
     ("data", "aws_iam_policy_document"): None,
     ("data", "aws_eks_cluster"): "eks:DescribeCluster",
     ("data", "aws_iam_openid_connect_provider"): "iam:GetOpenIDConnectProvider",
+    ("data", "aws_availability_zones"): "ec2:DescribeAvailabilityZones",
     ("ephemeral", "aws_secretsmanager_random_password"): "secretsmanager:GetRandomPassword",
 }
 

@@ -5,6 +5,7 @@ and registries); its `--dry-run` plan is what the test suite checks.
 """
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -14,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from kontaxa_local import console, manifests, procs, terraform
+from kontaxa_local import console, manifests, procs, terraform, version
 from kontaxa_local.errors import StepFailed
 from kontaxa_local.executor import Executor, run_command
 from kontaxa_local.process_runtime import StatusRow, free_port
@@ -34,6 +35,7 @@ IMAGES = (
     "kontaxa/aux-service",
     "kontaxa/secrets-provider",
     "kontaxa/git-server",
+    "kontaxa/aws-emulator",  # moto from the locked wheels (LocalStack: the upstream image)
 )
 # The service account issuer of a kind cluster: what IRSA roles trust locally.
 KIND_ISSUER = "https://kubernetes.default.svc.cluster.local"
@@ -115,9 +117,13 @@ class KindRuntime:
     def _images(self) -> None:
         console.step("build the images and load them into kind")
         tag = IMAGE_TAG
+        # scripts/images reads IMAGE_TAG from the environment (a Task variable would not reach
+        # it); the dry run shows only that variable, not the whole environment.
+        tag_env = {"IMAGE_TAG": tag}
         self.executor.run(
             "build the golden and service images",
-            [str(REPO_ROOT / "task"), "images", f"IMAGE_TAG={tag}"],
+            [str(REPO_ROOT / "task"), "images"],
+            env=tag_env if self.executor.dry_run else {**os.environ, **tag_env},
             log=self.log,
             timeout=3600,
         )
@@ -187,20 +193,18 @@ class KindRuntime:
             log=self.log,
             timeout=400,
         )
-        revision = snapshot_commit(self.executor, self.dir / "snapshot.index")
+        snapshot = snapshot_commit(self.executor, self.dir / "snapshot.index")
+        # The ConfigMaps say the snapshot; Argo CD syncs its child that writes them so.
+        state.git_sha, state.build_time = snapshot, version.rfc3339(time.time())
+        revision = version.stamped_commit(
+            self.executor,
+            snapshot,
+            version.Version(state.git_sha, state.build_time),
+            self.dir / "version.index",
+        )
         port = self._port_forward(state, "git-forward", GIT_SERVER)
-        self.executor.run(
-            "push the snapshot",
-            [
-                "git",
-                "-C",
-                str(REPO_ROOT),
-                "push",
-                "--force",
-                f"git://127.0.0.1:{port}/kontaxa.git",
-                f"{revision}:refs/heads/main",
-            ],
-            log=self.log,
+        push_snapshot(
+            self.executor, REPO_ROOT, revision, f"git://127.0.0.1:{port}/kontaxa.git", self.log
         )
         console.done(f"seeded revision {revision[:12]}")
         return revision
@@ -251,19 +255,25 @@ class KindRuntime:
     def _terraform(self, state: State) -> None:
         console.step("apply the Terraform local root to the in-cluster emulator")
         namespace, service, _ = EMULATOR
-        self.executor.run(
-            "wait for the emulator Deployment",
-            self.kubectl(
-                "-n",
-                namespace,
-                "wait",
-                "--for=condition=Available",
-                f"deployment/{service}",
-                "--timeout=900s",
-            ),
-            log=self.log,
-            timeout=1000,
-        )
+        # Argo CD creates the emulator (the platform Application): kubectl's wait polls only
+        # --for=create; any other condition on a missing object fails at once (NotFound).
+        for step, condition, seconds in (
+            ("wait until Argo CD created the emulator Deployment", "create", 900),
+            ("wait for the emulator Deployment", "condition=Available", 600),
+        ):
+            self.executor.run(
+                step,
+                self.kubectl(
+                    "-n",
+                    namespace,
+                    "wait",
+                    f"--for={condition}",
+                    f"deployment/{service}",
+                    f"--timeout={seconds}s",
+                ),
+                log=self.log,
+                timeout=seconds + 60,
+            )
         port = self._port_forward(state, "emulator-forward", EMULATOR)
         extra = {"create_eks": "false", "cluster_oidc_issuer_url": KIND_ISSUER}
         if self.settings.emulator == "localstack":
@@ -397,10 +407,16 @@ class Application:
         return f"{self.name} {self.sync}/{self.health}"
 
 
-def snapshot_commit(executor: Executor, index: Path) -> str:
-    """A commit of the working tree as it is on disk (uncommitted changes included)."""
+def snapshot_commit(executor: Executor, index: Path, repo: Path = REPO_ROOT) -> str:
+    """A commit of the working tree as it is on disk (uncommitted changes included).
+
+    The commit has no parent: a clone made with `actions/checkout` (depth 1) lacks HEAD's
+    history, and git's receive-pack refuses a push that would need new shallow roots
+    (`receive.shallowUpdate` is off by default; see local/tests/test_snapshot_push.py).
+    HEAD's id goes into the message instead, so the snapshot still says what it came from.
+    """
     env = {"GIT_INDEX_FILE": str(index), "PATH": "/usr/bin:/bin"}
-    git = ["git", "-C", str(REPO_ROOT)]
+    git = ["git", "-C", str(repo)]
     if executor.dry_run:
         executor.record(
             "run",
@@ -410,40 +426,33 @@ def snapshot_commit(executor: Executor, index: Path) -> str:
         )
         executor.record(
             "run",
-            "write the snapshot commit",
-            [*git, "commit-tree", "<tree>", "-p", "HEAD", "-m", "local snapshot"],
+            "write the snapshot commit (no parent: pushable from a shallow clone)",
+            [*git, "commit-tree", "<tree>", "-m", "local snapshot of <HEAD>"],
         )
         return "<snapshot>"
     index.parent.mkdir(parents=True, exist_ok=True)
     index.unlink(missing_ok=True)
     run_command("snapshot the working tree", [*git, "add", "--all"], env=env)
     tree = run_command("write the tree", [*git, "write-tree"], env=env).strip()
-    parent = subprocess.run(  # noqa: S603
+    head = subprocess.run(  # noqa: S603
         [*git, "rev-parse", "--verify", "HEAD"], capture_output=True, text=True, check=False
     ).stdout.strip()
-    commit = run_command(
-        "write the snapshot commit",
-        [
-            *git,
-            "-c",
-            "user.name=kontaxa-local",
-            "-c",
-            "user.email=local@kontaxa.invalid",
-            "commit-tree",
-            tree,
-            *(["-p", parent] if parent else []),
-            "-m",
-            f"local snapshot {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}",
-        ],
-        env=env,
-    ).strip()
+    message = f"local snapshot of {head or 'an unborn HEAD'} at {version.rfc3339(time.time())}"
+    commit = version.commit_tree("write the snapshot commit", repo, tree, "", message, env)
     executor.record("run", "snapshot commit", [*git, "commit-tree", tree], manifest=commit)
     return commit
 
 
-def _host_env() -> dict[str, str]:
-    import os
+def push_snapshot(executor: Executor, repo: Path, revision: str, url: str, log: Path) -> None:
+    """Force-push the snapshot commit to the git server's `main`."""
+    executor.run(
+        "push the snapshot",
+        ["git", "-C", str(repo), "push", "--force", url, f"{revision}:refs/heads/main"],
+        log=log,
+    )
 
+
+def _host_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "KUBECONFIG"}}
 
 

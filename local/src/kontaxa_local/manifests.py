@@ -19,6 +19,11 @@ Object = dict[str, Any]
 _VAR_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
 
+def pod_name(deployment: str) -> str:
+    """The name the process runtime gives a Deployment's one pod (env fieldRef, scrape labels)."""
+    return f"{deployment}-local"
+
+
 def render(overlay: Path) -> str:
     """`kubectl kustomize` of `overlay` (read-only, so it runs even in dry-run mode)."""
     return run_command("render manifests", ["kubectl", "kustomize", str(overlay)])
@@ -46,6 +51,7 @@ class Workload:
     name: str
     namespace: str
     labels: dict[str, str]
+    container: str
     image: str
     command: list[str]
     env: dict[str, str]
@@ -117,7 +123,7 @@ def _resolve_env(
         elif "fieldRef" in value_from:
             field_path = value_from["fieldRef"]["fieldPath"]
             env[item["name"]] = {
-                "metadata.name": f"{name}-local",
+                "metadata.name": pod_name(name),
                 "metadata.namespace": namespace,
                 "status.podIP": "127.0.0.1",
             }.get(field_path, "")
@@ -169,6 +175,7 @@ def workloads(objects: list[Object]) -> list[Workload]:
                 name=name,
                 namespace=namespace,
                 labels=pod["metadata"].get("labels", {}),
+                container=container["name"],
                 image=container.get("image", ""),
                 command=list(container.get("command", [])) + list(container.get("args", [])),
                 env=_resolve_env(container, namespace, name, objects),
@@ -199,6 +206,17 @@ def secret_provider_parameters(objects: list[Object], namespace: str, name: str)
     return {k: str(v) for k, v in spc["spec"].get("parameters", {}).items()}
 
 
+def service_workloads(service: Object, all_workloads: list[Workload]) -> list[Workload]:
+    """The workloads whose pods a Service selects (same namespace, every selector label)."""
+    namespace = service["metadata"].get("namespace", "default")
+    selector = service["spec"].get("selector") or {}
+    return [
+        w
+        for w in all_workloads
+        if w.namespace == namespace and selector and selector.items() <= w.labels.items()
+    ]
+
+
 def service_routes(
     objects: list[Object], local_ports: dict[str, int], all_workloads: list[Workload]
 ) -> dict[str, str]:
@@ -207,15 +225,7 @@ def service_routes(
     for service in (o for o in objects if o.get("kind") == "Service"):
         name = service["metadata"]["name"]
         namespace = service["metadata"].get("namespace", "default")
-        selector = service["spec"].get("selector", {})
-        target = next(
-            (
-                w
-                for w in all_workloads
-                if w.namespace == namespace and selector and selector.items() <= w.labels.items()
-            ),
-            None,
-        )
+        target = next(iter(service_workloads(service, all_workloads)), None)
         if target is None or target.name not in local_ports:
             continue
         for port in service["spec"].get("ports", []):

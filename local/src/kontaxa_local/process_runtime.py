@@ -14,7 +14,7 @@ from pathlib import Path
 
 import boto3
 
-from kontaxa_local import console, emulator, manifests, procs, terraform
+from kontaxa_local import console, emulator, manifests, monitoring, procs, terraform, version
 from kontaxa_local.errors import StepFailed
 from kontaxa_local.executor import Executor
 from kontaxa_local.manifests import Workload
@@ -81,11 +81,14 @@ class ProcessRuntime:
         self.dir = settings.state_dir
         self.log_dir = self.dir / "logs"
         self._emulator_vars: dict[str, str] = {}
+        # Seconds each step of the last `up` took, in order (printed, and read by task bench).
+        self.step_seconds: dict[str, float] = {}
 
     # ---- up ----------------------------------------------------------------------------
     def up(self) -> State | None:
         """Bring everything up; a second call on a healthy stack changes nothing."""
         started = time.monotonic()
+        self.step_seconds = {}
         existing = State.load(self.dir)
         if existing is not None and not self.executor.dry_run:
             if existing.reload != self.settings.reload:
@@ -101,11 +104,14 @@ class ProcessRuntime:
             else:
                 console.note("a previous stack is partly up: taking it down first")
                 self.down()
+        now = time.time()
         state = State(
             runtime=self.name,
             emulator=self.settings.emulator,
-            started_at=time.time(),
+            started_at=now,
             reload=self.settings.reload,
+            git_sha=version.working_tree_revision(),
+            build_time=version.rfc3339(now),
         )
         try:
             self._start_emulator(state)
@@ -129,10 +135,12 @@ class ProcessRuntime:
         plan = emulator.plan(self.settings, port, self.executor)
         url = f"http://127.0.0.1:{port}"
         console.step(f"start the AWS emulator ({plan.kind}) on {url}")
+        started = time.monotonic()
         log = self.log_dir / "emulator.log"
-        if self.executor.record("spawn", f"emulator ({plan.kind})", plan.command, plan.env):
+        command, env = self._emulator_launch(plan, port)
+        if self.executor.record("spawn", f"emulator ({plan.kind})", command, env):
             self._check_port_free(port, "emulator")
-            record = procs.spawn("emulator", plan.command, plan.env, log, self.dir / "emulator")
+            record = procs.spawn("emulator", command, env, log, self.dir / "emulator")
             state.emulator_url = url
             state.components["emulator"] = Component(record, url, url + plan.ready_path)
             state.save(self.dir)
@@ -144,11 +152,17 @@ class ProcessRuntime:
         )
         state.emulator_url = url
         self._emulator_vars = plan.terraform_vars
-        console.done(f"emulator ready at {url}")
+        self._took("emulator", started, f"emulator ready at {url}")
+
+    def _emulator_launch(
+        self, plan: emulator.EmulatorPlan, port: int
+    ) -> tuple[list[str], dict[str, str]]:
+        """The command and environment that start the emulator (a host process here)."""
+        return plan.command, plan.env
 
     def _apply_terraform(self, state: State) -> None:
         console.step("apply infra/terraform/environments/local to the emulator")
-        terraform.apply(
+        seconds = terraform.apply(
             self.executor,
             self.settings,
             state.emulator_url,
@@ -158,18 +172,39 @@ class ProcessRuntime:
         state.terraform_state = str(terraform.state_file(self.settings))
         if not self.executor.dry_run:
             state.save(self.dir)
-        console.done("terraform applied")
+        self.step_seconds.update(seconds)
+        console.done(
+            "terraform applied ("
+            + ", ".join(f"{step.split()[-1]} {s:.1f}s" for step, s in seconds.items())
+            + ")"
+        )
+
+    def rendered(self, state: State) -> list[manifests.Object]:
+        """The local overlay as this stack runs it: its ConfigMaps' GIT_SHA and BUILD_TIME
+        say what runs (the keys the cluster sets; image defaults are overridden the same way)."""
+        objects = manifests.load(manifests.render(OVERLAY))
+        version.stamp(objects, lambda image: self.image_version(image, state))
+        return objects
+
+    def image_version(self, image: str, state: State) -> version.Version:
+        """What a workload runs: the working tree as of this bring-up (processes run it)."""
+        return version.Version(state.git_sha, state.build_time)
 
     def _start_workloads(self, state: State) -> None:
         console.step("render infra/k8s/overlays/local")
-        objects = manifests.load(manifests.render(OVERLAY))
+        started = time.monotonic()
+        objects = self.rendered(state)
         workloads = manifests.workloads(objects)
         ports = {w.name: self._port(w.name) for w in workloads}
         routes = manifests.service_routes(objects, ports, workloads)
-        console.done(
+        self._took(
+            "manifests",
+            started,
             f"{len(objects)} objects, {len(workloads)} Deployments: "
             + ", ".join(w.name for w in workloads)
+            + f"; git_sha {state.git_sha}, build_time {state.build_time}",
         )
+        started = time.monotonic()
         for workload in workloads:
             self._mount_secrets(workload, objects, state.emulator_url)
             command, env, cwd = self._process_spec(
@@ -188,15 +223,130 @@ class ProcessRuntime:
                     record, url, url + workload.readiness_path
                 )
                 state.save(self.dir)
-        for workload in workloads:
-            self.executor.wait(
-                f"{workload.name} ready (GET {workload.readiness_path})",
-                lambda name=workload.name: self._probe(state, name),
-                timeout=self.settings.ready_timeout,
-                interval=0.2,
-                on_timeout=lambda name=workload.name: self._not_ready(state, name),
+        # Monitoring needs nothing from the services but their addresses: it starts alongside.
+        waits = [(w.name, f"GET {w.readiness_path}") for w in workloads]
+        if self.settings.monitoring:
+            waits += self._start_monitoring(state, objects, workloads, ports)
+        for name, probe in waits:
+            self._wait_ready(state, name, probe)
+            console.done(f"{name} ready")
+        self._took("services", started, "secrets mounted, services started and ready")
+
+    def _took(self, step: str, started: float, message: str) -> None:
+        """Record and print how long `step` took."""
+        self.step_seconds[step] = time.monotonic() - started
+        console.done(f"{message} ({self.step_seconds[step]:.1f}s)")
+
+    def _wait_ready(self, state: State, name: str, probe: str) -> None:
+        self.executor.wait(
+            f"{name} ready ({probe})",
+            lambda: self._probe(state, name),
+            timeout=self.settings.ready_timeout,
+            interval=0.2,
+            on_timeout=lambda: self._not_ready(state, name),
+        )
+
+    def host_address(self, workload: Workload, container_port: int, ports: dict[str, int]) -> str:
+        """Where a container port of `workload` is served on the host.
+
+        The first container port is mapped to the workload's host port (`PORT`); any other
+        is not remapped, so the process listens on it as the manifest says.
+        """
+        if container_port == workload.container_port:
+            return f"127.0.0.1:{ports[workload.name]}"
+        return f"127.0.0.1:{container_port}"
+
+    def _start_monitoring(
+        self,
+        state: State,
+        objects: list[manifests.Object],
+        workloads: list[Workload],
+        ports: dict[str, int],
+    ) -> list[tuple[str, str]]:
+        """Spawn the alert sink, Alertmanager and Prometheus; what to wait for (none if absent)."""
+        if self.executor.dry_run:
+            missing = monitoring.missing_binaries()
+            if missing:
+                self.executor.record(
+                    "run", "install (first use)", ["apt-get", "install", "-y", *missing]
+                )
+        else:
+            reason = monitoring.install(self.log_dir / "apt.log")
+            if reason:
+                console.note(f"monitoring skipped: {reason}")
+                return []
+        directory = self.dir / "monitoring"
+        sink_port, am_port, prom_port = (
+            self._port(monitoring.ALERT_SINK),
+            self._port(monitoring.ALERTMANAGER),
+            self._port(monitoring.PROMETHEUS),
+        )
+        sink_url = f"http://127.0.0.1:{sink_port}"
+        generated = monitoring.generate(
+            objects,
+            workloads,
+            lambda workload, port: self.host_address(workload, port, ports),
+            alertmanager_address=f"127.0.0.1:{am_port}",
+            sink_url=sink_url,
+            interval=self.settings.monitoring_interval or None,
+            directory=directory,
+        )
+        for name, text in generated.files().items():
+            self.executor.record("write", f"monitoring/{name}", manifest=text)
+        if not self.executor.dry_run:
+            generated.write(directory)
+        specs: list[tuple[str, int, list[str]]] = []
+        if generated.alertmanager is not None:
+            specs.append(
+                (
+                    monitoring.ALERT_SINK,
+                    sink_port,
+                    [
+                        sys.executable,
+                        "-m",
+                        "kontaxa_local.alert_sink",
+                        "--port",
+                        str(sink_port),
+                        "--record",
+                        str(directory / "alerts.jsonl"),
+                    ],
+                )
             )
-            console.done(f"{workload.name} ready")
+            specs.append(
+                (
+                    monitoring.ALERTMANAGER,
+                    am_port,
+                    [
+                        "prometheus-alertmanager",
+                        f"--config.file={directory / 'alertmanager.yml'}",
+                        f"--storage.path={directory / 'alertmanager-data'}",
+                        f"--web.listen-address=127.0.0.1:{am_port}",
+                        "--cluster.listen-address=",  # one instance: no gossip port
+                    ],
+                )
+            )
+        prometheus = [
+            "prometheus",
+            f"--config.file={directory / 'prometheus.yml'}",
+            f"--storage.tsdb.path={directory / 'prometheus-data'}",
+            f"--web.listen-address=127.0.0.1:{prom_port}",
+        ]
+        if generated.retention:
+            prometheus.append(f"--storage.tsdb.retention.time={generated.retention}")
+        specs.append((monitoring.PROMETHEUS, prom_port, prometheus))
+        env = {
+            "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": str(directory),
+        }
+        for name, port, command in specs:
+            url = f"http://127.0.0.1:{port}"
+            console.step(f"start {name} on {url}")
+            if self.executor.record("spawn", name, command, env):
+                self._check_port_free(port, name)
+                record = procs.spawn(name, command, env, self.log_dir / f"{name}.log", directory)
+                state.components[name] = Component(record, url, url + "/-/ready")
+                state.save(self.dir)
+        return [(name, "GET /-/ready") for name, _, _ in specs]
 
     def pod_dir(self, workload: str) -> Path:
         """Where a workload's volumes live on the host."""
@@ -409,7 +559,7 @@ class ProcessRuntime:
     def remount_secrets(self) -> None:
         """Fetch every pod's secrets again (what CSI rotation does); services reload them."""
         state = self._require_state()
-        objects = manifests.load(manifests.render(OVERLAY))
+        objects = self.rendered(state)
         for workload in manifests.workloads(objects):
             self._mount_secrets(workload, objects, state.emulator_url)
 
@@ -447,6 +597,7 @@ class ProcessRuntime:
                 soft_wrap=True,
             )
         if elapsed is not None:
+            steps = ", ".join(f"{step} {s:.1f}s" for step, s in self.step_seconds.items())
             console.console.print(
-                f"up in {elapsed:.1f}s; logs: {self.log_dir}; stop with: task local-down"
+                f"up in {elapsed:.1f}s ({steps}); logs: {self.log_dir}; stop with: task local-down"
             )

@@ -5,8 +5,10 @@
 | LOCAL_RUNTIME | auto | `process`, `kind`, or `auto` (kind if Docker answers and kind exists) |
 | LOCAL_EMULATOR | moto | `moto` or `localstack` |
 | LOCAL_STATE_DIR | .local | where state, logs, pod directories and Terraform state live |
-| LOCAL_PORTS | main-api=8080,aux-service=8081,emulator=4566 | host ports; 0 picks a free one |
+| LOCAL_PORTS | main-api=8080,aux-service=8081,emulator=4566,... | host ports; 0 picks a free one |
 | LOCAL_READY_TIMEOUT | 120 | seconds each component gets to become ready |
+| LOCAL_MONITORING | 1 | 0: no Prometheus, Alertmanager or alert sink (process runtime) |
+| LOCAL_MONITORING_INTERVAL | 5s | local scrape and rule evaluation interval ("": the cluster's) |
 | LOCAL_RELOAD | 0 | 1: services restart on code changes (`task dev`) |
 | LOCAL_PYTHON313 | (found with pyenv) | Python 3.13 interpreter for LocalStack on the host |
 | LOCALSTACK_AUTH_TOKEN | (unset) | for LocalStack (host env, kind Secret); newer tags need it |
@@ -15,6 +17,7 @@
 """
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +35,8 @@ ARGOCD_BOOTSTRAP = REPO_ROOT / "infra/k8s/argocd/bootstrap/local"
 REGION = "us-east-1"
 # The emulator accepts any credentials; this pair is valid nowhere else.
 EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
-DEFAULT_PORTS = "main-api=8080,aux-service=8081,emulator=4566"
+DEFAULT_PORTS = "main-api=8080,aux-service=8081,emulator=4566,prometheus=19090,alertmanager=19093"
+DEFAULT_MONITORING_INTERVAL = "5s"
 KIND_NODE_IMAGE = (
     "kindest/node:v1.33.1@sha256:050072256b9a903bd914c0b2866828150cb229cea0efe5892e2b644d5dd3b34f"
 )
@@ -52,6 +56,14 @@ def _ports(spec: str) -> dict[str, int]:
     return ports
 
 
+def _interval(value: str) -> str:
+    if value and not re.fullmatch(r"[1-9][0-9]*(ms|s|m)", value):
+        raise ValueError(
+            f"LOCAL_MONITORING_INTERVAL: expected a duration such as 5s or 1m, got {value!r}"
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """The runner's configuration, read once from the environment."""
@@ -62,6 +74,8 @@ class Settings:
     ports: dict[str, int] = field(default_factory=lambda: _ports(DEFAULT_PORTS))
     ready_timeout: float = 120.0
     reload: bool = False
+    monitoring: bool = True
+    monitoring_interval: str = DEFAULT_MONITORING_INTERVAL
     python313: str | None = None
     localstack_auth_token: str | None = None
     kind_cluster: str = "kontaxa"
@@ -85,6 +99,10 @@ class Settings:
             ports=_ports(env.get("LOCAL_PORTS", DEFAULT_PORTS)),
             ready_timeout=float(env.get("LOCAL_READY_TIMEOUT", "120")),
             reload=env.get("LOCAL_RELOAD", "0") in {"1", "true", "yes"},
+            monitoring=env.get("LOCAL_MONITORING", "1") in {"1", "true", "yes"},
+            monitoring_interval=_interval(
+                env.get("LOCAL_MONITORING_INTERVAL", DEFAULT_MONITORING_INTERVAL)
+            ),
             python313=env.get("LOCAL_PYTHON313") or None,
             localstack_auth_token=env.get("LOCALSTACK_AUTH_TOKEN") or None,
             kind_cluster=env.get("KIND_CLUSTER_NAME", "kontaxa"),

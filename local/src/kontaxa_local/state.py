@@ -26,6 +26,10 @@ class State:
     components: dict[str, Component] = field(default_factory=dict)
     terraform_state: str = ""
     revision: str = ""  # kind: the snapshot commit Argo CD syncs
+    # What the services report (the ConfigMaps' GIT_SHA and BUILD_TIME); process: the
+    # working tree's commit (-dirty with uncommitted changes) and the time of the bring-up.
+    git_sha: str = ""
+    build_time: str = ""
     reload: bool = False  # process: services restart on code changes (task dev)
     created_paths: list[str] = field(default_factory=list)
     started_at: float = 0.0

@@ -82,6 +82,39 @@ def test_rotated_service_token_is_picked_up_with_a_grace_period(
     assert aux.http.get("/buckets", headers={"X-Service-Token": old}).status_code == 401
 
 
+def test_an_empty_token_file_never_becomes_an_accepted_credential(
+    aux: Aux, secrets_root: Path
+) -> None:
+    token = secrets_root / "service-token"
+    token.write_text("")  # blanked (or caught between truncate and write)
+    assert aux.http.get("/buckets").status_code == 401
+    token.write_text("the-token-after-the-blank")
+    for headers in ({}, {"X-Service-Token": ""}):
+        for path in ("/buckets", "/parameters", "/parameters/welcome-message"):
+            response = aux.http.get(path, headers=headers)
+            assert response.status_code == 401, (path, headers)
+    assert aux.calls.total() == 0
+    new = {"X-Service-Token": "the-token-after-the-blank"}
+    assert aux.http.get("/buckets", headers=new).status_code == 200
+
+
+def test_a_non_utf8_token_file_is_a_missing_token(
+    emulator: Emulator, seeded: SeedData, secrets_root: Path
+) -> None:
+    from .conftest import start_aux
+
+    with start_aux(emulator.url, secrets_root, seeded, service_token_grace_seconds=0) as aux:
+        (secrets_root / "service-token").write_bytes(b"\xff\xfe\x80 not text")
+        for _ in range(3):
+            response = aux.get("/buckets")
+            assert response.status_code == 503
+            assert response.json()["error"]["code"] == "not_ready"
+        assert aux.http.get("/ready").status_code == 503
+        (secrets_root / "service-token").write_text("a-valid-token-again")
+        valid = {"X-Service-Token": "a-valid-token-again"}
+        assert aux.http.get("/buckets", headers=valid).status_code == 200
+
+
 def test_previous_service_token_expires_after_the_grace(
     emulator: Emulator, seeded: SeedData, secrets_root: Path
 ) -> None:

@@ -2,6 +2,8 @@
 
 import pytest
 
+from kontaxa_common.parameters import MAX_NAME_LENGTH, MAX_SEGMENTS
+
 from .conftest import Aux
 
 
@@ -89,8 +91,15 @@ def test_empty_name_is_not_a_parameter_read(aux: Aux) -> None:
 
 
 def test_name_at_the_length_limit_reaches_ssm(aux: Aux) -> None:
-    # 1011 characters in all, prefix included: valid, so SSM is asked (and says not found).
-    name = "a" * (1011 - len("/kontaxa/app/"))
-    response = aux.get(f"/parameters/{name}")
-    assert response.status_code == 404
-    assert aux.calls["GetParameter"] == 1
+    # The longest name the schema allows (MAX_NAME_LENGTH) and the deepest: valid, so SSM is
+    # asked (and says not found); one character more is refused before any call.
+    deepest = "/".join(["a"] * MAX_SEGMENTS)
+    for name in ("a" * MAX_NAME_LENGTH, deepest):
+        response = aux.get(f"/parameters/{name}")
+        assert response.status_code == 404, response.text
+    assert aux.calls["GetParameter"] == 2
+    for name in ("a" * (MAX_NAME_LENGTH + 1), deepest + "/a"):
+        response = aux.get(f"/parameters/{name}")
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "invalid_parameter_name"
+    assert aux.calls["GetParameter"] == 2

@@ -1,11 +1,15 @@
 """Secret files: loaded, reloaded on change, redacted from logs."""
 
+import json
+import logging
 import os
 import time
 from pathlib import Path
 
-from kontaxa_common.logs import REDACTED, Redactor
-from kontaxa_common.secrets import SecretFiles
+import pytest
+
+from kontaxa_common.logs import REDACTED, JsonFormatter, Redactor
+from kontaxa_common.secrets import SecretFiles, matches_any
 
 
 def test_files_are_read_and_reloaded_on_change(tmp_path: Path) -> None:
@@ -49,7 +53,83 @@ def test_missing_directory_means_no_secrets(tmp_path: Path) -> None:
     assert files.with_prefix("") == []
 
 
-def test_short_values_are_not_redacted() -> None:
+SECRETS = {
+    "short": "k3y",
+    "quote": 'pa"ss',
+    "backslash": "pa\\ss-word",
+    "tab": "pa\tss-word",
+    "non-ASCII": "pässwörd-ü",
+    "newline": "line\nbreak-secret",
+}
+
+
+@pytest.mark.parametrize("secret", SECRETS.values(), ids=SECRETS.keys())
+def test_secrets_are_redacted_as_raw_values_in_every_field(
+    secret: str, capfd: pytest.CaptureFixture[str]
+) -> None:
     redactor = Redactor()
-    redactor.replace_values(["abc", "long-enough-secret"])
-    assert redactor.scrub("abc long-enough-secret") == f"abc {REDACTED}"
+    redactor.replace_values([secret])
+    formatter = JsonFormatter("test", redactor)
+    logger = logging.getLogger("test.redaction")
+    record = logger.makeRecord(
+        "test.redaction",
+        logging.WARNING,
+        __file__,
+        0,
+        "token %s refused",
+        (secret,),
+        None,
+        extra={"header": f"Bearer {secret}", "nested": {"values": [secret, 1]}},
+    )
+    line = formatter.format(record)
+    entry = json.loads(line)
+    assert secret not in line
+    assert secret not in json.dumps(entry, ensure_ascii=False)
+    assert entry["msg"] == f"token {REDACTED} refused"
+    assert entry["header"] == f"Bearer {REDACTED}"
+    assert entry["nested"] == {"values": [REDACTED, 1]}
+
+
+def test_an_empty_file_is_never_a_credential(tmp_path: Path) -> None:
+    token = tmp_path / "service-token"
+    token.write_text("")  # an empty mount at start, or a truncate-then-write caught halfway
+    files = SecretFiles(tmp_path, reload_seconds=0, redactor=Redactor())
+    assert files.get("service-token") is None
+    assert files.with_previous("service-token", grace_seconds=120) == []
+    token.write_text("the-new-token-value")
+    assert files.with_previous("service-token", grace_seconds=120) == ["the-new-token-value"]
+    token.write_text("   \n")  # blanked, then restored
+    assert files.with_previous("service-token", grace_seconds=120) == ["the-new-token-value"]
+    token.write_text("the-new-token-value")
+    assert files.with_previous("service-token", grace_seconds=120) == ["the-new-token-value"]
+    assert not matches_any("", ["", "the-new-token-value"])
+    assert not matches_any("", [""])
+    assert matches_any("the-new-token-value", ["other", "the-new-token-value"])
+
+
+def test_a_non_utf8_file_counts_as_missing_and_is_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "service-token").write_bytes(b"\xff\xfe-binary-\x80")
+    files = SecretFiles(tmp_path, reload_seconds=0, redactor=Redactor())
+    with caplog.at_level(logging.WARNING, logger="kontaxa_common.secrets"):
+        files.refresh(force=True)
+        assert files.get("service-token") is None
+        assert files.with_previous("service-token", 120) == []
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert getattr(warnings[0], "file", None) == "service-token"
+    assert "binary" not in caplog.text
+    (tmp_path / "service-token").write_text("a-good-token-again")
+    assert files.get("service-token") == "a-good-token-again"
+
+
+def test_a_same_length_key_restored_with_its_old_mtime_is_picked_up(tmp_path: Path) -> None:
+    key = tmp_path / "api-key-a"
+    key.write_text("key-one-0123456789")
+    stat = key.stat()
+    files = SecretFiles(tmp_path, reload_seconds=0, redactor=Redactor())
+    assert files.with_prefix("api-key-") == ["key-one-0123456789"]
+    key.write_text("key-two-0123456789")  # same length
+    os.utime(key, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # as `cp -p` or `rsync -t` leave it
+    assert files.with_prefix("api-key-") == ["key-two-0123456789"]

@@ -1,5 +1,7 @@
 """Version metadata: headers and the meta object."""
 
+import pytest
+
 from kontaxa_common.version import VersionMetadata, version_header
 
 
@@ -22,3 +24,17 @@ def test_peer_versions_are_learnt() -> None:
     metadata.learn("aux-service", "1.1.0")
     assert metadata.meta()["aux_service_version"] == "1.1.0"
     assert (b"x-aux-service-version", b"1.1.0") in metadata.header_items()
+
+
+@pytest.mark.parametrize(
+    "announced",
+    ["1" * 120_000, "1.0 <script>", "a\tb", "-1.0", "x" * 65],
+    ids=["120,000 bytes", "markup", "tab", "leading dash", "65 characters"],
+)
+def test_an_invalid_peer_version_is_recorded_as_unknown(announced: str) -> None:
+    metadata = VersionMetadata("main-api", "2.0.0", "abc", "t", peers={"aux-service": None})
+    metadata.learn("aux-service", announced)
+    assert metadata.meta()["aux_service_version"] == "unknown"
+    assert (b"x-aux-service-version", b"unknown") in metadata.header_items()
+    metadata.learn("aux-service", "1.4.0-rc.1+build.7")
+    assert metadata.peers["aux-service"] == "1.4.0-rc.1+build.7"

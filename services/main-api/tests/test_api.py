@@ -1,15 +1,24 @@
 """main-api endpoints against a real aux-service: data, auth, metadata, metrics, OpenAPI."""
 
+from pathlib import Path
+
 import pytest
 
-from .conftest import MAIN_META, Stack
+from kontaxa_e2e.inprocess import Keys
+from kontaxa_e2e.servers import eventually
+
+from .conftest import MAIN_META, Stack, start_main
 
 
 def test_health_and_ready(stack: Stack) -> None:
     assert stack.http.get("/health").json()["status"] == "ok"
     ready = stack.http.get("/ready")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"aux_service": "ok", "secrets": "ok"}
+    assert ready.json()["checks"] == {"secrets": "ok"}
+    # The probe checked aux-service in the background: /health tells how it answered.
+    assert eventually(
+        lambda: stack.http.get("/health").json()["checks"] == {"aux_service": "ok"}, timeout=5
+    )
 
 
 def test_ready_fails_without_api_keys(stack: Stack) -> None:
@@ -164,3 +173,15 @@ def test_openapi_is_complete(stack: Stack) -> None:
     for path, statuses in expected.items():
         assert statuses <= set(schema["paths"][path]["get"]["responses"]), path
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])
+def test_docs_are_off_unless_api_docs_is_set(path: str, secrets_root: Path) -> None:
+    keys = Keys()
+    keys.write(secrets_root)
+    with start_main("http://127.0.0.1:9", keys, secrets_root, api_docs=False) as (_, _, http):
+        response = http.get(path)
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "not_found"
+    with start_main("http://127.0.0.1:9", keys, secrets_root) as (_, _, http):
+        assert http.get(path).status_code == 200

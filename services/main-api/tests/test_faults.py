@@ -26,15 +26,23 @@ def _auth(keys: Keys) -> dict[str, str]:
     return {"Authorization": f"Bearer {keys.api_keys['primary']}"}
 
 
-def test_unreachable_aux_is_503(keys: Keys, secrets_root: Path) -> None:
+def test_unreachable_aux_is_503_and_main_api_stays_ready(keys: Keys, secrets_root: Path) -> None:
     with start_main(f"http://127.0.0.1:{free_port()}", keys, secrets_root) as (_, _, http):
         started = time.monotonic()
         response = http.get("/parameters/welcome-message", headers=_auth(keys))
         assert response.status_code == 503
         assert response.json()["error"]["code"] == "upstream_unavailable"
+        assert response.json()["meta"]["main_api_version"] == "2.3.0-test"
         assert time.monotonic() - started < 2
-        assert http.get("/ready").status_code == 503
-        assert http.get("/health").status_code == 200
+        # main-api can still serve (its own 503 with metadata): it stays in the Service.
+        ready = http.get("/ready")
+        assert ready.status_code == 200
+        assert ready.json()["checks"] == {"secrets": "ok"}
+        health = http.get("/health")
+        assert health.status_code == 200
+        assert health.json()["checks"] == {"aux_service": "unreachable"}
+        gauge = 'upstream_up{service="main-api",upstream="aux-service"} 0.0'
+        assert gauge in http.get("/metrics").text
 
 
 def test_slow_aux_is_504_within_the_read_timeout(keys: Keys, secrets_root: Path) -> None:
@@ -155,3 +163,43 @@ def test_missing_service_token_gives_503_not_a_call(keys: Keys, secrets_root: Pa
         response = http.get("/buckets", headers=_auth(keys))
         assert response.status_code == 503
         assert aux.requests == []
+
+
+def test_an_oversized_aux_version_header_is_never_echoed(keys: Keys, secrets_root: Path) -> None:
+    reply = FakeReply(body={"status": "ok"}, headers={"X-Aux-Service-Version": "9" * 60_000})
+    with FakeUpstream(reply) as aux, start_main(aux.url, keys, secrets_root) as (_, _, http):
+        http.get("/version")  # main-api calls aux-service's /version, and reads the header
+        assert aux.requests
+        health = http.get("/health")
+        assert health.headers["X-Aux-Service-Version"] == "unknown"
+        assert health.json()["meta"]["aux_service_version"] == "unknown"
+
+
+SHAPES = {
+    "a list": [],
+    "an empty object": {},
+    "null": None,
+    "a string": "buckets",
+    "buckets not a list": {"buckets": "x", "count": 1},
+    "a bucket without a name": {"buckets": [{}], "count": 1},
+}
+
+
+@pytest.mark.parametrize("body", SHAPES.values(), ids=SHAPES.keys())
+def test_an_unexpected_aux_body_is_502_in_one_log_line(
+    keys: Keys, secrets_root: Path, body: object, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with (
+        FakeUpstream(FakeReply(body=body)) as aux,
+        start_main(aux.url, keys, secrets_root) as (_, _, http),
+    ):
+        for path in ("/buckets", "/parameters", "/parameters/x"):
+            response = http.get(path, headers=_auth(keys))
+            assert response.status_code == 502, path
+            assert response.json()["error"]["code"] == "upstream_error"
+        version = http.get("/version")
+        assert version.status_code == 200
+        assert version.json()["aux_service"] is None
+    log = capfd.readouterr().err
+    assert "Traceback" not in log
+    assert log.count("unexpected shape") == 4

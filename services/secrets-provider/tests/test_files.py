@@ -99,9 +99,15 @@ def test_a_failure_while_writing_leaves_the_previous_set(
 @pytest.mark.parametrize(
     ("files", "message"),
     [
-        ([SecretFile("/etc/passwd", 0o644, b"x")], "must be relative"),
-        ([SecretFile("../escape", 0o644, b"x")], "must be relative"),
-        ([SecretFile("a/../../b", 0o644, b"x")], "must be relative"),
+        # The driver's own checks (v1.5.6 pkg/util/fileutil: validatePath, Validate).
+        ([SecretFile("/etc/passwd", 0o644, b"x")], "must be a relative path"),
+        ([SecretFile("../escape", 0o644, b"x")], "must not contain '..'"),
+        ([SecretFile("a/../../b", 0o644, b"x")], "must not contain '..'"),
+        ([SecretFile("..a", 0o644, b"x")], "must not start with '..'"),
+        ([SecretFile("a//b", 0o644, b"x")], "not a clean path"),
+        ([SecretFile("./a", 0o644, b"x")], "not a clean path"),
+        ([SecretFile("", 0o644, b"x")], "empty"),
+        ([SecretFile("x" * 256, 0o644, b"x")], "longer than 255 bytes"),
         ([SecretFile("a", 0o644, b"x"), SecretFile("a", 0o644, b"y")], "listed twice"),
         ([SecretFile("a", 0o1777, b"x")], "not in 0000..0777"),
     ],

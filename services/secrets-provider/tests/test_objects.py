@@ -124,94 +124,176 @@ def test_one_name_can_be_mounted_twice_under_different_aliases() -> None:
         ("objectName: x", "must be a YAML list"),
         ("- objectName: [unclosed", "not valid YAML"),
         ("- ", "objects[0] is empty"),
-        ("- objectType: secretsmanager", "objectName must be specified"),
-        ("- objectName: x", "objectType must be set"),
-        ("- {objectName: x, objectType: ssm}", "invalid objectType 'ssm'"),
-        ("- {objectName: x, objectType: vault}", "invalid objectType 'vault'"),
-        (f"- {{objectName: '{SSM_ARN}', objectType: secretsmanager}}", "does not match the ARN"),
-        (f"- objectName: {SM_ARN.replace('us-east-1', 'eu-west-1')}", "must match the mount's"),
-        ("- objectName: 'arn:aws:s3:us-east-1:1:bucket'", "invalid service 's3'"),
-        ("- objectName: 'arn:aws'", "invalid ARN format"),
+        ("- objectType: secretsmanager", "Object name must be specified"),
+        ("- objectName: x", "Must use objectType"),
+        ("- {objectName: x, objectType: ssm}", "Invalid objectType: ssm"),
+        ("- {objectName: x, objectType: vault}", "Invalid objectType: vault"),
+        (f"- {{objectName: '{SSM_ARN}', objectType: secretsmanager}}", "does not match ARN"),
+        (f"- objectName: {SM_ARN.replace('us-east-1', 'eu-west-1')}", "ARN region must match"),
+        ("- objectName: 'arn:aws:s3:us-east-1:1:bucket'", "Invalid service in ARN: s3"),
+        ("- objectName: 'arn:aws'", "Invalid ARN format"),
         (
             "- {objectName: p, objectType: ssmparameter, objectVersion: '1', "
             "objectVersionLabel: l}",
-            "not both",
+            "can not specify both",
         ),
         ("- {objectName: x, objectType: secretsmanager, filePermission: '644'}", "four octal"),
         ("- {objectName: x, objectType: secretsmanager, filePermission: '0999'}", "four octal"),
-        ("- {objectName: x, objectType: secretsmanager, objectAliass: y}", "unknown key"),
-        ("- {objectName: p, objectType: ssmparameter, objectVersion: 3}", "must be a string"),
+        # Unquoted, 0640 is YAML 1.1 octal: the string "416", not a permission.
+        ("- {objectName: x, objectType: secretsmanager, filePermission: 0640}", "416"),
         ("- {objectName: x, objectType: secretsmanager, jmesPath: primary}", "must be a list"),
+        ("- {objectName: [x], objectType: secretsmanager}", "must be a string"),
         (
             "- {objectName: x, objectType: secretsmanager, jmesPath: [{objectAlias: a}]}",
-            "path must be specified",
+            "Path must be specified",
         ),
         (
             "- {objectName: x, objectType: secretsmanager, jmesPath: [{path: a}]}",
-            "objectAlias must be specified",
+            "Object alias must be specified",
         ),
         (
-            "- {objectName: x, objectType: secretsmanager,"
-            " jmesPath: [{path: 'a[', objectAlias: a}]}",
-            "invalid JMES path 'a['",
+            "- {objectName: '../x', objectType: secretsmanager}",
+            "path can not contain ../",
         ),
-        ("- {objectName: x, objectType: secretsmanager, objectAlias: a/b}", "path separator"),
-        (
-            "- {objectName: x, objectType: secretsmanager,"
-            " jmesPath: [{path: a, objectAlias: a/b}]}",
-            "path separator",
-        ),
-        ("- {objectName: x, objectType: secretsmanager, objectAlias: '..'}", "cannot be used"),
-        ("- {objectName: '..', objectType: secretsmanager}", "cannot be used"),
     ],
 )
 def test_invalid_objects_are_refused_with_a_clear_message(objects: str, message: str) -> None:
+    with pytest.raises(ObjectSpecError, match=re.escape(message)):
+        parse_objects(objects, region=REGION, path_translation="False")
+
+
+@pytest.mark.parametrize(
+    ("objects", "message"),
+    [
+        (
+            "- {objectName: a, objectType: secretsmanager, objectAlias: same}\n"
+            "- {objectName: b, objectType: secretsmanager, objectAlias: same}\n",
+            "found duplicate object alias same",
+        ),
+        (
+            "- {objectName: a, objectType: secretsmanager, objectAlias: same}\n"
+            "- {objectName: b, objectType: secretsmanager,"
+            " jmesPath: [{path: k, objectAlias: same}]}\n",
+            "Name already in use for objectAlias",
+        ),
+        (
+            "- {objectName: a, objectType: secretsmanager,"
+            " jmesPath: [{path: k, objectAlias: same}, {path: l, objectAlias: same}]}\n",
+            "Name already in use for objectAlias",
+        ),
+        (
+            "- {objectName: a, objectType: secretsmanager}\n"
+            "- {objectName: a, objectType: secretsmanager}\n",
+            "no object alias, and no version label",
+        ),
+    ],
+)
+def test_duplicates_the_aws_provider_refuses_are_refused(objects: str, message: str) -> None:
+    """provider/secret_descriptor.go NewSecretDescriptorList (chart 2.1.1): its duplicate rules."""
     with pytest.raises(ObjectSpecError, match=re.escape(message)):
         parse_objects(objects, region=REGION)
 
 
 @pytest.mark.parametrize(
-    "objects",
+    ("objects", "file_names"),
     [
-        # Two objects, one alias.
-        "- {objectName: a, objectType: secretsmanager, objectAlias: same}\n"
-        "- {objectName: b, objectType: secretsmanager, objectAlias: same}\n",
-        # An object's alias reused by a jmesPath entry.
-        "- {objectName: a, objectType: secretsmanager, objectAlias: same}\n"
-        "- {objectName: b, objectType: secretsmanager, jmesPath: [{path: k, objectAlias: same}]}\n",
-        # Two jmesPath entries of one object.
-        "- {objectName: a, objectType: secretsmanager,"
-        " jmesPath: [{path: k, objectAlias: same}, {path: l, objectAlias: same}]}\n",
-        # The same name twice with neither alias nor label (the AWS provider's case 4).
-        "- {objectName: a, objectType: secretsmanager}\n"
-        "- {objectName: a, objectType: secretsmanager}\n",
-        # A translated name equal to another's alias.
-        "- {objectName: a/b, objectType: secretsmanager}\n"
-        "- {objectName: c, objectType: secretsmanager, objectAlias: a_b}\n",
+        # A translated name equal to another's alias: upstream accepts, the later wins.
+        (
+            "- {objectName: a/b, objectType: secretsmanager}\n"
+            "- {objectName: c, objectType: secretsmanager, objectAlias: a_b}\n",
+            ["a_b", "a_b"],
+        ),
+        # One name twice without alias, with different labels: one file, the later wins.
+        (
+            "- {objectName: a, objectType: secretsmanager, objectVersionLabel: AWSCURRENT}\n"
+            "- {objectName: a, objectType: secretsmanager, objectVersionLabel: AWSPREVIOUS}\n",
+            ["a", "a"],
+        ),
     ],
 )
-def test_duplicate_aliases_are_refused(objects: str) -> None:
-    with pytest.raises(
-        ObjectSpecError, match=r"duplicate object alias or file name '(same|a|a_b)'"
-    ):
-        parse_objects(objects, region=REGION)
+def test_other_repeated_file_names_are_accepted_as_upstream(
+    objects: str, file_names: list[str]
+) -> None:
+    assert [o.file_name for o in parse_objects(objects, region=REGION)] == file_names
 
 
-def test_a_file_cannot_be_the_directory_of_another_without_translation() -> None:
+@pytest.mark.parametrize(
+    ("translation", "alias", "file_name"),
+    [
+        ("", "a/b", "a_b"),
+        ("-", "a/b", "a-b"),
+        ("False", "/a/b", "a/b"),
+        ("", "a\\b", "a\\b"),  # a backslash is no separator on Linux
+        ("/", "/a/b", "/a/b"),  # "/" replaces "/" with itself, no slash is dropped
+    ],
+)
+def test_aliases_are_translated_like_names(translation: str, alias: str, file_name: str) -> None:
+    """GetFileName translates the alias too, and jmesPath aliases (getJmesEntrySecretDescriptor)."""
     objects = (
-        "- {objectName: a, objectType: secretsmanager}\n"
-        "- {objectName: a/b, objectType: secretsmanager}\n"
+        f"- objectName: x\n  objectType: secretsmanager\n  objectAlias: '{alias}'\n"
+        f"  jmesPath: [{{path: k, objectAlias: 'j{alias}'}}]\n"
     )
+    (parsed,) = parse_objects(objects, region=REGION, path_translation=translation)
 
-    with pytest.raises(ObjectSpecError, match="one would be a directory of the other"):
-        parse_objects(objects, region=REGION, path_translation="False")
+    assert parsed.file_name == file_name
+    assert parsed.jmes_path[0].file_name == file_name_for(f"j{alias}", translation)
 
 
-@pytest.mark.parametrize("translation", ["ab", "/"])
-def test_path_translation_must_be_false_or_one_character(translation: str) -> None:
+def file_name_for(name: str, translation: str) -> str:
+    if translation.lower() == "false":
+        return name.lstrip("/")
+    return name.replace("/", translation or "_")
+
+
+@pytest.mark.parametrize("translation", ["ab", "\u00e9"])
+def test_path_translation_must_be_false_or_one_byte(translation: str) -> None:
+    """Go's len() counts bytes: "é" (two bytes in UTF-8) is refused upstream."""
     with pytest.raises(ObjectSpecError, match="pathTranslation"):
         parse_objects(
             "- {objectName: a, objectType: secretsmanager}",
             region=REGION,
             path_translation=translation,
         )
+
+
+@pytest.mark.parametrize(
+    ("scalar", "as_string"),
+    [
+        ("1", "1"),
+        ("0640", "416"),
+        ("0o17", "15"),
+        ("0x1F", "31"),
+        ("1_000", "1000"),
+        ("1.0", "1"),
+        ("1.5", "1.5"),
+        ("1e3", "1000"),
+        ("1234567.0", "1.234567e+06"),
+        ("3.14159265", "3.1415927"),
+        ("y", "true"),
+        ("Off", "false"),
+        ("2024-01-02", "2024-01-02"),
+        ("1:20", "1:20"),
+        ("~", ""),
+        ("'007'", "007"),
+    ],
+)
+def test_scalars_become_strings_as_sigs_k8s_io_yaml_makes_them(scalar: str, as_string: str) -> None:
+    """sigs.k8s.io/yaml v1.6.0 yaml.go convertToJSONableObject over go-yaml v2.4.2 resolve.go."""
+    objects = f"- {{objectName: x, objectType: secretsmanager, objectVersion: {scalar}}}"
+
+    (parsed,) = parse_objects(objects, region=REGION)
+
+    assert parsed.object_version == as_string
+
+
+def test_unknown_keys_are_ignored_and_folded_keys_resolve_in_byte_order() -> None:
+    """Go's encoding/json ignores unknown fields and visits json.Marshal's sorted keys."""
+    objects = (
+        "- {objectName: x, objectType: secretsmanager, objectAliass: y,"
+        " objectalias: b, objectAlias: a}"
+    )
+
+    (parsed,) = parse_objects(objects, region=REGION)
+
+    # "objectAlias" < "objectalias" in byte order: the lower-case key is decoded last.
+    assert parsed.file_name == "b"

@@ -18,6 +18,11 @@ module "platform" {
   kubernetes_version           = var.kubernetes_version
   endpoint_public_access_cidrs = var.endpoint_public_access_cidrs
   node_instance_types          = var.node_instance_types
+  availability_zones           = var.availability_zones
+  cluster_admin_principal_arns = var.cluster_admin_principal_arns
+  cluster_log_retention_days   = var.cluster_log_retention_days
+  api_hostname                 = var.api_hostname
+  permissions_boundary         = var.permissions_boundary
 
   tags = { environment = "aws" }
 }

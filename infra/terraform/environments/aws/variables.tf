@@ -82,7 +82,48 @@ variable "create_eks" {
 variable "kubernetes_version" {
   description = "Kubernetes version when create_eks is true."
   type        = string
-  default     = "1.33"
+  default     = "1.35"
+}
+
+variable "availability_zones" {
+  description = "Pin the availability zones of a created cluster; empty looks up the account's zones EKS supports."
+  type        = list(string)
+  default     = []
+}
+
+variable "cluster_admin_principal_arns" {
+  description = "IAM roles or users that administer a created cluster (EKS access entries). Required with create_eks: nobody else, the creator included, can use its Kubernetes API."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = !var.create_eks || length(var.cluster_admin_principal_arns) > 0
+    error_message = "With create_eks, list at least one admin principal: the cluster grants no one else access."
+  }
+}
+
+variable "cluster_log_retention_days" {
+  description = "Retention of a created cluster's control plane log group, in days."
+  type        = number
+  default     = 90
+}
+
+variable "api_hostname" {
+  description = "DNS name of the public API (main-api's Ingress host), written into the eks overlay by task k8s:eks-outputs."
+  type        = string
+  default     = "api.kontaxa.example.com"
+}
+
+variable "permissions_boundary" {
+  description = "ARN of a permissions boundary policy set on every IAM role (many organisations require one); null sets none."
+  type        = string
+  default     = null
+}
+
+variable "default_tags" {
+  description = "Tags the provider puts on every resource it creates."
+  type        = map(string)
+  default     = { "app.kubernetes.io/part-of" = "kontaxa", "managed-by" = "terraform", environment = "aws" }
 }
 
 variable "endpoint_public_access_cidrs" {

@@ -17,6 +17,7 @@ provider "aws" {
     eks            = var.endpoint_url
     iam            = var.endpoint_url
     kms            = var.endpoint_url
+    logs           = var.endpoint_url
     s3             = var.endpoint_url
     secretsmanager = var.endpoint_url
     ssm            = var.endpoint_url

@@ -6,9 +6,10 @@ locals {
   parameter_arn_prefix = "arn:${data.aws_partition.current.partition}:ssm:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:parameter${var.parameter_prefix}"
 }
 
-# What aux-service does: ListBuckets, GetParameter and GetParametersByPath under its prefix.
-# Source: Service Authorization Reference for S3, SSM and KMS; SSM's use of KMS
-# ("How AWS Systems Manager Parameter Store uses AWS KMS": encryption context PARAMETER_ARN).
+# What aux-service does: ListBuckets, GetParameter and GetParametersByPath under its prefix,
+# always WithDecryption=False, so no KMS call (a SecureString comes back encrypted).
+# Source: Service Authorization Reference for S3 and SSM. tests/test_app_access.py derives the
+# actions from the boto3 calls in services/aux-service and compares.
 data "aws_iam_policy_document" "aux_service" {
   statement {
     # ListAllMyBuckets has no resource type: AWS only accepts "*" for it.
@@ -21,39 +22,24 @@ data "aws_iam_policy_document" "aux_service" {
     sid = "ReadParametersUnderPrefix"
     actions = [
       "ssm:GetParameter",
-      "ssm:GetParameters",
       "ssm:GetParametersByPath",
     ]
     # The prefix itself (GetParametersByPath names the path) and everything below it.
     resources = [local.parameter_arn_prefix, "${local.parameter_arn_prefix}/*"]
   }
-
-  statement {
-    sid       = "DecryptSecureStringsThroughSsmOnly"
-    actions   = ["kms:Decrypt"]
-    resources = ["arn:${data.aws_partition.current.partition}:kms:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:key/*"]
-
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["ssm.${data.aws_region.current.name}.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringLike"
-      variable = "kms:EncryptionContext:PARAMETER_ARN"
-      values   = ["${local.parameter_arn_prefix}/*"]
-    }
-  }
 }
 
-# What the Secrets Store CSI driver's AWS provider calls for a SecretProviderClass of type secretsmanager.
+# What the Secrets Store CSI driver's AWS provider calls for a SecretProviderClass of type
+# secretsmanager, with the token of the pod that mounts it: one policy per service, naming only
+# the secrets that service's SecretProviderClass mounts.
 # Source: aws/secrets-store-csi-driver-provider-aws README, "Configure access".
 data "aws_iam_policy_document" "secrets_read" {
+  for_each = var.service_secret_arns
+
   statement {
-    sid       = "ReadTheApplicationSecrets"
+    sid       = "ReadTheServiceSecrets"
     actions   = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
-    resources = sort(var.secret_arns)
+    resources = sort(each.value)
   }
 }
 
@@ -65,8 +51,10 @@ resource "aws_iam_policy" "aux_service" {
 }
 
 resource "aws_iam_policy" "secrets_read" {
-  name        = "${var.name_prefix}-secrets-read"
-  description = "Secrets Store CSI driver: read the ${var.name_prefix} secrets"
-  policy      = data.aws_iam_policy_document.secrets_read.json
+  for_each = var.service_secret_arns
+
+  name        = "${var.name_prefix}-${each.key}-secrets-read"
+  description = "Secrets Store CSI driver: read the secrets ${each.key} mounts"
+  policy      = data.aws_iam_policy_document.secrets_read[each.key].json
   tags        = var.tags
 }

@@ -3,9 +3,9 @@ output "aux_service_policy_arn" {
   value       = aws_iam_policy.aux_service.arn
 }
 
-output "secrets_read_policy_arn" {
-  description = "ARN of the policy that reads the application's secrets (for the CSI driver)."
-  value       = aws_iam_policy.secrets_read.arn
+output "secrets_read_policy_arns" {
+  description = "ARN of each service's secrets read policy (for the CSI driver), keyed by service name."
+  value       = { for name, policy in aws_iam_policy.secrets_read : name => policy.arn }
 }
 
 output "aux_service_policy_json" {
@@ -14,6 +14,6 @@ output "aux_service_policy_json" {
 }
 
 output "secrets_read_policy_json" {
-  description = "Rendered secrets read policy."
-  value       = data.aws_iam_policy_document.secrets_read.json
+  description = "Rendered secrets read policy of each service, keyed by service name."
+  value       = { for name, document in data.aws_iam_policy_document.secrets_read : name => document.json }
 }

@@ -13,13 +13,13 @@ variable "parameter_prefix" {
   }
 }
 
-variable "secret_arns" {
-  description = "ARNs of the Secrets Manager secrets the Secrets Store CSI driver may read for the application."
-  type        = list(string)
+variable "service_secret_arns" {
+  description = "ARNs of the Secrets Manager secrets each service mounts (its SecretProviderClass), keyed by service name: one read policy per service."
+  type        = map(list(string))
 
   validation {
-    condition     = length(var.secret_arns) > 0 && alltrue([for arn in var.secret_arns : !strcontains(arn, "*")])
-    error_message = "List the secret ARNs explicitly, without wildcards."
+    condition     = alltrue([for arns in values(var.service_secret_arns) : length(arns) > 0 && alltrue([for arn in arns : !strcontains(arn, "*")])])
+    error_message = "List each service's secret ARNs explicitly, without wildcards."
   }
 }
 

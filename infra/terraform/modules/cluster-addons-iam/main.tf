@@ -69,27 +69,12 @@ module "cluster_autoscaler_irsa" {
   source = "../irsa"
   count  = var.enable_cluster_autoscaler ? 1 : 0
 
-  role_name         = "${var.name_prefix}-cluster-autoscaler"
-  oidc_provider_arn = var.oidc_provider_arn
-  oidc_issuer_url   = var.oidc_issuer_url
-  namespace         = var.cluster_autoscaler_service_account.namespace
-  service_account   = var.cluster_autoscaler_service_account.name
-  policy_arns       = { cluster_autoscaler = aws_iam_policy.cluster_autoscaler[0].arn }
-  tags              = var.tags
-}
-
-# The official provider fetches secrets with the token of the pod that mounts them,
-# so the application roles carry the read policy too. This role serves providers that
-# use their own identity (our drop-in provider in kind), and reads nothing else.
-module "csi_provider_irsa" {
-  source = "../irsa"
-  count  = var.enable_csi_provider ? 1 : 0
-
-  role_name         = "${var.name_prefix}-csi-secrets-provider"
-  oidc_provider_arn = var.oidc_provider_arn
-  oidc_issuer_url   = var.oidc_issuer_url
-  namespace         = var.csi_provider_service_account.namespace
-  service_account   = var.csi_provider_service_account.name
-  policy_arns       = { secrets_read = var.secrets_read_policy_arn }
-  tags              = var.tags
+  role_name            = "${var.name_prefix}-cluster-autoscaler"
+  oidc_provider_arn    = var.oidc_provider_arn
+  oidc_issuer_url      = var.oidc_issuer_url
+  namespace            = var.cluster_autoscaler_service_account.namespace
+  service_account      = var.cluster_autoscaler_service_account.name
+  policy_arns          = { cluster_autoscaler = aws_iam_policy.cluster_autoscaler[0].arn }
+  permissions_boundary = var.permissions_boundary
+  tags                 = var.tags
 }

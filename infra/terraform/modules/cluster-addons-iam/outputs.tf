@@ -3,11 +3,6 @@ output "cluster_autoscaler_role_arn" {
   value       = try(module.cluster_autoscaler_irsa[0].role_arn, null)
 }
 
-output "csi_provider_role_arn" {
-  description = "IRSA role of the Secrets Store CSI driver provider; null when disabled."
-  value       = try(module.csi_provider_irsa[0].role_arn, null)
-}
-
 output "cluster_autoscaler_policy_json" {
   description = "Rendered Cluster Autoscaler policy; null when disabled."
   value       = try(data.aws_iam_policy_document.cluster_autoscaler[0].json, null)

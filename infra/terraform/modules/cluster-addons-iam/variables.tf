@@ -36,33 +36,10 @@ variable "cluster_autoscaler_service_account" {
   }
 }
 
-variable "enable_csi_provider" {
-  description = "Create the role of the Secrets Store CSI driver's AWS provider DaemonSet."
-  type        = bool
-  default     = true
-}
-
-variable "csi_provider_service_account" {
-  description = "Namespace and name of the CSI driver provider's service account."
-  type = object({
-    namespace = string
-    name      = string
-  })
-  default = {
-    namespace = "kube-system"
-    name      = "csi-secrets-store-provider-aws"
-  }
-}
-
-variable "secrets_read_policy_arn" {
-  description = "Policy that reads the application's secrets, attached to the CSI provider role. Required when enable_csi_provider is true."
+variable "permissions_boundary" {
+  description = "ARN of a permissions boundary policy for the roles; null sets none."
   type        = string
   default     = null
-
-  validation {
-    condition     = !var.enable_csi_provider || var.secrets_read_policy_arn != null
-    error_message = "secrets_read_policy_arn is required when enable_csi_provider is true."
-  }
 }
 
 variable "tags" {

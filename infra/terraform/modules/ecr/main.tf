@@ -38,8 +38,22 @@ resource "aws_ecr_lifecycle_policy" "this" {
         action = { type = "expire" }
       },
       {
+        # An image matched by a rule is never expired by a rule of lower priority (ECR User
+        # Guide, "Lifecycle policy evaluation rules"): an image tagged with the release prefix,
+        # which promotion adds to the image an environment runs, stays while it is referenced.
         rulePriority = 2
-        description  = "Keep the newest ${var.tagged_images_to_keep} images"
+        description  = "Never expire released images (tag prefix ${var.release_tag_prefix})"
+        selection = {
+          tagStatus     = "tagged"
+          tagPrefixList = [var.release_tag_prefix]
+          countType     = "imageCountMoreThan"
+          countNumber   = 10000
+        }
+        action = { type = "expire" }
+      },
+      {
+        rulePriority = 3
+        description  = "Keep the newest ${var.tagged_images_to_keep} unreleased images"
         selection = {
           tagStatus   = "any"
           countType   = "imageCountMoreThan"

@@ -20,6 +20,17 @@ variable "tagged_images_to_keep" {
   }
 }
 
+variable "release_tag_prefix" {
+  description = "Tag prefix of released images (the promotion adds it to the image it promotes): the lifecycle policy never expires them."
+  type        = string
+  default     = "release-"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]+$", var.release_tag_prefix))
+    error_message = "release_tag_prefix must be a non-empty image tag prefix."
+  }
+}
+
 variable "untagged_image_expiry_days" {
   description = "Days after which untagged images (dangling layers of rebuilt tags) are expired."
   type        = number

@@ -20,9 +20,10 @@ data "aws_iam_policy_document" "cluster_trust" {
 resource "aws_iam_role" "cluster" {
   count = var.create ? 1 : 0
 
-  name               = "${var.cluster_name}-cluster"
-  assume_role_policy = data.aws_iam_policy_document.cluster_trust.json
-  tags               = var.tags
+  name                 = "${var.cluster_name}-cluster"
+  assume_role_policy   = data.aws_iam_policy_document.cluster_trust.json
+  permissions_boundary = var.permissions_boundary
+  tags                 = var.tags
 }
 
 resource "aws_iam_role_policy_attachment" "cluster" {
@@ -43,7 +44,20 @@ resource "aws_kms_key" "cluster" {
   tags                    = var.tags
 }
 
+# EKS would create this group itself on first log, with no retention, and leave it behind on
+# destroy. Created here first, EKS writes into it and destroy removes it.
+resource "aws_cloudwatch_log_group" "cluster" {
+  #checkov:skip=CKV_AWS_338:Retention is a variable (cluster_log_retention_days, default 90 days): a year of control plane logs is the account's compliance decision, not this module's
+  #checkov:skip=CKV_AWS_158:CloudWatch Logs encrypts every log group at rest with its own keys; a customer key would need a key policy for the logs service principal, kept out of this module on purpose
+  count = var.create ? 1 : 0
+
+  name              = "/aws/eks/${var.cluster_name}/cluster"
+  retention_in_days = var.cluster_log_retention_days
+  tags              = var.tags
+}
+
 resource "aws_eks_cluster" "this" {
+  #checkov:skip=CKV_AWS_37:The log types are a variable; the default sends api, audit and authenticator (who called, what was allowed, how they authenticated) and leaves out the high-volume controllerManager and scheduler logs
   count = var.create ? 1 : 0
 
   name     = var.cluster_name
@@ -51,6 +65,17 @@ resource "aws_eks_cluster" "this" {
   role_arn = aws_iam_role.cluster[0].arn
 
   enabled_cluster_log_types = var.cluster_log_types
+
+  # Who may use the Kubernetes API is an access entry (access.tf), visible and revocable in
+  # EKS, not the invisible admin right the creator gets under CONFIG_MAP.
+  dynamic "access_config" {
+    for_each = var.enable_access_entries ? [true] : []
+
+    content {
+      authentication_mode                         = "API"
+      bootstrap_cluster_creator_admin_permissions = false
+    }
+  }
 
   vpc_config {
     subnet_ids              = aws_subnet.private[*].id
@@ -69,7 +94,7 @@ resource "aws_eks_cluster" "this" {
 
   tags = var.tags
 
-  depends_on = [aws_iam_role_policy_attachment.cluster]
+  depends_on = [aws_iam_role_policy_attachment.cluster, aws_cloudwatch_log_group.cluster]
 }
 
 # The cluster's service account issuer as an IAM identity provider: what IRSA roles trust.

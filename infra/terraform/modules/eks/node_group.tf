@@ -23,9 +23,10 @@ data "aws_iam_policy_document" "node_trust" {
 resource "aws_iam_role" "node" {
   count = local.create_node_group ? 1 : 0
 
-  name               = "${var.cluster_name}-node"
-  assume_role_policy = data.aws_iam_policy_document.node_trust.json
-  tags               = var.tags
+  name                 = "${var.cluster_name}-node"
+  assume_role_policy   = data.aws_iam_policy_document.node_trust.json
+  permissions_boundary = var.permissions_boundary
+  tags                 = var.tags
 }
 
 resource "aws_iam_role_policy_attachment" "node" {
@@ -33,6 +34,30 @@ resource "aws_iam_role_policy_attachment" "node" {
 
   role       = aws_iam_role.node[0].name
   policy_arn = "arn:${local.partition}:iam::aws:policy/${each.value}"
+}
+
+# Pods must not reach the node role's credentials through the instance metadata service:
+# IMDSv2 only (a session token), and a hop limit of 1 so the token's reply dies at the node and
+# never reaches a pod's network namespace. Source: Amazon EKS Best Practices Guide, Security,
+# "Restrict access to the instance profile assigned to the worker node".
+resource "aws_launch_template" "node" {
+  count = local.create_node_group ? 1 : 0
+
+  name_prefix = "${var.cluster_name}-node-"
+  description = "Nodes of ${var.cluster_name}: IMDSv2 only, hop limit 1"
+
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 1
+  }
+
+  tag_specifications {
+    resource_type = "instance"
+    tags          = merge(var.tags, { Name = "${var.cluster_name}-node" })
+  }
+
+  tags = var.tags
 }
 
 resource "aws_eks_node_group" "this" {
@@ -50,11 +75,19 @@ resource "aws_eks_node_group" "this" {
     max_size     = var.node_scaling.max
   }
 
+  launch_template {
+    id      = aws_launch_template.node[0].id
+    version = aws_launch_template.node[0].latest_version
+  }
+
   update_config {
     max_unavailable = 1
   }
 
-  # The tags Cluster Autoscaler's auto-discovery and its IAM condition look for.
+  # Cluster Autoscaler's auto-discovery and its IAM condition read two tags on the Auto
+  # Scaling group. EKS puts them there itself (Amazon EKS User Guide, "Simplify node lifecycle
+  # with managed node groups": managed node group resources are tagged for Cluster Autoscaler);
+  # the node group's own tags below are not copied to the group. They only mark the node group.
   tags = merge(var.tags, {
     "k8s.io/cluster-autoscaler/${var.cluster_name}" = "owned"
     "k8s.io/cluster-autoscaler/enabled"             = "true"
@@ -65,5 +98,7 @@ resource "aws_eks_node_group" "this" {
     ignore_changes = [scaling_config[0].desired_size]
   }
 
-  depends_on = [aws_iam_role_policy_attachment.node]
+  # The network add-ons first: a node that joins before the VPC CNI is configured starts
+  # without network policy enforcement.
+  depends_on = [aws_iam_role_policy_attachment.node, aws_eks_addon.before_nodes]
 }

@@ -16,9 +16,48 @@ variable "cluster_name" {
 }
 
 variable "kubernetes_version" {
-  description = "Kubernetes minor version of the control plane."
+  description = "Kubernetes minor version of the control plane. Keep it in EKS standard support, and change it with addon_versions and the Cluster Autoscaler image of infra/k8s (a test keeps them aligned)."
   type        = string
-  default     = "1.33"
+  default     = "1.35"
+}
+
+variable "addon_versions" {
+  description = "Pinned versions of the EKS managed add-ons, for kubernetes_version. Sources: Amazon EKS User Guide, \"Manage kube-proxy\" and \"Manage CoreDNS\" version tables (1.35); vpc-cni and aws-ebs-csi-driver from describe-addon-versions as published for 1.35 clusters."
+  type = object({
+    vpc_cni        = string
+    kube_proxy     = string
+    coredns        = string
+    ebs_csi_driver = string
+  })
+  default = {
+    vpc_cni        = "v1.21.1-eksbuild.3"
+    kube_proxy     = "v1.35.3-eksbuild.13"
+    coredns        = "v1.14.2-eksbuild.4"
+    ebs_csi_driver = "v1.57.1-eksbuild.1"
+  }
+}
+
+variable "enable_access_entries" {
+  description = "Authenticate with EKS access entries only (API mode, no admin right for the creator). False only where the EKS API keeps no access configuration (emulators): the cluster then keeps EKS's default."
+  type        = bool
+  default     = true
+}
+
+variable "admin_principal_arns" {
+  description = "IAM roles or users given cluster admin through EKS access entries (AmazonEKSClusterAdminPolicy). Nobody else, the creator included, gets access to the Kubernetes API."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.admin_principal_arns : can(regex("^arn:[^:]+:iam::[0-9]{12}:(role|user)/", arn))])
+    error_message = "admin_principal_arns must be IAM role or user ARNs."
+  }
+}
+
+variable "permissions_boundary" {
+  description = "ARN of a permissions boundary policy set on every role this module creates; null sets none."
+  type        = string
+  default     = null
 }
 
 variable "vpc_cidr" {
@@ -33,7 +72,7 @@ variable "vpc_cidr" {
 }
 
 variable "availability_zones" {
-  description = "Availability zones for the subnets (EKS needs two or more). Empty: the region's zones a and b."
+  description = "Availability zones for the subnets (EKS needs two or more), to pin them. Empty: the first zone_count available zones of the account that need no opt-in and that EKS supports."
   type        = list(string)
   default     = []
 
@@ -41,6 +80,23 @@ variable "availability_zones" {
     condition     = length(var.availability_zones) == 0 || length(var.availability_zones) >= 2
     error_message = "Give at least two availability zones, or none for the default."
   }
+}
+
+variable "zone_count" {
+  description = "How many availability zones to use when availability_zones is empty."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.zone_count >= 2
+    error_message = "EKS needs subnets in at least two availability zones."
+  }
+}
+
+variable "unsupported_zone_ids" {
+  description = "Zone ids EKS refuses for the control plane (Amazon EKS User Guide, subnet requirements), left out of the zone lookup."
+  type        = list(string)
+  default     = ["use1-az3", "usw1-az2", "cac1-az3"]
 }
 
 variable "endpoint_public_access_cidrs" {
@@ -55,9 +111,20 @@ variable "endpoint_public_access_cidrs" {
 }
 
 variable "cluster_log_types" {
-  description = "Control plane log types sent to CloudWatch Logs."
+  description = "Control plane log types sent to CloudWatch Logs: who called the API, what was allowed, and how they authenticated."
   type        = list(string)
-  default     = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+  default     = ["api", "audit", "authenticator"]
+}
+
+variable "cluster_log_retention_days" {
+  description = "Retention of the control plane log group, in days."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.cluster_log_retention_days)
+    error_message = "cluster_log_retention_days must be a retention CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ...)."
+  }
 }
 
 variable "node_instance_types" {

@@ -1,11 +1,28 @@
 # A VPC of its own: public subnets hold the NAT gateway and load balancers, private
 # subnets the nodes, so no node has a public address.
-data "aws_region" "current" {}
+#
+# Zone letters map to different physical zones in each account, and EKS refuses a few zone
+# ids for the control plane (UnsupportedAvailabilityZoneException). Source: Amazon EKS User
+# Guide, "View Amazon EKS networking requirements for VPC and subnets", subnet requirements:
+# use1-az3, usw1-az2 and cac1-az3. So the zones come from the account's own list, opted-in
+# zones and those ids left out; availability_zones pins them instead.
+data "aws_availability_zones" "available" {
+  count = var.create && length(var.availability_zones) == 0 ? 1 : 0
+
+  state            = "available"
+  exclude_zone_ids = var.unsupported_zone_ids
+
+  filter {
+    name   = "opt-in-status"
+    values = ["opt-in-not-required"]
+  }
+}
 
 locals {
-  # Named zones, not a lookup: the subnet layout never shifts when AWS adds a zone.
-  zones = length(var.availability_zones) > 0 ? var.availability_zones : ["${data.aws_region.current.name}a", "${data.aws_region.current.name}b"]
-  azs   = var.create ? local.zones : []
+  # The first zones of the sorted list: the layout shifts only if a zone goes away.
+  azs = !var.create ? [] : length(var.availability_zones) > 0 ? var.availability_zones : slice(
+    sort(data.aws_availability_zones.available[0].names), 0, var.zone_count
+  )
 }
 
 resource "aws_vpc" "this" {

@@ -101,6 +101,7 @@ resource "aws_iam_role" "this" {
   description          = "GitHub Actions in ${var.repository}: push images to ECR, nothing else"
   assume_role_policy   = data.aws_iam_policy_document.trust["ci"].json
   max_session_duration = var.max_session_duration
+  permissions_boundary = var.permissions_boundary
   tags                 = var.tags
 }
 
@@ -172,6 +173,19 @@ data "aws_iam_policy_document" "plan" {
   }
 
   dynamic "statement" {
+    for_each = var.plan_role.looks_up_zones ? [true] : []
+
+    content {
+      # data "aws_availability_zones" of a cluster created without pinned zones.
+      # DescribeAvailabilityZones has no resource type in the Service Authorization Reference
+      # (Amazon EC2): AWS only accepts "*". It reads the region's zone list.
+      sid       = "ListAvailabilityZones"
+      actions   = ["ec2:DescribeAvailabilityZones"]
+      resources = ["*"]
+    }
+  }
+
+  dynamic "statement" {
     for_each = var.plan_role.generates_passwords ? [true] : []
 
     content {
@@ -193,6 +207,7 @@ resource "aws_iam_role" "plan" {
   description          = "GitHub Actions pull requests in ${var.repository}: terraform plan -refresh=false -lock=false, read only"
   assume_role_policy   = data.aws_iam_policy_document.trust["plan"].json
   max_session_duration = var.max_session_duration
+  permissions_boundary = var.permissions_boundary
   tags                 = var.tags
 }
 

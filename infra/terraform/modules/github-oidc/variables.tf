@@ -85,7 +85,7 @@ variable "ecr_repository_arns" {
 }
 
 variable "plan_role" {
-  description = "A read-only role for `terraform plan -refresh=false -lock=false` in pull requests (subject repo:OWNER/REPO:pull_request): s3:GetObject on state_bucket/state_key, s3:ListBucket of that key, and what the configuration's data and ephemeral blocks call: eks:DescribeCluster on eks_cluster_arns, iam:GetOpenIDConnectProvider on oidc_provider_arns, secretsmanager:GetRandomPassword with generates_passwords. Nothing else. Null: no plan role."
+  description = "A read-only role for `terraform plan -refresh=false -lock=false` in pull requests (subject repo:OWNER/REPO:pull_request): s3:GetObject on state_bucket/state_key, s3:ListBucket of that key, and what the configuration's data and ephemeral blocks call: eks:DescribeCluster on eks_cluster_arns, iam:GetOpenIDConnectProvider on oidc_provider_arns, secretsmanager:GetRandomPassword with generates_passwords, ec2:DescribeAvailabilityZones with looks_up_zones. Nothing else. Null: no plan role."
   type = object({
     name                = string
     state_bucket        = string
@@ -93,6 +93,7 @@ variable "plan_role" {
     eks_cluster_arns    = optional(list(string), [])
     oidc_provider_arns  = optional(list(string), [])
     generates_passwords = optional(bool, false)
+    looks_up_zones      = optional(bool, false)
   })
   default = null
 
@@ -110,6 +111,12 @@ variable "max_session_duration" {
   description = "Maximum session length of the CI and plan roles, in seconds."
   type        = number
   default     = 3600
+}
+
+variable "permissions_boundary" {
+  description = "ARN of a permissions boundary policy for the CI and plan roles; null sets none."
+  type        = string
+  default     = null
 }
 
 variable "tags" {

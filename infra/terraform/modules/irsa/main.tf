@@ -34,6 +34,7 @@ resource "aws_iam_role" "this" {
   description          = "IRSA role of ${local.subject}"
   assume_role_policy   = data.aws_iam_policy_document.trust.json
   max_session_duration = var.max_session_duration
+  permissions_boundary = var.permissions_boundary
   tags                 = var.tags
 }
 

@@ -40,6 +40,12 @@ variable "max_session_duration" {
   default     = 3600
 }
 
+variable "permissions_boundary" {
+  description = "ARN of a permissions boundary policy for the role; null sets none."
+  type        = string
+  default     = null
+}
+
 variable "tags" {
   description = "Tags added to the role."
   type        = map(string)

@@ -10,6 +10,11 @@ module "eks" {
   vpc_cidr                     = var.vpc_cidr
   endpoint_public_access_cidrs = var.endpoint_public_access_cidrs
   node_instance_types          = var.node_instance_types
+  availability_zones           = var.availability_zones
+  enable_access_entries        = var.enable_cluster_access_entries
+  admin_principal_arns         = var.cluster_admin_principal_arns
+  cluster_log_retention_days   = var.cluster_log_retention_days
+  permissions_boundary         = var.permissions_boundary
   tags                         = local.tags
 }
 
@@ -53,14 +58,14 @@ locals {
   )
 
   # Secrets reach the pods through the CSI driver, whose official provider uses the
-  # pod's own service account: each application role reads the application's secrets.
+  # pod's own service account: each application role reads the secrets its service mounts.
   service_roles = {
     "aux-service" = {
       aux_service  = module.app_access.aux_service_policy_arn
-      secrets_read = module.app_access.secrets_read_policy_arn
+      secrets_read = module.app_access.secrets_read_policy_arns["aux-service"]
     }
     "main-api" = {
-      secrets_read = module.app_access.secrets_read_policy_arn
+      secrets_read = module.app_access.secrets_read_policy_arns["main-api"]
     }
   }
 }
@@ -69,22 +74,23 @@ module "service_irsa" {
   source   = "../irsa"
   for_each = local.service_roles
 
-  role_name         = "${var.name}-${each.key}"
-  oidc_provider_arn = local.oidc_provider_arn
-  oidc_issuer_url   = local.oidc_issuer_url
-  namespace         = var.namespace
-  service_account   = each.key
-  policy_arns       = each.value
-  tags              = local.tags
+  role_name            = "${var.name}-${each.key}"
+  oidc_provider_arn    = local.oidc_provider_arn
+  oidc_issuer_url      = local.oidc_issuer_url
+  namespace            = var.namespace
+  service_account      = each.key
+  policy_arns          = each.value
+  permissions_boundary = var.permissions_boundary
+  tags                 = local.tags
 }
 
 module "cluster_addons_iam" {
   source = "../cluster-addons-iam"
 
-  name_prefix             = var.name
-  cluster_name            = var.cluster_name
-  oidc_provider_arn       = local.oidc_provider_arn
-  oidc_issuer_url         = local.oidc_issuer_url
-  secrets_read_policy_arn = module.app_access.secrets_read_policy_arn
-  tags                    = local.tags
+  name_prefix          = var.name
+  cluster_name         = var.cluster_name
+  oidc_provider_arn    = local.oidc_provider_arn
+  oidc_issuer_url      = local.oidc_issuer_url
+  permissions_boundary = var.permissions_boundary
+  tags                 = local.tags
 }

@@ -5,6 +5,8 @@ data "aws_region" "current" {}
 data "aws_caller_identity" "current" {}
 
 locals {
+  gitops_repository_url = "https://github.com/${var.github_repository}.git"
+
   tags = merge({ "app.kubernetes.io/part-of" = var.name, "managed-by" = "terraform" }, var.tags)
 
   ecr_repository_arns = var.create_ecr_repositories ? [for name in sort(var.ecr_repositories) : module.ecr.repository_arns[name]] : [
@@ -16,9 +18,10 @@ locals {
 module "ecr" {
   source = "../ecr"
 
-  repository_names = var.create_ecr_repositories ? var.ecr_repositories : toset([])
-  force_delete     = var.disposable
-  tags             = local.tags
+  repository_names   = var.create_ecr_repositories ? var.ecr_repositories : toset([])
+  force_delete       = var.disposable
+  release_tag_prefix = var.release_tag_prefix
+  tags               = local.tags
 }
 
 module "app_config" {
@@ -40,22 +43,28 @@ module "app_access" {
 
   name_prefix      = var.name
   parameter_prefix = var.parameter_prefix
-  secret_arns      = values(module.app_config.secret_arns)
-  tags             = local.tags
+  # What each service's SecretProviderClass mounts (infra/k8s/apps/*/secretproviderclass.yaml;
+  # a test compares them).
+  service_secret_arns = {
+    "aux-service" = [module.app_config.secret_arns["service-token"]]
+    "main-api"    = [module.app_config.secret_arns["service-token"], module.app_config.secret_arns["api-keys"]]
+  }
+  tags = local.tags
 }
 
 module "github_oidc" {
   source = "../github-oidc"
 
-  create_provider     = var.create_github_oidc_provider
-  provider_arn        = var.github_oidc_provider_arn
-  repository          = var.github_repository
-  repository_owner_id = var.github_repository_owner_id
-  repository_id       = var.github_repository_id
-  branches            = var.github_branches
-  environments        = var.github_environments
-  role_name           = "${var.name}-github-ci"
-  ecr_repository_arns = local.ecr_repository_arns
+  create_provider      = var.create_github_oidc_provider
+  provider_arn         = var.github_oidc_provider_arn
+  repository           = var.github_repository
+  repository_owner_id  = var.github_repository_owner_id
+  repository_id        = var.github_repository_id
+  branches             = var.github_branches
+  environments         = var.github_environments
+  role_name            = "${var.name}-github-ci"
+  ecr_repository_arns  = local.ecr_repository_arns
+  permissions_boundary = var.permissions_boundary
 
   # What a plan of this platform calls besides the state: the data blocks of cluster.tf (the
   # other data blocks make no API call, and sts:GetCallerIdentity needs no permission) and the
@@ -68,6 +77,7 @@ module "github_oidc" {
     eks_cluster_arns    = data.aws_eks_cluster.existing[*].arn
     oidc_provider_arns  = data.aws_iam_openid_connect_provider.existing[*].arn
     generates_passwords = true
+    looks_up_zones      = var.create_eks && length(var.availability_zones) == 0
   }
 
   tags = local.tags

@@ -63,11 +63,6 @@ output "cluster_autoscaler_role_arn" {
   value       = module.cluster_addons_iam.cluster_autoscaler_role_arn
 }
 
-output "csi_provider_role_arn" {
-  description = "IRSA role of the Secrets Store CSI driver provider (kube-system/csi-secrets-store-provider-aws)."
-  value       = module.cluster_addons_iam.csi_provider_role_arn
-}
-
 output "cluster_name" {
   description = "Name of the EKS cluster the roles trust."
   value       = var.cluster_name
@@ -88,6 +83,41 @@ output "cluster_endpoint" {
   value       = module.eks.cluster_endpoint
 }
 
+output "ebs_csi_driver_role_arn" {
+  description = "IRSA role of the EBS CSI driver add-on of a cluster created here (with its node group); null otherwise."
+  value       = module.eks.ebs_csi_driver_role_arn
+}
+
+output "cluster_arn" {
+  description = "ARN of a cluster created here; null otherwise."
+  value       = module.eks.cluster_arn
+}
+
+output "cluster_certificate_authority_data" {
+  description = "Base64 CA certificate of a cluster created here (kubeconfig); null otherwise."
+  value       = module.eks.cluster_certificate_authority_data
+}
+
+output "cluster_security_group_id" {
+  description = "Cluster security group of a cluster created here; null otherwise."
+  value       = module.eks.cluster_security_group_id
+}
+
+output "cluster_addons" {
+  description = "EKS managed add-ons of a cluster created here, name to version."
+  value       = module.eks.addons
+}
+
+output "gitops_repository_url" {
+  description = "HTTPS clone URL of github_repository: the repository Argo CD syncs."
+  value       = local.gitops_repository_url
+}
+
+output "api_hostname" {
+  description = "DNS name of the public API (main-api's Ingress host)."
+  value       = var.api_hostname
+}
+
 output "summary" {
   description = "Every name and ARN above in one object: what the environment roots output for the other layers. No secret values."
   value = {
@@ -106,11 +136,17 @@ output "summary" {
     grafana_role_arn            = module.grafana_irsa.role_arn
     grafana_admin_secret_name   = module.app_config.grafana_admin_secret.name
     cluster_autoscaler_role_arn = module.cluster_addons_iam.cluster_autoscaler_role_arn
-    csi_provider_role_arn       = module.cluster_addons_iam.csi_provider_role_arn
+    ebs_csi_driver_role_arn     = module.eks.ebs_csi_driver_role_arn
     cluster_name                = var.cluster_name
     cluster_oidc_issuer_url     = local.oidc_issuer_url
     cluster_oidc_provider_arn   = local.oidc_provider_arn
     cluster_endpoint            = module.eks.cluster_endpoint
+    cluster_arn                 = module.eks.cluster_arn
+    cluster_security_group_id   = module.eks.cluster_security_group_id
+    cluster_addons              = module.eks.addons
+    gitops_repository_url       = local.gitops_repository_url
+    api_hostname                = var.api_hostname
+    release_tag_prefix          = var.release_tag_prefix
   }
 }
 

@@ -144,7 +144,49 @@ variable "cluster_oidc_issuer_url" {
 variable "kubernetes_version" {
   description = "Kubernetes version of a created cluster."
   type        = string
-  default     = "1.33"
+  default     = "1.35"
+}
+
+variable "availability_zones" {
+  description = "Availability zones of a created cluster's subnets, to pin them; empty looks them up (modules/eks)."
+  type        = list(string)
+  default     = []
+}
+
+variable "enable_cluster_access_entries" {
+  description = "A created cluster authenticates with access entries only (API mode). False only on emulators, whose EKS API keeps no access configuration."
+  type        = bool
+  default     = true
+}
+
+variable "cluster_admin_principal_arns" {
+  description = "IAM roles or users given cluster admin on a created cluster (EKS access entries); nobody else can use its Kubernetes API."
+  type        = list(string)
+  default     = []
+}
+
+variable "cluster_log_retention_days" {
+  description = "Retention of a created cluster's control plane log group, in days."
+  type        = number
+  default     = 90
+}
+
+variable "api_hostname" {
+  description = "DNS name of the public API (main-api's Ingress host); output for the eks overlay."
+  type        = string
+  default     = "api.kontaxa.example.com"
+}
+
+variable "release_tag_prefix" {
+  description = "Tag prefix of promoted images, which the ECR lifecycle policy never expires."
+  type        = string
+  default     = "release-"
+}
+
+variable "permissions_boundary" {
+  description = "ARN of a permissions boundary policy set on every IAM role of the platform; null sets none."
+  type        = string
+  default     = null
 }
 
 variable "vpc_cidr" {

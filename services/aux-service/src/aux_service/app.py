@@ -15,7 +15,7 @@ from kontaxa_common.metrics import Metrics
 from kontaxa_common.models import Parameter
 from kontaxa_common.secrets import SecretFiles
 from kontaxa_common.version import VersionMetadata
-from kontaxa_common.web import add_routes, install_common
+from kontaxa_common.web import add_routes, docs_routes, install_common
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Internal service of the Kontaxa platform: S3 and SSM Parameter Store "
         "through boto3. Callers must present the shared service token.",
         lifespan=lifespan,
+        **docs_routes(settings),
     )
     aws = AwsGateway(settings, metrics)
     store = ParameterStore(aws, parameter_cache, settings.parameter_prefix)

@@ -1,7 +1,8 @@
 """aux-service settings: field names are the environment variable names."""
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from kontaxa_common.parameters import validate_prefix
 from kontaxa_common.settings import ServiceSettings
 
 SERVICE_NAME = "aux-service"
@@ -20,7 +21,9 @@ class Settings(ServiceSettings):
         2, ge=1, le=5, description="Attempts per AWS call, first included (botocore standard mode)."
     )
     parameter_prefix: str = Field(
-        "/kontaxa/app", pattern=r"^/[A-Za-z0-9_.\-/]*$", description="SSM path served."
+        "/kontaxa/app",
+        pattern=r"^/[A-Za-z0-9_.\-/]*$",
+        description="SSM path served (at most 100 characters and 5 levels).",
     )
     parameter_cache_ttl_seconds: float = Field(
         30.0, ge=0, description="Lifetime of cached parameter reads; 0 disables the cache."
@@ -35,3 +38,9 @@ class Settings(ServiceSettings):
     ready_cache_seconds: float = Field(
         5.0, ge=0, description="How long a readiness check of AWS is reused."
     )
+
+    @field_validator("parameter_prefix")
+    @classmethod
+    def _prefix_leaves_room(cls, prefix: str) -> str:
+        """Every valid relative name must fit under the prefix (kontaxa_common.parameters)."""
+        return validate_prefix(prefix)

@@ -1,14 +1,17 @@
 """Request dependencies: the service-token check, the one thing every data request runs."""
 
-import hmac
-
 from fastapi import Depends
 from fastapi.security import APIKeyHeader
 from starlette.requests import HTTPConnection
 
 from aux_service.config import Settings
 from kontaxa_common.errors import ApiError
-from kontaxa_common.secrets import SERVICE_TOKEN_FILE, SERVICE_TOKEN_HEADER, SecretFiles
+from kontaxa_common.secrets import (
+    SERVICE_TOKEN_FILE,
+    SERVICE_TOKEN_HEADER,
+    SecretFiles,
+    matches_any,
+)
 
 
 class ServiceToken(APIKeyHeader):
@@ -28,15 +31,12 @@ class ServiceToken(APIKeyHeader):
         accepted = secrets.with_previous(SERVICE_TOKEN_FILE, settings.service_token_grace_seconds)
         if not accepted:
             raise ApiError(503, "not_ready", "aux-service has no service token loaded yet")
-        offered = (request.headers.get(SERVICE_TOKEN_HEADER) or "").encode()
-        matched = False
-        for token in accepted:  # each comparison in constant time
-            matched |= hmac.compare_digest(offered, token.encode())
-        if not matched:
+        offered = request.headers.get(SERVICE_TOKEN_HEADER) or ""
+        if not matches_any(offered, accepted):
             raise ApiError(
                 401, "unauthenticated", f"a valid {SERVICE_TOKEN_HEADER} header is required"
             )
-        return offered.decode()
+        return offered
 
 
 ServiceAuthenticated = Depends(

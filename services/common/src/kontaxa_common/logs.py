@@ -24,8 +24,8 @@ class Redactor:
         self._values: tuple[str, ...] = ()
 
     def replace_values(self, values: Iterable[str]) -> None:
-        """Swap in the current set of secret values (short ones would redact noise)."""
-        self._values = tuple(sorted({v for v in values if len(v) >= 8}, key=len, reverse=True))
+        """Swap in the current set of secret values, whatever their length (longest first)."""
+        self._values = tuple(sorted({v for v in values if v}, key=len, reverse=True))
 
     def scrub(self, text: str) -> str:
         """Return `text` with every known secret value replaced."""
@@ -33,6 +33,27 @@ class Redactor:
             if value in text:
                 text = text.replace(value, REDACTED)
         return text
+
+    def scrub_fields(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """`entry` with every secret value replaced in its raw strings, nested ones included.
+
+        Done before JSON encoding: once encoded, a value with a quote, a backslash, a control
+        or a non-ASCII character no longer appears as itself in the line.
+        """
+        if not self._values:
+            return entry
+        return {key: self._scrub_value(value) for key, value in entry.items()}
+
+    def _scrub_value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.scrub(value)
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        if isinstance(value, dict):
+            return {self.scrub(str(k)): self._scrub_value(v) for k, v in value.items()}
+        if isinstance(value, list | tuple | set | frozenset):
+            return [self._scrub_value(item) for item in value]
+        return self.scrub(str(value))  # what the encoder's default=str would write
 
 
 class JsonFormatter(logging.Formatter):
@@ -75,7 +96,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return self._redactor.scrub(_ENCODER.encode(entry))
+        return _ENCODER.encode(self._redactor.scrub_fields(entry))
 
 
 class BatchingStreamHandler(logging.StreamHandler[TextIO]):

@@ -1,6 +1,6 @@
 """Prometheus metrics, one registry per app so several apps can live in one process (tests)."""
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 # Buckets from 1 ms to 10 s: a cache hit sits at the bottom, an AWS timeout at the top.
@@ -40,6 +40,12 @@ class Metrics:
             ["service", "upstream"],
             registry=self.registry,
         )
+        self.upstream_up = Gauge(
+            "upstream_up",
+            "1 when the last call to the upstream got a usable reply, 0 when it did not.",
+            ["service", "upstream"],
+            registry=self.registry,
+        )
         self.cache_lookups = Counter(
             "cache_lookups_total",
             "Cache lookups by cache and result (hit or miss).",
@@ -72,6 +78,10 @@ class Metrics:
             child = self.upstream_duration.labels(self._service, *key)
             self._upstream_children[key] = child
         child.observe(seconds)
+
+    def set_upstream_up(self, upstream: str, up: bool) -> None:
+        """Record whether the upstream answered usably on the last call."""
+        self.upstream_up.labels(self._service, upstream).set(1 if up else 0)
 
     def count_retry(self, upstream: str) -> None:
         """Count one retry of an upstream call."""

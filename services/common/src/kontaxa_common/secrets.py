@@ -1,7 +1,11 @@
-"""Secret files as mounted by the Secrets Store CSI driver, reloaded when they change."""
+"""Secret files as mounted by the Secrets Store CSI driver, reloaded when they change, and
+the one credential comparison both services use.
+"""
 
+import hmac
 import logging
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from kontaxa_common.logs import Redactor
@@ -14,82 +18,109 @@ SERVICE_TOKEN_FILE = "service-token"  # noqa: S105 - a file name, not a secret
 SERVICE_TOKEN_HEADER = "X-Service-Token"  # noqa: S105 - a header name
 
 
-class SecretFiles:
-    """Reads every regular file of a directory; re-reads when any file changes.
+def matches_any(offered: str, accepted: Iterable[str]) -> bool:
+    """Whether `offered` is one of the `accepted` credentials.
 
-    The check is a `stat` of each file, done at most once per `reload_seconds`,
-    so a rotation by the CSI driver is picked up without a restart.
+    Compared with every one, each in constant time, so timing reveals nothing; an empty
+    value is never a credential, offered or accepted.
+    """
+    offered_bytes = offered.encode()
+    matched = False
+    for value in accepted:
+        if value:
+            matched |= hmac.compare_digest(offered_bytes, value.encode())
+    return matched and bool(offered_bytes)
+
+
+class SecretFiles:
+    """Reads every regular file of a directory; re-reads them at most once per `reload_seconds`.
+
+    Changes are detected by content, not by name, size and modification time: a key restored
+    with its old mtime (`cp -p`, `tar`, `rsync -t`) is a change too. The files are small and
+    few, so reading them once a second costs nothing measurable. A file that is empty,
+    unreadable or not UTF-8 counts as missing.
     """
 
     def __init__(self, directory: Path, reload_seconds: float, redactor: Redactor) -> None:
         self._directory = directory
         self._reload_seconds = reload_seconds
         self._redactor = redactor
-        self._signature: tuple[tuple[str, int, int], ...] | None = None
         self._values: dict[str, str] = {}
-        # Each file's value before its last change, and when it changed (rotation grace).
+        self._loaded = False
+        # Each file's non-empty value before its last change, and when it changed (grace).
         self._previous: dict[str, tuple[str, float]] = {}
+        self._undecodable: set[str] = set()
         self._checked_at = float("-inf")
 
     def __repr__(self) -> str:
         return f"SecretFiles({self._directory}, {len(self._values)} files)"
 
-    def _scan(self) -> tuple[tuple[str, int, int], ...]:
+    def _read(self) -> dict[str, str]:
         try:
             entries = sorted(self._directory.iterdir())
         except OSError:
-            return ()
-        signature = []
+            return {}
+        values: dict[str, str] = {}
+        undecodable: set[str] = set()
         for path in entries:
             # The CSI driver's atomic writer keeps `..data`-style dirs; only files count.
             if path.name.startswith(".") or not path.is_file():
                 continue
-            stat = path.stat()
-            signature.append((path.name, stat.st_mtime_ns, stat.st_size))
-        return tuple(signature)
+            try:
+                value = path.read_bytes().decode("utf-8").strip()
+            except OSError:
+                continue
+            except UnicodeDecodeError:
+                undecodable.add(path.name)
+                if path.name not in self._undecodable:  # once per occurrence, never the bytes
+                    logger.warning(
+                        "secret file is not UTF-8 text; treated as missing",
+                        extra={"file": path.name},
+                    )
+                continue
+            if value:
+                values[path.name] = value
+        self._undecodable = undecodable
+        return values
 
     def refresh(self, force: bool = False) -> None:
-        """Re-read the files if due and changed."""
+        """Re-read the files if due; take the new values if any changed."""
         now = time.monotonic()
         if not force and now - self._checked_at < self._reload_seconds:
             return
         self._checked_at = now
-        signature = self._scan()
-        if signature == self._signature:
+        values = self._read()
+        if self._loaded and values == self._values:
             return
-        values: dict[str, str] = {}
-        for name, _, _ in signature:
-            try:
-                values[name] = (self._directory / name).read_text().strip()
-            except OSError:
-                continue
         for name, old in self._values.items():
             if values.get(name) != old:
                 self._previous[name] = (old, now)
         self._values = values
-        self._signature = signature
+        self._loaded = True
         previous = [old for old, _ in self._previous.values()]
         self._redactor.replace_values([*values.values(), *previous])
         logger.info("secret files loaded", extra={"files": sorted(values)})
 
     def get(self, name: str) -> str | None:
-        """The content of one secret file, or None when absent or empty."""
+        """The content of one secret file, or None when absent, empty or unreadable."""
         self.refresh()
-        return self._values.get(name) or None
+        return self._values.get(name)
 
     def with_previous(self, name: str, grace_seconds: float) -> list[str]:
         """The current value of a file and, for `grace_seconds` after a change, the one before.
 
         For a token two pods rotate independently: the peer may still send the old one.
+        Never an empty value: an empty mount is no credential.
         """
         self.refresh()
-        accepted = [self._values[name]] if self._values.get(name) else []
+        accepted = [self._values[name]] if name in self._values else []
         previous = self._previous.get(name)
-        if previous and time.monotonic() - previous[1] <= grace_seconds:
+        fresh = previous and time.monotonic() - previous[1] <= grace_seconds
+        if previous and fresh and previous[0] not in accepted:
             accepted.append(previous[0])
         return accepted
 
     def with_prefix(self, prefix: str) -> list[str]:
-        """The non-empty contents of every file whose name starts with `prefix`."""
+        """The contents of every (non-empty) file whose name starts with `prefix`."""
         self.refresh()
-        return [v for k, v in self._values.items() if k.startswith(prefix) and v]
+        return [v for k, v in self._values.items() if k.startswith(prefix)]

@@ -1,8 +1,103 @@
-"""Run a service under uvicorn with the settings every service shares."""
+"""Run a service under uvicorn with the settings every service shares.
+
+uvicorn (0.54) reads a request head of any size and for any time: its httptools protocol
+feeds every byte to the parser before the app sees a header, starts no timer on a new
+connection, and cancels its keep-alive timer on any byte, so a client can hold a connection
+with an idle socket or one header byte a second, or make it parse 64 MiB of header first.
+`BoundedHttpToolsProtocol` bounds the head where it is read: its size (431 and close) and
+the time to receive it (close), from the connection's first byte or a request's first byte.
+The middleware's own 431 (kontaxa_common.middleware) stays the finer check of what was read.
+"""
+
+import asyncio
+from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from kontaxa_common.settings import ServiceSettings
+
+_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"content-type: text/plain; charset=utf-8\r\ncontent-length: 27\r\nconnection: close\r\n\r\n"
+    b"request head is too large\r\n"
+)
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the request head bounded in size and in time."""
+
+    max_head_bytes = 32 * 1024
+    head_timeout_seconds = 10.0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """Start the head timer: a connection that sends no complete head in time is closed."""
+        super().connection_made(transport)
+        self._head_bytes = 0
+        self._in_head = True
+        self._head_timer: asyncio.TimerHandle | None = self.loop.call_later(
+            self.head_timeout_seconds, self._head_timed_out
+        )
+
+    def data_received(self, data: bytes) -> None:
+        """Count the bytes of a request head before the parser sees them."""
+        if not self._in_head:
+            super().data_received(data)
+            return
+        if self._head_timer is None:  # the first bytes of the next request on this connection
+            self._head_timer = self.loop.call_later(self.head_timeout_seconds, self._head_timed_out)
+        room = self.max_head_bytes - self._head_bytes
+        if len(data) <= room:
+            self._head_bytes += len(data)
+            super().data_received(data)
+            return
+        super().data_received(data[:room])  # the head may end within the limit ...
+        if self._in_head:  # ... or not: refuse before reading more of it
+            self._refuse()
+            return
+        super().data_received(data[room:])
+
+    def on_headers_complete(self) -> None:
+        """The head is complete: stop counting and timing it."""
+        self._in_head = False
+        self._head_bytes = 0
+        self._cancel_head_timer()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        """The request is complete: the next bytes are the next request's head."""
+        self._in_head = True
+        super().on_message_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Drop the timer with the connection."""
+        self._cancel_head_timer()
+        super().connection_lost(exc)
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self._in_head and not self.transport.is_closing():
+            self.transport.close()
+
+    def _refuse(self) -> None:
+        self._cancel_head_timer()
+        if not self.transport.is_closing():
+            self.transport.write(_TOO_LARGE)
+            self.transport.close()
+
+
+def protocol_for(settings: ServiceSettings) -> type[BoundedHttpToolsProtocol]:
+    """The protocol class with the head limits of `settings`."""
+    attributes: dict[str, Any] = {
+        "max_head_bytes": settings.max_request_head_bytes,
+        "head_timeout_seconds": settings.header_read_timeout_seconds,
+    }
+    return type("ServiceHttpProtocol", (BoundedHttpToolsProtocol,), attributes)
 
 
 def serve(factory: str, settings: ServiceSettings) -> None:
@@ -12,6 +107,8 @@ def serve(factory: str, settings: ServiceSettings) -> None:
         factory=True,
         host=settings.host,
         port=settings.port,
+        http=protocol_for(settings),
+        timeout_keep_alive=settings.keep_alive_timeout_seconds,
         # Logging is configured by the app factory (JSON); uvicorn must not override it.
         log_config=None,
         access_log=False,

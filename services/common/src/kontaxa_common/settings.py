@@ -27,6 +27,22 @@ class ServiceSettings(BaseSettings):
         1.0, ge=0, description="At most this often the secret files are checked for changes."
     )
     log_level: str = Field("INFO", description="Python log level.")
+    api_docs: bool = Field(
+        False,
+        description="Serve /docs, /redoc and /openapi.json: on locally and in tests, off "
+        "wherever the service is public (the eks overlay leaves it off).",
+    )
     shutdown_timeout_seconds: int = Field(
         20, gt=0, description="Time in-flight requests get to finish after SIGTERM."
+    )
+    max_request_head_bytes: int = Field(
+        32 * 1024,
+        ge=4096,
+        description="Largest request head (request line and headers) read; then 431 and close.",
+    )
+    header_read_timeout_seconds: float = Field(
+        10.0, gt=0, description="Time a connection gets to send a complete request head."
+    )
+    keep_alive_timeout_seconds: int = Field(
+        5, ge=1, description="Idle keep-alive connections are closed after this many seconds."
     )

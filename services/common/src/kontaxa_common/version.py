@@ -1,6 +1,13 @@
 """Version metadata: the `meta` object of every JSON body and the version headers."""
 
+import re
 from dataclasses import dataclass, field
+
+# What a peer may announce as its version: a SemVer-like token, short. Anything else (a
+# huge or odd header from a broken or hostile upstream) is recorded as UNKNOWN_VERSION,
+# never echoed on our responses.
+_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+_-]{0,63}")
+UNKNOWN_VERSION = "unknown"
 
 
 def _snake(service: str) -> str:
@@ -35,9 +42,10 @@ class VersionMetadata:
         return self._peer_headers[peer]
 
     def learn(self, peer: str, version: str | None) -> None:
-        """Record the version a peer announced (ignored when absent)."""
+        """Record the version a peer announced (ignored when absent; "unknown" when invalid)."""
         if version:
-            self.peers[peer] = version
+            valid = _VERSION.fullmatch(version) is not None
+            self.peers[peer] = version if valid else UNKNOWN_VERSION
 
     def meta(self) -> dict[str, str | None]:
         """The `meta` object: own and peer versions, git SHA and build time."""

@@ -1,11 +1,29 @@
 """Wiring shared by both apps: middleware, error handlers and `/metrics`."""
 
+from typing import TypedDict
+
 from fastapi import APIRouter, FastAPI, Response
 
 from kontaxa_common.errors import MetaFn, install_error_handlers
 from kontaxa_common.metrics import Metrics
 from kontaxa_common.middleware import ServiceMiddleware
+from kontaxa_common.settings import ServiceSettings
 from kontaxa_common.version import VersionMetadata
+
+
+class DocsRoutes(TypedDict):
+    """FastAPI's arguments for the interactive docs and the schema."""
+
+    docs_url: str | None
+    redoc_url: str | None
+    openapi_url: str | None
+
+
+def docs_routes(settings: ServiceSettings) -> DocsRoutes:
+    """The interactive docs and the schema, only where API_DOCS is on."""
+    if settings.api_docs:
+        return {"docs_url": "/docs", "redoc_url": "/redoc", "openapi_url": "/openapi.json"}
+    return {"docs_url": None, "redoc_url": None, "openapi_url": None}
 
 
 def install_common(

@@ -9,7 +9,7 @@ from kontaxa_common.logs import Redactor, configure_logging
 from kontaxa_common.metrics import Metrics
 from kontaxa_common.secrets import SecretFiles
 from kontaxa_common.version import VersionMetadata
-from kontaxa_common.web import add_routes, install_common
+from kontaxa_common.web import add_routes, docs_routes, install_common
 from main_api.clients.aux import AuxClient
 from main_api.config import AUX_SERVICE, SERVICE_NAME, Settings
 from main_api.routes import build_routers
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Public API of the Kontaxa platform. Every AWS operation is delegated to "
         "aux-service; every response carries version metadata.",
         lifespan=lifespan,
+        **docs_routes(settings),
     )
     app.state.settings = settings
     app.state.metadata = metadata

@@ -22,3 +22,9 @@ class Settings(ServiceSettings):
     aux_max_connections: int = Field(
         32, ge=1, description="Pooled connections to aux-service at most."
     )
+    aux_max_reply_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=1024,
+        description="Largest aux-service reply body read; a larger one is a 502 (the pod's "
+        "memory limit is 256Mi).",
+    )

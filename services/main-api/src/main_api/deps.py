@@ -1,13 +1,11 @@
 """Request dependencies: the API-key check, the one thing every data request runs."""
 
-import hmac
-
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
 from kontaxa_common.errors import ApiError
-from kontaxa_common.secrets import SecretFiles
+from kontaxa_common.secrets import SecretFiles, matches_any
 from main_api.config import API_KEY_FILE_PREFIX
 
 
@@ -24,13 +22,8 @@ class ApiKeyBearer(HTTPBearer):
         if credentials is None or credentials.scheme.lower() != "bearer":
             message = "send an API key as 'Authorization: Bearer <key>'"
             raise ApiError(401, "unauthenticated", message, challenge)
-        offered = credentials.credentials.encode()
         secrets: SecretFiles = request.app.state.secrets
-        matched = False
-        # Compare with every key, in constant time each, so timing reveals nothing.
-        for key in secrets.with_prefix(API_KEY_FILE_PREFIX):
-            matched |= hmac.compare_digest(offered, key.encode())
-        if not matched:
+        if not matches_any(credentials.credentials, secrets.with_prefix(API_KEY_FILE_PREFIX)):
             raise ApiError(401, "unauthenticated", "the API key is not valid", challenge)
         return credentials
 

@@ -32,7 +32,18 @@ class VersionResponse(ComponentVersion):
 
 
 ErrorResponse = ErrorEnvelope[Meta]
-HealthResponse = models.HealthResponse[Meta]
+
+
+class HealthResponse(models.HealthResponse[Meta]):
+    """Liveness, with how aux-service last answered."""
+
+    checks: dict[str, str] = Field(
+        description="`aux_service`: how aux-service last answered (ok, unreachable, timeout, "
+        "protocol_error; unknown before the first call). Informational: liveness never "
+        "depends on it."
+    )
+
+
 ReadyResponse = models.ReadyResponse[Meta]
 BucketList = models.BucketList[Meta]
 ParameterList = models.ParameterList[Meta]

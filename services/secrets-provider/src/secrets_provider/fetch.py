@@ -11,6 +11,7 @@ AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), never from the pod being mounted.
 
 import json
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,11 +41,22 @@ logger = logging.getLogger(__name__)
 OBJECTS_PARAMETER = "objects"
 REGION_PARAMETER = "region"
 PATH_TRANSLATION_PARAMETER = "pathTranslation"
+FAILOVER_REGION_PARAMETER = "failoverRegion"
+USE_POD_IDENTITY_PARAMETER = "usePodIdentity"
+PREFERRED_ADDRESS_TYPE_PARAMETER = "preferredAddressType"
+# Go's strconv.ParseBool, which the AWS provider applies to usePodIdentity.
+_GO_BOOL_STRINGS = frozenset(
+    ("1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False")
+)
+_ADDRESS_TYPES = frozenset(("ipv4", "ipv6", "auto", ""))
 
 # The emulator answers in milliseconds; fail a mount fast rather than hang the kubelet.
 _CLIENT_CONFIG = Config(
     connect_timeout=3, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"}
 )
+# boto3 sessions are not thread-safe; the clients they make are. A caller that
+# shares one session across threads (the gRPC server) makes its clients one at a time.
+_CLIENT_CREATION = threading.Lock()
 _NOT_FOUND_CODES = frozenset(
     {
         "ResourceNotFoundException",
@@ -63,6 +75,7 @@ def fetch_files(
     endpoint_url: str | None = None,
     default_mode: int = DEFAULT_FILE_MODE,
     path_translation: str = "",
+    failover_region: str = "",
     session: boto3.session.Session | None = None,
 ) -> tuple[list[SecretFile], dict[str, str]]:
     """Fetch every object and return the mount's files and `{file name: version}`.
@@ -70,33 +83,42 @@ def fetch_files(
     `objects` is the `objects` YAML or the result of `parse_objects`.
     `current_versions` are the versions mounted now (the MountRequest's); an
     object whose version changed is logged as rotated. The files are always the
-    whole mount, fetched afresh. `endpoint_url` None leaves it to boto3, which
-    honours AWS_ENDPOINT_URL. Raises a MountError subclass; nothing is written.
+    whole mount, fetched afresh; two entries with one file name leave the later
+    one's file, as with the AWS provider. `endpoint_url` None leaves it to
+    boto3, which honours AWS_ENDPOINT_URL. Raises a MountError subclass;
+    nothing is written.
     """
     parsed = (
-        parse_objects(objects, region=region, path_translation=path_translation)
+        parse_objects(
+            objects,
+            region=region,
+            path_translation=path_translation,
+            failover_region=failover_region,
+        )
         if isinstance(objects, str)
         else list(objects)
     )
     if not parsed:
         raise ObjectSpecError("objects lists no object: name at least one secret or parameter")
     store = _Store(session or boto3.session.Session(), region, endpoint_url)
-    files: list[SecretFile] = []
+    # Keyed by file name: a later entry overwrites an earlier one, as the driver's
+    # WritePayloads (a map by path) does with the AWS provider's response.
+    files: dict[str, SecretFile] = {}
     versions: dict[str, str] = {}
     for obj in parsed:
         value, version = store.fetch(obj)
         object_mode = default_mode if obj.file_permission is None else obj.file_permission
-        files.append(SecretFile(obj.file_name, object_mode, value))
+        files[obj.file_name] = SecretFile(obj.file_name, object_mode, value)
         versions[obj.file_name] = version
         if obj.jmes_path:
             document = _json_document(obj, value)
             for entry in obj.jmes_path:
                 mode = object_mode if entry.file_permission is None else entry.file_permission
                 contents = _jmes_value(obj, entry.path, entry.object_alias, document)
-                files.append(SecretFile(entry.object_alias, mode, contents))
-                versions[entry.object_alias] = version
+                files[entry.file_name] = SecretFile(entry.file_name, mode, contents)
+                versions[entry.file_name] = version
     _log_rotations(current_versions or {}, versions)
-    return files, versions
+    return list(files.values()), versions
 
 
 def fetch_files_for_parameters(
@@ -108,10 +130,12 @@ def fetch_files_for_parameters(
     default_mode: int = DEFAULT_FILE_MODE,
     session: boto3.session.Session | None = None,
 ) -> tuple[list[SecretFile], dict[str, str]]:
-    """`fetch_files` for a SecretProviderClass's `parameters` (objects, region, pathTranslation).
+    """`fetch_files` for a SecretProviderClass's `parameters`, checked as the AWS provider does.
 
-    Other keys (pod info, usePodIdentity, failoverRegion, ...) are accepted and
-    ignored: the emulator has one region and credentials are the caller's own.
+    `objects`, `region` and `pathTranslation` are used. `failoverRegion`,
+    `usePodIdentity` and `preferredAddressType` are validated as server/server.go
+    validates them, then ignored: the emulator has one region, and credentials
+    are the caller's own. Other keys (pod info, tokens) are ignored.
     """
     objects = parameters.get(OBJECTS_PARAMETER)
     if not objects:
@@ -122,6 +146,19 @@ def fetch_files_for_parameters(
     region = parameters.get(REGION_PARAMETER) or default_region
     if not region:
         raise ObjectSpecError("no region: set `region` in the SecretProviderClass parameters")
+    address_type = parameters.get(PREFERRED_ADDRESS_TYPE_PARAMETER, "")
+    if address_type not in _ADDRESS_TYPES:
+        raise ObjectSpecError(
+            f"invalid preferred address type: {address_type} (use ipv4, ipv6 or auto)"
+        )
+    failover_region = parameters.get(FAILOVER_REGION_PARAMETER, "")
+    if failover_region and failover_region == region:
+        raise ObjectSpecError(f"{region}: failover region cannot be the same as the primary region")
+    pod_identity = parameters.get(USE_POD_IDENTITY_PARAMETER, "")
+    if pod_identity and pod_identity not in _GO_BOOL_STRINGS:
+        raise ObjectSpecError(
+            f"failed to parse usePodIdentity value {pod_identity!r}: use true or false"
+        )
     return fetch_files(
         objects,
         current_versions,
@@ -129,6 +166,7 @@ def fetch_files_for_parameters(
         endpoint_url=endpoint_url,
         default_mode=default_mode,
         path_translation=parameters.get(PATH_TRANSLATION_PARAMETER, ""),
+        failover_region=failover_region,
         session=session,
     )
 
@@ -201,12 +239,13 @@ class _Store:
 
     def _fetch_secret(self, obj: SecretObject) -> tuple[bytes, str]:
         if self._secrets is None:
-            self._secrets = self._session.client(
-                "secretsmanager",
-                region_name=self._region,
-                endpoint_url=self._endpoint_url,
-                config=_CLIENT_CONFIG,
-            )
+            with _CLIENT_CREATION:
+                self._secrets = self._session.client(
+                    "secretsmanager",
+                    region_name=self._region,
+                    endpoint_url=self._endpoint_url,
+                    config=_CLIENT_CONFIG,
+                )
         request: dict[str, Any] = {"SecretId": obj.object_name}
         if obj.object_version:
             request["VersionId"] = obj.object_version
@@ -221,12 +260,13 @@ class _Store:
 
     def _fetch_parameter(self, obj: SecretObject) -> tuple[bytes, str]:
         if self._parameters is None:
-            self._parameters = self._session.client(
-                "ssm",
-                region_name=self._region,
-                endpoint_url=self._endpoint_url,
-                config=_CLIENT_CONFIG,
-            )
+            with _CLIENT_CREATION:
+                self._parameters = self._session.client(
+                    "ssm",
+                    region_name=self._region,
+                    endpoint_url=self._endpoint_url,
+                    config=_CLIENT_CONFIG,
+                )
         name = obj.object_name
         # Parameter Store's selector syntax: name:version or name:label.
         selector = obj.object_version or obj.object_version_label

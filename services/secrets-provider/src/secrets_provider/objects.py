@@ -1,19 +1,34 @@
 """The AWS provider's `objects` syntax: parsing, validation and the file name of each object.
 
-The rules follow the documented behaviour of the AWS provider for the Secrets
-Store CSI Driver, so one SecretProviderClass mounts the same files on EKS and
-locally. Where this module is stricter (an objectAlias holding a path separator,
-two objects mounted under one file name, an unknown key, a non-string value) the
-SecretProviderClass would misbehave on EKS too; failing locally catches it early.
+Behaves as aws/secrets-store-csi-driver-provider-aws at chart 2.1.1
+(`provider/secret_descriptor.go`, `NewSecretDescriptorList`), so one
+SecretProviderClass mounts the same files on EKS and locally:
+
+- `objects` is read as sigs.k8s.io/yaml v1.6.0 reads it (`load_objects`): YAML
+  1.1 as go-yaml v2 resolves it, numbers and booleans turned into strings where
+  a string is expected (`objectVersion: 1` is "1"), keys matched
+  case-insensitively, unknown keys ignored.
+- The file name is the objectAlias, or else the objectName, with every "/"
+  replaced by the pathTranslation character (default "_"); with
+  pathTranslation False, leading slashes are dropped instead. jmesPath aliases
+  are translated the same way.
+- Two entries with one file name are not an error unless the upstream rules
+  say so (same objectName with the same alias/label, a repeated objectAlias,
+  a jmesPath alias used twice): the later entry overwrites the earlier.
+
+What upstream silently accepts but is almost certainly a mistake (a misspelt
+key, a file name used twice, an alias that translation changes, an unquoted
+version) is reported by `secrets_provider.lint`, not refused here.
 """
 
+import math
+import posixpath
 import re
+import struct
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-import jmespath
-import jmespath.exceptions
 import yaml
 
 from secrets_provider.errors import ObjectSpecError
@@ -21,23 +36,8 @@ from secrets_provider.errors import ObjectSpecError
 DEFAULT_PATH_TRANSLATION = "_"
 
 _FILE_PERMISSION = re.compile(r"^[0-7]{4}$")
-
-# Keys of one `objects` entry, by their lower-case form: the AWS provider decodes
-# them case-insensitively (Go's encoding/json), so `objectalias` works there too.
-_OBJECT_KEYS = {
-    key.lower(): key
-    for key in (
-        "objectName",
-        "objectType",
-        "objectAlias",
-        "objectVersion",
-        "objectVersionLabel",
-        "filePermission",
-        "jmesPath",
-        "failoverObject",
-    )
-}
-_JMES_KEYS = {key.lower(): key for key in ("path", "objectAlias", "filePermission")}
+# provider/secret_descriptor.go badPathRE: a "../" in the file name.
+_BAD_PATH = re.compile(r"(/\.\./)|(^\.\./)|(/\.\.$)")
 
 
 class ObjectType(StrEnum):
@@ -47,8 +47,28 @@ class ObjectType(StrEnum):
     SSM_PARAMETER = "ssmparameter"
 
 
-# The service part of an ARN, for objects named by ARN without an objectType.
-_ARN_SERVICES = {"secretsmanager": ObjectType.SECRETS_MANAGER, "ssm": ObjectType.SSM_PARAMETER}
+# provider/secret_descriptor.go typeMap: objectType values and ARN services.
+_TYPES = {
+    "secretsmanager": ObjectType.SECRETS_MANAGER,
+    "ssmparameter": ObjectType.SSM_PARAMETER,
+    "ssm": ObjectType.SSM_PARAMETER,
+}
+
+# The fields of SecretDescriptor, JMESPathEntry and FailoverObjectEntry (their json tags).
+OBJECT_KEYS = (
+    "objectName",
+    "objectAlias",
+    "objectVersion",
+    "objectVersionLabel",
+    "objectType",
+    "filePermission",
+    "jmesPath",
+    "failoverObject",
+)
+JMES_KEYS = ("path", "objectAlias", "filePermission")
+FAILOVER_KEYS = ("objectName", "objectVersion", "objectVersionLabel")
+_LIST_FIELDS = {"jmesPath"}
+_STRUCT_FIELDS = {"failoverObject"}
 
 
 @dataclass(frozen=True)
@@ -58,6 +78,7 @@ class JmesPathEntry:
     path: str
     object_alias: str
     file_permission: int | None = None
+    file_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -74,73 +95,285 @@ class SecretObject:
     jmes_path: tuple[JmesPathEntry, ...] = ()
 
 
-def parse_objects(objects: str, *, region: str, path_translation: str = "") -> list[SecretObject]:
-    """Parse and validate the `objects` YAML of a SecretProviderClass.
+# go-yaml v2 (go.yaml.in/yaml/v2 v2.4.2, resolve.go) resolves plain scalars as
+# YAML 1.1 does, with a few differences from PyYAML's SafeLoader that matter
+# here: y/Y/n/N are booleans, there are no base-60 numbers, a timestamp decoded
+# into interface{} stays a string (decode.go), and integers follow Go's
+# strconv.ParseInt(s, 0, 64) with "_" removed (0x, 0o, 0b and leading-0 octal).
+_GO_INT = re.compile(r"^[-+]?(0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|0[0-7_]*|[1-9][0-9_]*)$")
+_GO_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
+_GO_BOOLS = {
+    **dict.fromkeys(
+        ("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"), True
+    ),
+    **dict.fromkeys(
+        ("n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"), False
+    ),
+}
+_GO_SPECIAL_FLOATS = {
+    **dict.fromkeys((".nan", ".NaN", ".NAN"), float("nan")),
+    **dict.fromkeys((".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"), float("inf")),
+    **dict.fromkeys(("-.inf", "-.Inf", "-.INF"), float("-inf")),
+}
+_GO_NULLS = frozenset(("", "~", "null", "Null", "NULL"))
+_INT64 = (-(2**63), 2**64 - 1)  # int64 or uint64
 
-    `region` is the region the objects are read from (ARNs must name it);
-    `path_translation` is the `pathTranslation` parameter: empty for the default
-    "_", "False" to keep slashes (the file then sits in a subdirectory), or one
-    character that replaces each "/" of an objectName in its file name.
-    """
-    translation = _path_translation(path_translation)
+
+class _GoYamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with go-yaml v2's resolution of plain scalars."""
+
+
+# Every plain scalar resolves through one resolver (below); none of PyYAML's own.
+_GoYamlLoader.yaml_implicit_resolvers = {}
+_GoYamlLoader.add_implicit_resolver("tag:yaml.org,2002:merge", re.compile(r"^<<$"), ["<"])
+_GoYamlLoader.add_implicit_resolver("tag:yaml.org,2002:go-plain", re.compile(r"(?s).*"), None)
+
+
+def _go_plain_scalar(loader: _GoYamlLoader, node: yaml.ScalarNode) -> Any:
+    return resolve_go_plain(node.value)
+
+
+_GoYamlLoader.add_constructor("tag:yaml.org,2002:go-plain", _go_plain_scalar)
+
+
+def resolve_go_plain(text: str) -> Any:
+    """What go-yaml v2 decodes an untagged plain scalar into (interface{} target)."""
+    if text in _GO_NULLS:
+        return None
+    if text in _GO_BOOLS:
+        return _GO_BOOLS[text]
+    if text in _GO_SPECIAL_FLOATS:
+        return _GO_SPECIAL_FLOATS[text]
+    if not text or text[0] not in "+-.0123456789":
+        return text
+    plain = text.replace("_", "")
+    if _GO_INT.match(plain):
+        number = _go_parse_int(plain)
+        if number is not None and _INT64[0] <= number <= _INT64[1]:
+            return number
+    if _GO_FLOAT.match(plain):
+        try:
+            return float(plain)
+        except ValueError:
+            pass
+    return text
+
+
+def _go_parse_int(plain: str) -> int | None:
+    sign = -1 if plain.startswith("-") else 1
+    digits = plain.lstrip("+-")
+    lowered = digits.lower()
     try:
-        entries = yaml.safe_load(objects)
+        if lowered.startswith(("0x", "0o", "0b")):
+            return sign * int(digits, 0)
+        if len(digits) > 1 and digits.startswith("0"):
+            return sign * int(digits, 8)
+        return sign * int(digits)
+    except ValueError:
+        return None
+
+
+def go_format_float32(value: float) -> str:
+    """Go's strconv.FormatFloat(value, 'g', -1, 32): how sigs.k8s.io/yaml stringifies a float.
+
+    The shortest digits that read back as the same float32; %e form when the
+    exponent is below -4 or at least 6 (strconv/ftoa.go, shortest 'g').
+    """
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    single = _float32(value)
+    sign = "-" if math.copysign(1.0, single) < 0 else ""
+    if single == 0:
+        return sign + "0"
+    mantissa = next(
+        text
+        for precision in range(9)
+        if _float32(float(text := f"{abs(single):.{precision}e}")) == abs(single)
+    )
+    digits_part, exponent_part = mantissa.split("e")
+    digits = digits_part.replace(".", "").rstrip("0") or "0"
+    exponent = int(exponent_part)
+    if exponent < -4 or exponent >= 6:
+        rest = f".{digits[1:]}" if len(digits) > 1 else ""
+        return f"{sign}{digits[0]}{rest}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
+    point = exponent + 1  # digits before the decimal point
+    if point <= 0:
+        return f"{sign}0.{'0' * -point}{digits}"
+    if point >= len(digits):
+        return sign + digits + "0" * (point - len(digits))
+    return f"{sign}{digits[:point]}.{digits[point:]}"
+
+
+def _float32(value: float) -> float:
+    return float(struct.unpack("f", struct.pack("f", value))[0])
+
+
+def load_objects(objects: str) -> Any:
+    """The `objects` YAML as go-yaml v2 decodes it (scalars keep their YAML types)."""
+    try:
+        return yaml.load(objects, Loader=_GoYamlLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as error:
-        raise ObjectSpecError(f"objects is not valid YAML: {error}") from error
-    if entries is None or entries == []:
-        raise ObjectSpecError("objects lists no object: name at least one secret or parameter")
-    if not isinstance(entries, list):
         raise ObjectSpecError(
-            "objects must be a YAML list of entries such as "
-            "'- objectName: ...\\n  objectType: secretsmanager'"
+            f"Failed to load SecretProviderClass: objects is not valid YAML: {error}"
+        ) from error
+
+
+def _as_go_string(value: Any, where: str) -> str:
+    """sigs.k8s.io/yaml's coercion of a scalar into a Go string field; lists and maps fail."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return go_format_float32(value)
+    if isinstance(value, str):
+        return value
+    kind = "array" if isinstance(value, list) else "object"
+    raise ObjectSpecError(
+        f"Failed to load SecretProviderClass: {where} must be a string, not a YAML {kind}"
+    )
+
+
+def _key_string(key: Any) -> str:
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if isinstance(key, float):
+        return go_format_float32(key)
+    if isinstance(key, int | str):
+        return str(key)
+    raise ObjectSpecError(f"Failed to load SecretProviderClass: unsupported map key {key!r}")
+
+
+def match_key(key: str, fields: tuple[str, ...]) -> str | None:
+    """The field a JSON key decodes into (exact match, else case-insensitive), or None."""
+    if key in fields:
+        return key
+    folded = key.lower()
+    return next((field for field in fields if field.lower() == folded), None)
+
+
+def decode_struct(mapping: Any, fields: tuple[str, ...], where: str) -> dict[str, Any]:
+    """Go's json.Unmarshal of a converted YAML mapping into a struct with these fields.
+
+    Keys are visited in the order json.Marshal writes them (sorted), so of two
+    keys that fold to one field the later in byte order wins; unknown keys are
+    ignored.
+    """
+    if mapping is None:
+        return {}
+    if not isinstance(mapping, dict):
+        raise ObjectSpecError(
+            f"Failed to load SecretProviderClass: {where} must be a mapping of keys such as "
+            f"{fields[0]}, not {mapping!r}"
         )
-    parsed = [
-        _parse_entry(entry, index, region, translation) for index, entry in enumerate(entries)
-    ]
-    _check_unique_file_names(parsed)
-    return parsed
+    decoded: dict[str, Any] = {}
+    keys = {_key_string(key): value for key, value in mapping.items()}
+    for key in sorted(keys, key=lambda name: name.encode()):
+        field = match_key(key, fields)
+        if field is None:
+            continue
+        value = keys[key]
+        if field in _LIST_FIELDS:
+            if value is not None and not isinstance(value, list):
+                raise ObjectSpecError(
+                    f"Failed to load SecretProviderClass: {where}.{field} must be a list"
+                )
+            decoded[field] = value or []
+        elif field in _STRUCT_FIELDS:
+            decoded[field] = decode_struct(value, FAILOVER_KEYS, f"{where}.{field}")
+        else:
+            decoded[field] = _as_go_string(value, f"{where}.{field}")
+    return decoded
 
 
-def _path_translation(value: str) -> str | None:
-    """The character replacing "/" in file names, or None to keep slashes."""
+def path_translation_character(value: str) -> str | None:
+    """The character replacing "/" in file names; None keeps slashes (pathTranslation False)."""
     if value == "":
         return DEFAULT_PATH_TRANSLATION
     if value.lower() == "false":
         return None
-    if len(value) != 1 or value == "/":
+    if len(value.encode()) != 1:  # Go's len(): bytes
         raise ObjectSpecError(
-            f"pathTranslation must be 'False' or a single character other than '/', not {value!r}"
+            f"pathTranslation must be either 'False' or a single character string, not {value!r}"
         )
     return value
 
 
-def _parse_entry(entry: Any, index: int, region: str, translation: str | None) -> SecretObject:
-    if entry is None:
-        raise ObjectSpecError(f"objects[{index}] is empty: remove it or give it an objectName")
-    fields = _string_fields(entry, _OBJECT_KEYS, f"objects[{index}]")
-    name = fields.get("objectName", "")
+def file_name_for(name: str, translation: str | None) -> str:
+    """provider/secret_descriptor.go GetFileName: "/" translated, or leading "/" dropped."""
+    if translation is None:
+        return name.lstrip("/")
+    return name.replace("/", translation)
+
+
+def parse_objects(
+    objects: str, *, region: str, path_translation: str = "", failover_region: str = ""
+) -> list[SecretObject]:
+    """Parse and validate the `objects` YAML of a SecretProviderClass, as the AWS provider does.
+
+    `region` is the region the objects are read from (ARNs must name it);
+    `path_translation` the `pathTranslation` parameter; `failover_region` the
+    `failoverRegion` parameter (only validated: one emulator has one region).
+    """
+    translation = path_translation_character(path_translation)
+    entries = load_objects(objects)
+    if entries is None:
+        entries = []
+    if not isinstance(entries, list):
+        raise ObjectSpecError(
+            "Failed to load SecretProviderClass: objects must be a YAML list of entries such as "
+            "'- objectName: ...\\n  objectType: secretsmanager'"
+        )
+    regions = [region] + ([failover_region] if failover_region else [])
+    parsed: list[SecretObject] = []
+    seen_names: dict[str, tuple[str, str]] = {}
+    seen_aliases: set[str] = set()
+    for index, entry in enumerate(entries):
+        if entry is None:
+            # Upstream decodes this into a nil pointer and crashes; refuse it clearly.
+            raise ObjectSpecError(f"objects[{index}] is empty: remove it or give it an objectName")
+        obj = _parse_entry(entry, index, regions, translation)
+        _check_duplicates(obj, seen_names, seen_aliases)
+        parsed.append(obj)
+    if not parsed:
+        # Upstream returns no files and no versions, which the driver refuses
+        # (provider_client.go: errMissingObjectVersions): fail with the reason here.
+        raise ObjectSpecError("objects lists no object: name at least one secret or parameter")
+    return parsed
+
+
+def _parse_entry(
+    entry: Any, index: int, regions: list[str], translation: str | None
+) -> SecretObject:
+    fields = decode_struct(entry, OBJECT_KEYS, f"objects[{index}]")
+    name: str = fields.get("objectName", "")
     where = f"objects[{index}] ({name or 'no objectName'})"
     if not name:
-        raise ObjectSpecError(f"{where}: objectName must be specified")
-    object_type = _object_type(name, fields.get("objectType", ""), region, where)
-    version = fields.get("objectVersion", "")
-    label = fields.get("objectVersionLabel", "")
+        raise ObjectSpecError(f"{where}: Object name must be specified (objectName)")
+    declared: str = fields.get("objectType", "")
+    object_type = _validate_object_name(name, declared, regions[0], where)
+    version: str = fields.get("objectVersion", "")
+    label: str = fields.get("objectVersionLabel", "")
     if object_type is ObjectType.SSM_PARAMETER and version and label:
         raise ObjectSpecError(
-            f"{where}: an SSM parameter takes objectVersion or objectVersionLabel, not both"
+            f"{where}: ssm parameters can not specify both objectVersion and objectVersionLabel"
         )
-    alias = fields.get("objectAlias", "")
-    if alias:
-        _check_alias(alias, where)
-        file_name = alias
-    else:
-        file_name = _translate(name, translation)
-        _check_relative_path(file_name, f"{where}: the file name {file_name!r}")
+    alias: str = fields.get("objectAlias", "")
+    file_name = file_name_for(alias or name, translation)
+    if _BAD_PATH.search(file_name):
+        raise ObjectSpecError(f"{where}: path can not contain ../: {file_name!r}")
     permission = _file_permission(fields.get("filePermission", ""), where)
     jmes = tuple(
-        _parse_jmes_entry(item, f"{where}.jmesPath[{position}]")
-        for position, item in enumerate(_list_field(entry, "jmesPath", where))
+        _parse_jmes_entry(item, f"{where}.jmesPath[{position}]", translation)
+        for position, item in enumerate(fields.get("jmesPath", []))
     )
+    failover = fields.get("failoverObject", {})
+    if failover.get("objectName"):
+        _validate_failover(failover, fields, object_type, regions, where)
     return SecretObject(
         object_name=name,
         object_type=object_type,
@@ -153,124 +386,112 @@ def _parse_entry(entry: Any, index: int, region: str, translation: str | None) -
     )
 
 
-def _parse_jmes_entry(item: Any, where: str) -> JmesPathEntry:
-    fields = _string_fields(item, _JMES_KEYS, where)
-    path = fields.get("path", "")
-    alias = fields.get("objectAlias", "")
+def _parse_jmes_entry(item: Any, where: str, translation: str | None) -> JmesPathEntry:
+    fields = decode_struct(item, JMES_KEYS, where)
+    path: str = fields.get("path", "")
+    alias: str = fields.get("objectAlias", "")
     if not path:
-        raise ObjectSpecError(f"{where}: path must be specified for a jmesPath entry")
+        raise ObjectSpecError(f"{where}: Path must be specified for JMES object")
     if not alias:
-        raise ObjectSpecError(f"{where}: objectAlias must be specified for a jmesPath entry")
-    try:
-        jmespath.compile(path)
-    except jmespath.exceptions.JMESPathError as error:
-        raise ObjectSpecError(f"{where}: invalid JMES path {path!r}: {error}") from error
-    _check_alias(alias, where)
+        raise ObjectSpecError(f"{where}: Object alias must be specified for JMES object")
     return JmesPathEntry(
         path=path,
         object_alias=alias,
         file_permission=_file_permission(fields.get("filePermission", ""), where),
+        file_name=file_name_for(alias, translation),
     )
 
 
-def _string_fields(entry: Any, known: dict[str, str], where: str) -> dict[str, str]:
-    """The scalar fields of a mapping under their canonical names; lists/maps left out."""
-    if not isinstance(entry, dict):
-        raise ObjectSpecError(
-            f"{where} must be a mapping of keys such as objectName, not {entry!r}"
-        )
-    fields: dict[str, str] = {}
-    for key, value in entry.items():
-        canonical = known.get(str(key).lower())
-        if canonical is None:
-            raise ObjectSpecError(
-                f"{where}: unknown key {key!r}; the keys are {', '.join(sorted(known.values()))}"
-            )
-        if canonical in ("jmesPath", "failoverObject"):
-            continue
-        if not isinstance(value, str):
-            raise ObjectSpecError(
-                f"{where}: {canonical} must be a string, not {value!r}: quote it in the YAML"
-            )
-        fields[canonical] = value
-    return fields
-
-
-def _list_field(entry: dict[str, Any], key: str, where: str) -> list[Any]:
-    for name, value in entry.items():
-        if str(name).lower() == key.lower():
-            if value is None:
-                return []
-            if not isinstance(value, list):
-                raise ObjectSpecError(
-                    f"{where}: {key} must be a list of entries with path and objectAlias"
-                )
-            return value
-    return []
-
-
-def _object_type(name: str, declared: str, region: str, where: str) -> ObjectType:
-    arn_type: ObjectType | None = None
+def _validate_object_name(name: str, declared: str, region: str, where: str) -> ObjectType:
+    """provider/secret_descriptor.go validateObjectName; returns GetSecretType()."""
+    service = ""
     if name.startswith("arn:"):
-        parts = name.split(":", 5)
-        if len(parts) != 6 or not all(parts[1:3]) or not parts[5]:
-            raise ObjectSpecError(f"{where}: invalid ARN format in objectName")
-        service, arn_region = parts[2], parts[3]
-        if arn_region != region:
-            raise ObjectSpecError(
-                f"{where}: the ARN's region {arn_region!r} must match the mount's region {region!r}"
-            )
-        arn_type = _ARN_SERVICES.get(service)
-        if arn_type is None and not declared:
-            raise ObjectSpecError(f"{where}: invalid service {service!r} in ARN")
-    if not declared:
-        if arn_type is None:
-            raise ObjectSpecError(
-                f"{where}: objectType must be set (secretsmanager or ssmparameter) "
-                "when objectName is not a full ARN"
-            )
-        return arn_type
-    try:
-        object_type = ObjectType(declared)
-    except ValueError:
+        parts = name.split(":", 5)  # aws-sdk-go-v2 arn.Parse: six sections
+        if len(parts) != 6:
+            raise ObjectSpecError(f"{where}: Invalid ARN format in object name: {name}")
+        service = parts[2]
+        if parts[3] != region:
+            raise ObjectSpecError(f"{where}: ARN region must match region {region}: {name}")
+    elif not declared:
         raise ObjectSpecError(
-            f"{where}: invalid objectType {declared!r}: use secretsmanager or ssmparameter"
-        ) from None
-    if arn_type is not None and arn_type is not object_type:
-        raise ObjectSpecError(f"{where}: objectType {declared!r} does not match the ARN")
-    return object_type
-
-
-def _translate(name: str, translation: str | None) -> str:
-    if translation is None:
-        return name.lstrip("/")
-    return name.replace("/", translation)
-
-
-def _check_alias(alias: str, where: str) -> None:
-    if "/" in alias or "\\" in alias:
-        raise ObjectSpecError(
-            f"{where}: objectAlias {alias!r} is a file name and cannot hold a path separator"
+            f"{where}: Must use objectType (secretsmanager or ssmparameter) when a full ARN "
+            f"is not specified: {name}"
         )
-    _check_relative_path(alias, f"{where}: objectAlias {alias!r}")
+    if not declared:
+        if service not in _TYPES:
+            raise ObjectSpecError(f"{where}: Invalid service in ARN: {service}")
+        return _TYPES[service]
+    if declared not in _TYPES or declared == "ssm":
+        raise ObjectSpecError(
+            f"{where}: Invalid objectType: {declared} (use secretsmanager or ssmparameter)"
+        )
+    # Go's typeMap[service] is SSMParameter (the zero value) for an unknown service.
+    if service and _TYPES[declared] is not _TYPES.get(service, ObjectType.SSM_PARAMETER):
+        raise ObjectSpecError(f"{where}: objectType does not match ARN: {name}")
+    return _TYPES[declared]
 
 
-def check_file_path(path: str) -> None:
-    """Reject a file path that could leave the mount (absolute, '.', '..', empty parts)."""
-    _check_relative_path(path, f"file path {path!r}")
-
-
-def _check_relative_path(path: str, what: str) -> None:
-    parts = path.split("/")
+def _validate_failover(
+    failover: dict[str, str],
+    fields: dict[str, Any],
+    object_type: ObjectType,
+    regions: list[str],
+    where: str,
+) -> None:
+    if not fields.get("objectAlias"):
+        raise ObjectSpecError(
+            f"{where}: object alias must be specified for objects with failover entries"
+        )
+    if len(regions) < 2:
+        raise ObjectSpecError(
+            f"{where}: failover object allowed only when failover region is defined"
+        )
+    _validate_object_name(failover["objectName"], fields.get("objectType", ""), regions[1], where)
     if (
-        path.startswith("/")
-        or any(part in ("", ".", "..") for part in parts)
-        or path.startswith("..")
+        object_type is ObjectType.SSM_PARAMETER
+        and failover.get("objectVersion")
+        and failover.get("objectVersionLabel")
     ):
         raise ObjectSpecError(
-            f"{what} cannot be used as a file in the mount: it must be relative, "
-            "with no empty, '.' or '..' part"
+            f"{where}: ssm parameters can not specify both objectVersion and objectVersionLabel"
         )
+    if failover.get("objectVersion", "") != fields.get("objectVersion", ""):
+        raise ObjectSpecError(
+            f"{where}: object versions must match between primary and failover regions"
+        )
+
+
+def _check_duplicates(
+    obj: SecretObject, seen_names: dict[str, tuple[str, str]], seen_aliases: set[str]
+) -> None:
+    """NewSecretDescriptorList's duplicate rules; any other repeated file name is overwritten."""
+    alias, label = obj.object_alias, obj.object_version_label
+    found = seen_names.get(obj.object_name)
+    if found is not None:
+        found_alias, found_label = found
+        prefix = f"found descriptor with duplicate object name {obj.object_name}"
+        if alias and found_alias and alias == found_alias and not label and not found_label:
+            raise ObjectSpecError(f"{prefix}, duplicate object alias {alias}, and no version label")
+        if not alias and not found_alias and label and found_label and label == found_label:
+            raise ObjectSpecError(f"{prefix}, no object alias, and duplicate version label {label}")
+        if alias and alias == found_alias and label and label == found_label:
+            raise ObjectSpecError(
+                f"{prefix}, duplicate object alias {alias}, and duplicate version label {label}"
+            )
+        if not alias and not found_alias and not label and not found_label:
+            raise ObjectSpecError(f"{prefix}, no object alias, and no version label")
+    seen_names[obj.object_name] = (alias, label)
+    if alias in seen_aliases:
+        raise ObjectSpecError(f"found duplicate object alias {alias}")
+    if alias:
+        seen_aliases.add(alias)
+    for entry in obj.jmes_path:
+        if entry.object_alias in seen_aliases:
+            raise ObjectSpecError(
+                "Name already in use for objectAlias: found duplicate object alias "
+                f"{entry.object_alias} in JMES path entry {entry.path}"
+            )
+        seen_aliases.add(entry.object_alias)
 
 
 def _file_permission(value: str, where: str) -> int | None:
@@ -278,41 +499,34 @@ def _file_permission(value: str, where: str) -> int | None:
         return None
     if not _FILE_PERMISSION.match(value):
         raise ObjectSpecError(
-            f"{where}: invalid filePermission {value!r}: use four octal digits such as '0640'"
+            f"{where}: Invalid File Permission: {value} (use four octal digits such as '0640')"
         )
     return int(value, 8)
 
 
-def _check_unique_file_names(objects: list[SecretObject]) -> None:
-    """Two entries mounted under one name would overwrite each other: refuse."""
-    files: dict[str, str] = {}
-    directories: dict[str, str] = {}
-    for obj in objects:
-        names = [(obj.file_name, obj.object_name)] + [
-            (entry.object_alias, f"{obj.object_name} jmesPath {entry.path}")
-            for entry in obj.jmes_path
-        ]
-        for file_name, owner in names:
-            if file_name in files:
-                raise ObjectSpecError(
-                    f"duplicate object alias or file name {file_name!r}: {files[file_name]} and "
-                    f"{owner} would both be mounted there; give one a different objectAlias"
-                )
-            # With pathTranslation False a name can be a directory of another's file.
-            parents = _parents(file_name)
-            clash = directories.get(file_name) or next(
-                (files[parent] for parent in parents if parent in files), None
-            )
-            if clash is not None:
-                raise ObjectSpecError(
-                    f"file name {file_name!r} of {owner} clashes with {clash}: one would be "
-                    "a directory of the other; give one a different objectAlias"
-                )
-            files[file_name] = owner
-            for parent in parents:
-                directories.setdefault(parent, owner)
+# The CSI driver's checks on each file path it writes (v1.5.6
+# pkg/util/fileutil/writer.go Validate and atomic_writer.go validatePath).
+_MAX_PATH_BYTES = 4096
+_MAX_FILE_NAME_BYTES = 255
 
 
-def _parents(path: str) -> list[str]:
+def check_file_path(path: str) -> None:
+    """Refuse a path the CSI driver would refuse to write (absolute, '..', unclean, too long)."""
+    problem = ""
     parts = path.split("/")
-    return ["/".join(parts[:end]) for end in range(1, len(parts))]
+    if not path:
+        problem = "it is empty"
+    elif path.startswith("/"):
+        problem = "it must be a relative path"
+    elif len(path.encode()) > _MAX_PATH_BYTES:
+        problem = f"it is longer than {_MAX_PATH_BYTES} bytes"
+    elif ".." in parts:
+        problem = "it must not contain '..'"
+    elif any(len(part.encode()) > _MAX_FILE_NAME_BYTES for part in parts):
+        problem = f"a file name in it is longer than {_MAX_FILE_NAME_BYTES} bytes"
+    elif parts[0].startswith("..") and len(parts[0]) > 2:
+        problem = "it must not start with '..'"
+    elif posixpath.normpath(path) != path:
+        problem = "it is not a clean path (no '.', empty or trailing parts)"
+    if problem:
+        raise ObjectSpecError(f"file path {path!r} cannot be written into the mount: {problem}")

@@ -17,6 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import FrameType
 
+import boto3
 import grpc
 
 from secrets_provider.config import Settings
@@ -63,6 +64,9 @@ class CSIDriverProvider(service_pb2_grpc.CSIDriverProviderServicer):
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        # One session for every mount: a new one loads the service models again
+        # (about a second of CPU per mount, at every rotation of every pod).
+        self._session = boto3.session.Session()
 
     def Version(  # noqa: N802 - the RPC's name
         self, request: service_pb2.VersionRequest, context: grpc.ServicerContext
@@ -91,6 +95,7 @@ class CSIDriverProvider(service_pb2_grpc.CSIDriverProviderServicer):
                 default_region=self._settings.aws_region,
                 endpoint_url=self._settings.aws_endpoint_url,
                 default_mode=default_mode,
+                session=self._session,
             )
         except MountError as error:
             code = next(
@@ -100,10 +105,13 @@ class CSIDriverProvider(service_pb2_grpc.CSIDriverProviderServicer):
             logger.warning("mount failed: %s", error)
             context.abort(code, str(error))
         logger.info("mounted %d files: %s", len(files), ", ".join(sorted(versions)))
+        # As server/server.go: the request's versions updated with the fetched
+        # ones, so an id no longer mounted is echoed back (the driver's rotation
+        # reconciler stores what it gets).
         return service_pb2.MountResponse(
             object_version=[
                 service_pb2.ObjectVersion(id=name, version=object_version)
-                for name, object_version in versions.items()
+                for name, object_version in {**current, **versions}.items()
             ],
             files=[
                 service_pb2.File(path=file.path, mode=file.mode, contents=file.contents)

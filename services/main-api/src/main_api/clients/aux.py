@@ -1,9 +1,12 @@
 """The HTTP client for aux-service: one pool of keep-alive connections for the app's lifetime.
 
-Chosen by measurement (docs/performance.md). httpx's default transport sustained a fraction
-of aiohttp on a proxy hop at 32 connections; aiohttp's own work was then a third of
-main-api's time per cached read, where a GET-only pool on httptools (clients/http.py) costs
-a fifth of it. Nothing outside this module knows how requests are made.
+The HTTP/1.1 work is pyreqwest's (reqwest and hyper, in Rust), chosen by measurement
+(docs/performance.md): the fault catalogue in tests/test_client_faults.py passes (1xx
+before the reply, 101, garbage after a body, close-delimited and split chunked bodies,
+oversized heads and bodies, slow drips, a full pool) and it costs the least CPU per call of
+the clients measured. This module only maps its outcomes onto main-api's errors: a GET that
+got no answer is retried, a timeout is 504, an unusable reply 502, aux-service's own
+statuses as `_result` says. Nothing outside this module knows how requests are made.
 """
 
 import asyncio
@@ -11,67 +14,200 @@ import json
 import logging
 import random
 import time
-from typing import Any
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TypeVar
 from urllib.parse import quote, urlsplit
 
+from pydantic import BaseModel, ValidationError
+from pyreqwest.client import Client, ClientBuilder
+from pyreqwest.exceptions import (
+    ConnectError,
+    ConnectTimeoutError,
+    PyreqwestError,
+    RequestTimeoutError,
+)
+
+from kontaxa_common import models
 from kontaxa_common.errors import ApiError
 from kontaxa_common.metrics import Metrics
 from kontaxa_common.requestid import REQUEST_ID_HEADER, current_request_id
 from kontaxa_common.secrets import SERVICE_TOKEN_FILE, SERVICE_TOKEN_HEADER, SecretFiles
 from kontaxa_common.version import VersionMetadata
-from main_api.clients.http import ConnectionPool, UpstreamProtocolError, UpstreamUnreachable
 from main_api.config import AUX_SERVICE, Settings
+from main_api.models import ComponentVersion
 
 logger = logging.getLogger(__name__)
 
 # Statuses of aux-service passed to the client as they are, with aux's own code and message.
 _PASSED_THROUGH = {400, 403, 404, 429}
 _MAX_MESSAGE = 300
+Shape = TypeVar("Shape", bound=BaseModel)
+
+
+class UpstreamUnreachable(ConnectionError):
+    """No reply came: refused, timed out connecting, or closed before replying.
+
+    Nothing was answered, so an idempotent GET may be sent again.
+    """
+
+
+class UpstreamProtocolError(Exception):
+    """The reply is not usable HTTP: malformed, over a size limit, or an upgrade."""
+
+
+@dataclass
+class Reply:
+    """A complete reply: status, the headers main-api reads, and the body."""
+
+    status: int
+    version: str | None
+    retry_after: str | None
+    body: bytes
+
+
+# The shapes main-api reads from aux-service's bodies; anything else is an upstream fault.
+class Buckets(BaseModel):
+    """aux-service's /buckets body (its `meta` is its own and not read)."""
+
+    buckets: list[models.Bucket]
+    count: int
+
+
+class Parameters(BaseModel):
+    """aux-service's /parameters body."""
+
+    prefix: str
+    parameters: list[models.Parameter]
+    count: int
+
+
+class OneParameter(BaseModel):
+    """aux-service's /parameters/{name} body."""
+
+    parameter: models.Parameter
+
+
+def _connect_failed(exc: PyreqwestError) -> bool:
+    """Whether a pyreqwest timeout happened while connecting (hyper-util's `Connect` kind).
+
+    pyreqwest 0.15 raises ConnectTimeoutError both for a connect timeout and for a request
+    timeout before the reply's head; only the cause chain tells them apart. Pinned by
+    tests/test_client_faults.py (a listener whose backlog is full, and a stalled upstream).
+    """
+    causes = getattr(exc, "details", {}).get("causes") or []
+    return any(cause.get("message") == "client error (Connect)" for cause in causes)
+
+
+class AuxTransport:
+    """GETs to aux-service over pyreqwest's pool, outcomes as Reply or this module's errors."""
+
+    def __init__(self, settings: Settings, version_header: str) -> None:
+        self._settings = settings
+        self._version_header = version_header
+        self._client: Client | None = None
+
+    async def start(self) -> None:
+        """Build the client (connections are made on demand)."""
+        settings = self._settings
+        read_timeout = timedelta(seconds=settings.aux_read_timeout_seconds)
+        self._client = (
+            ClientBuilder()
+            .base_url(settings.aux_service_url.rstrip("/") + "/")
+            .max_connections(settings.aux_max_connections)
+            .pool_max_idle_per_host(settings.aux_max_connections)
+            .connect_timeout(timedelta(seconds=settings.aux_connect_timeout_seconds))
+            # Waiting for a pooled connection and for the reply share the one deadline:
+            # with aux-service stalled and the pool full, every caller fails in time.
+            .pool_timeout(read_timeout)
+            .timeout(read_timeout)
+            .follow_redirects(False)
+            .gzip(False)
+            .brotli(False)
+            .zstd(False)
+            .deflate(False)
+            .referer(False)
+            .no_proxy()
+            .user_agent("kontaxa-main-api")
+            .build()
+        )
+
+    async def close(self) -> None:
+        """Close the pool (in-flight requests have finished by then)."""
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    async def get(self, path: str, headers: dict[str, str]) -> Reply:
+        """GET `path`; UpstreamUnreachable, TimeoutError or UpstreamProtocolError on failure."""
+        assert self._client is not None, "AuxClient.start() was not awaited"
+        limit = self._settings.aux_max_reply_bytes
+        try:
+            request = self._client.get(path).headers(headers).build_streamed()
+            async with request as response:
+                if response.status < 200:
+                    # A 101 (hyper passes 1xx other than 101 by) is no reply to a GET.
+                    raise UpstreamProtocolError(f"status {response.status} to a GET")
+                length = response.get_header("content-length")
+                if length is not None and length.isdigit() and int(length) > limit:
+                    raise UpstreamProtocolError(f"a body of {length} bytes is over {limit}")
+                chunks: list[bytes] = []
+                size = 0
+                reader = response.body_reader
+                while (chunk := await reader.read_chunk()) is not None:
+                    size += len(chunk)
+                    if size > limit:
+                        raise UpstreamProtocolError(f"the body is over {limit} bytes")
+                    chunks.append(bytes(chunk))
+                return Reply(
+                    response.status,
+                    response.get_header(self._version_header),
+                    response.get_header("retry-after"),
+                    b"".join(chunks),
+                )
+        except ConnectTimeoutError as exc:
+            if _connect_failed(exc):
+                raise UpstreamUnreachable("no connection in time") from exc
+            raise TimeoutError("no reply in time") from exc
+        except RequestTimeoutError as exc:  # reading the body, or waiting for the pool
+            raise TimeoutError(str(exc.message)) from exc
+        except ConnectError as exc:  # refused, reset or closed before a reply
+            raise UpstreamUnreachable(_describe(exc)) from exc
+        except PyreqwestError as exc:  # a malformed or oversized reply, a broken body
+            raise UpstreamProtocolError(_describe(exc)) from exc
 
 
 class AuxClient:
     """Calls aux-service and turns its failures into main-api's error mapping."""
 
     def __init__(
-        self, settings: Settings, metadata: VersionMetadata, metrics: Metrics, secrets: SecretFiles
+        self,
+        settings: Settings,
+        metadata: VersionMetadata,
+        metrics: Metrics,
+        secrets: SecretFiles,
+        transport: AuxTransport | None = None,
     ) -> None:
         self._settings = settings
         self._metadata = metadata
         self._metrics = metrics
         self._secrets = secrets
-        self._pool: ConnectionPool | None = None
-        self._version_header = metadata.peer_header_name(AUX_SERVICE).lower()
         url = urlsplit(settings.aux_service_url)
         if url.scheme != "http" or not url.hostname:
             raise ValueError(f"AUX_SERVICE_URL must be http://host[:port], not {url.geturl()!r}")
-        self._host, self._port = url.hostname, url.port or 80
-        self._host_header = url.netloc
-        self._base_path = url.path.rstrip("/")
+        # How the last call went: "ok" (aux-service answered), or why it did not.
+        self.state = "unknown"
+        self._probe: asyncio.Task[bool] | None = None
+        # Swappable only so the benchmark can compare other clients (e2e/bench).
+        self.transport = transport or AuxTransport(settings, metadata.peer_header_name(AUX_SERVICE))
 
     async def start(self) -> None:
         """Open the connection pool (connections are made on demand)."""
-        self._pool = ConnectionPool(
-            self._host,
-            self._port,
-            self._settings.aux_max_connections,
-            self._settings.aux_connect_timeout_seconds,
-        )
+        await self.transport.start()
 
     async def close(self) -> None:
-        """Close the pool (in-flight requests have finished by then)."""
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
-
-    @property
-    def pool_size(self) -> int:
-        """Connections currently open to aux-service (for tests and diagnostics)."""
-        return len(self._pool.connections) if self._pool is not None else 0
-
-    def _request(self, path: str, headers: dict[str, str]) -> bytes:
-        lines = [f"GET {self._base_path}/{path} HTTP/1.1", f"Host: {self._host_header}"]
-        lines += [f"{name}: {value}" for name, value in headers.items()]
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        """Close the pool."""
+        await self.transport.close()
 
     def _auth_headers(self) -> dict[str, str]:
         token = self._secrets.get(SERVICE_TOKEN_FILE)
@@ -79,27 +215,25 @@ class AuxClient:
             raise ApiError(503, "not_ready", "main-api has no service token loaded yet")
         return {SERVICE_TOKEN_HEADER: token}
 
-    async def get(self, path: str, operation: str, *, authenticated: bool = True) -> Any:
-        """GET `path` from aux-service and return its JSON body, or raise ApiError."""
-        assert self._pool is not None, "AuxClient.start() was not awaited"
+    async def get(self, path: str, operation: str, *, authenticated: bool = True) -> bytes:
+        """GET `path` from aux-service and return its 200 body, or raise ApiError."""
         headers = {REQUEST_ID_HEADER: current_request_id.get()}
         if authenticated:
             headers.update(self._auth_headers())
-        request = self._request(path, headers)
         attempts = self._settings.aux_max_retries + 1
         started = time.perf_counter()
         outcome = "error"
         try:
             for attempt in range(attempts):
                 try:
-                    reply = await self._pool.get(request, self._settings.aux_read_timeout_seconds)
+                    reply = await self.transport.get(path, headers)
                 except UpstreamUnreachable as exc:
                     # Refused, no connection in time, or closed before replying (a dying
                     # upstream, or a pooled connection it had just closed): nothing was
                     # answered, so the GET may go again.
                     if attempt + 1 == attempts:
                         outcome = "unreachable"
-                        logger.warning("aux-service unreachable", extra={"error": repr(exc)})
+                        logger.warning("aux-service unreachable", extra={"error": str(exc)})
                         raise ApiError(
                             503, "upstream_unavailable", "aux-service is unreachable"
                         ) from exc
@@ -114,37 +248,53 @@ class AuxClient:
                     ) from exc
                 except UpstreamProtocolError as exc:
                     outcome = "protocol_error"
-                    logger.warning("aux-service call failed", extra={"error": repr(exc)})
+                    logger.warning("aux-service sent an unusable reply", extra={"error": str(exc)})
                     raise ApiError(
                         502, "upstream_error", "aux-service sent an unusable reply"
                     ) from exc
-                self._metadata.learn(AUX_SERVICE, reply.headers.get(self._version_header))
-                result = self._result(reply.status, reply.headers, reply.body)
+                self._metadata.learn(AUX_SERVICE, reply.version)
+                body = self._result(reply)
                 outcome = "ok"
-                return result
+                return body
             raise AssertionError("unreachable")  # pragma: no cover
         finally:
             self._metrics.observe_upstream(
                 AUX_SERVICE, operation, outcome, time.perf_counter() - started
             )
+            if outcome != "error" and outcome != self.state:  # "error": main-api's own
+                self.state = outcome
+                self._metrics.set_upstream_up(AUX_SERVICE, outcome == "ok")
 
-    def _result(self, status: int, headers: dict[str, str], body: bytes) -> Any:
+    def _result(self, reply: Reply) -> bytes:
+        status = reply.status
         if status == 200:
-            try:
-                return json.loads(body)
-            except ValueError as exc:
-                raise ApiError(502, "upstream_error", "aux-service sent invalid JSON") from exc
+            return reply.body
         if status in _PASSED_THROUGH:
-            code, message = _error_fields(body)
+            code, message = _error_fields(reply.body)
             extra = {}
-            retry_after = headers.get("retry-after", "")
-            if status == 429 and retry_after.isdigit():
-                extra["Retry-After"] = retry_after
+            if status == 429 and reply.retry_after and reply.retry_after.isdigit():
+                extra["Retry-After"] = reply.retry_after
             return_code = code or {404: "not_found", 429: "throttled"}.get(status, "bad_request")
             raise ApiError(status, return_code, message or f"aux-service answered {status}", extra)
         if status == 401:
             raise ApiError(502, "upstream_error", "aux-service refused main-api's service token")
         raise ApiError(502, "upstream_error", f"aux-service failed with status {status}")
+
+    async def _read(
+        self, path: str, operation: str, shape: type[Shape], *, authenticated: bool = True
+    ) -> Shape:
+        """GET `path` and parse its body as `shape`; another shape is aux-service's fault."""
+        body = await self.get(path, operation, authenticated=authenticated)
+        try:
+            return shape.model_validate_json(body)
+        except ValidationError as exc:
+            logger.warning(
+                "aux-service sent a body of an unexpected shape",
+                extra={"operation": operation, "error": _first_problem(exc)},
+            )
+            raise ApiError(
+                502, "upstream_error", "aux-service sent a reply of an unexpected shape"
+            ) from exc
 
     async def is_reachable(self) -> bool:
         """Whether aux-service answers its liveness endpoint."""
@@ -154,25 +304,47 @@ class AuxClient:
             return False
         return True
 
-    async def version(self) -> dict[str, Any] | None:
-        """aux-service's /version body, or None when it cannot be had."""
+    def probe_in_background(self) -> None:
+        """Check aux-service's liveness without waiting (at most one check at a time).
+
+        Keeps `state` and the `upstream_up` gauge current without traffic; the caller (the
+        readiness probe) never waits on aux-service.
+        """
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.create_task(self.is_reachable())
+
+    async def version(self) -> ComponentVersion | None:
+        """aux-service's version, or None when it cannot be had."""
         try:
-            body = await self.get("version", "version", authenticated=False)
+            return await self._read("version", "version", ComponentVersion, authenticated=False)
         except ApiError:
             return None
-        return body if isinstance(body, dict) else None
 
-    async def buckets(self) -> Any:
+    async def buckets(self) -> Buckets:
         """aux-service's bucket list."""
-        return await self.get("buckets", "list_buckets")
+        return await self._read("buckets", "list_buckets", Buckets)
 
-    async def parameters(self) -> Any:
+    async def parameters(self) -> Parameters:
         """aux-service's parameter list."""
-        return await self.get("parameters", "list_parameters")
+        return await self._read("parameters", "list_parameters", Parameters)
 
-    async def parameter(self, name: str) -> Any:
+    async def parameter(self, name: str) -> OneParameter:
         """One parameter, `name` already validated."""
-        return await self.get("parameters/" + quote(name, safe="/"), "get_parameter")
+        return await self._read(
+            "parameters/" + quote(name, safe="/"), "get_parameter", OneParameter
+        )
+
+
+def _describe(exc: PyreqwestError) -> str:
+    """The innermost causes of a pyreqwest error: what hyper or the socket said."""
+    causes = getattr(exc, "details", {}).get("causes") or []
+    return "; ".join(cause["message"] for cause in causes[-2:]) or exc.message
+
+
+def _first_problem(exc: ValidationError) -> str:
+    error = exc.errors(include_input=False)[0]
+    location = ".".join(str(part) for part in error["loc"]) or "body"
+    return f"{location}: {error['msg']}"
 
 
 def _error_fields(body: bytes) -> tuple[str | None, str | None]:

@@ -21,6 +21,6 @@ def build_router(metadata: VersionMetadata, aux: AuxClient) -> APIRouter:
     async def list_buckets() -> dict[str, object]:
         """The S3 buckets aux-service's role can list."""
         body = await aux.buckets()
-        return {"buckets": body["buckets"], "count": body["count"], "meta": metadata.meta()}
+        return {"buckets": body.buckets, "count": body.count, "meta": metadata.meta()}
 
     return router

@@ -8,7 +8,6 @@ from kontaxa_common.version import VersionMetadata
 from main_api.clients.aux import AuxClient
 from main_api.config import API_KEY_FILE_PREFIX, SERVICE_NAME
 from main_api.models import (
-    ComponentVersion,
     ErrorResponse,
     HealthResponse,
     ReadyResponse,
@@ -22,8 +21,13 @@ def build_router(metadata: VersionMetadata, secrets: SecretFiles, aux: AuxClient
 
     @router.get("/health", response_model=HealthResponse)
     async def health() -> dict[str, object]:
-        """Liveness: answers as long as the process serves requests; checks no dependency."""
-        return {"status": "ok", "meta": metadata.meta()}
+        """Liveness: answers as long as the process serves requests; waits on no dependency.
+
+        `checks.aux_service` is how aux-service last answered ("ok", "unreachable",
+        "timeout", "protocol_error", or "unknown" before the first call): detail for
+        people and dashboards, never a reason to fail.
+        """
+        return {"status": "ok", "checks": {"aux_service": aux.state}, "meta": metadata.meta()}
 
     @router.get(
         "/ready",
@@ -31,16 +35,16 @@ def build_router(metadata: VersionMetadata, secrets: SecretFiles, aux: AuxClient
         responses={503: {"model": ReadyResponse, "description": "A dependency is not ready."}},
     )
     async def ready(response: Response) -> dict[str, object]:
-        """Readiness: aux-service reachable, service token and API keys loaded."""
-        secrets_ok = bool(
-            secrets.get(SERVICE_TOKEN_FILE) and secrets.with_prefix(API_KEY_FILE_PREFIX)
-        )
-        aux_ok = await aux.is_reachable()
-        checks = {
-            "aux_service": "ok" if aux_ok else "unreachable",
-            "secrets": "ok" if secrets_ok else "missing",
-        }
-        ok = secrets_ok and aux_ok
+        """Readiness: main-api's own ability to serve (service token and API keys loaded).
+
+        aux-service's state is not part of it: with aux-service down, main-api stays in the
+        Service and answers its own 503 with version metadata, rather than every pod leaving
+        it and clients getting connection errors. Each probe starts a background check of
+        aux-service (for /health, the `upstream_up` metric and its alert) without waiting.
+        """
+        aux.probe_in_background()
+        ok = bool(secrets.get(SERVICE_TOKEN_FILE) and secrets.with_prefix(API_KEY_FILE_PREFIX))
+        checks = {"secrets": "ok" if ok else "missing"}
         response.status_code = 200 if ok else 503
         return {"status": "ready" if ok else "not_ready", "checks": checks, "meta": metadata.meta()}
 
@@ -50,9 +54,7 @@ def build_router(metadata: VersionMetadata, secrets: SecretFiles, aux: AuxClient
     async def version() -> dict[str, object]:
         """main-api's version metadata, with aux-service's when it answers."""
         aux_version = await aux.version()
-        aux_component = None
-        if aux_version is not None:
-            aux_component = ComponentVersion.model_validate(aux_version).model_dump()
+        aux_component = None if aux_version is None else aux_version.model_dump()
         return {
             "service": SERVICE_NAME,
             "version": metadata.version,

@@ -1,0 +1,149 @@
+"""The kind runtime's snapshot push, for real: a depth-1 clone into the git server's own script.
+
+In GitHub Actions the repository is a depth-1 clone (actions/checkout v7.0.1, `fetch-depth: 1`
+by default: actions/checkout `action.yml`). git's receive-pack refuses a push that needs new
+shallow roots unless the receiving repository sets `receive.shallowUpdate` (git `builtin/
+receive-pack.c`, "shallow update not allowed"; git-config(1) `receive.shallowUpdate`). The
+in-cluster server (local/kind/git-server/entrypoint.sh) does not set it, so whatever the runner
+pushes must be complete in itself. This test runs that very entrypoint with a real `git daemon`
+on loopback, pushes the runner's snapshot from a depth-1 clone with uncommitted changes, and
+clones the result back over git:// as Argo CD's repo server would.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kontaxa_local.executor import Executor
+from kontaxa_local.kind_runtime import push_snapshot, snapshot_commit
+from kontaxa_local.process_runtime import free_port
+from kontaxa_local.settings import GIT_SERVER_DIR
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("git") is None
+    or subprocess.run(["git", "daemon", "-h"], capture_output=True, check=False).returncode
+    not in (0, 129),
+    reason="git with `git daemon` is not installed",
+)
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.invalid",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.invalid",
+}
+
+
+def _git(*args: str, cwd: Path | None = None) -> str:
+    return subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        env={**os.environ, **GIT_ENV},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+
+
+@pytest.fixture
+def git_server(tmp_path: Path) -> Iterator[str]:
+    """local/kind/git-server/entrypoint.sh on 127.0.0.1 and a free port: its git:// URL."""
+    port = free_port()
+    env = {
+        "PATH": os.environ["PATH"],
+        "GIT_SERVER_ROOT": str(tmp_path / "srv"),
+        "GIT_SERVER_LISTEN": "127.0.0.1",
+        "GIT_SERVER_PORT": str(port),
+    }
+    (tmp_path / "srv").mkdir()
+    server = subprocess.Popen(
+        ["sh", str(GIT_SERVER_DIR / "entrypoint.sh")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert server.poll() is None, "the git server's entrypoint exited"
+            time.sleep(0.05)
+        else:
+            pytest.fail("the git server did not listen within 10 s")
+        yield f"git://127.0.0.1:{port}/kontaxa.git"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.fixture
+def shallow_clone(tmp_path: Path) -> Path:
+    """A depth-1 clone of a three-commit history, as actions/checkout leaves it, then edited."""
+    origin = tmp_path / "origin"
+    origin.mkdir()
+    _git("init", "--quiet", "--initial-branch=main", cwd=origin)
+    for number in range(3):
+        (origin / "history.txt").write_text(f"commit {number}\n")
+        (origin / "infra").mkdir(exist_ok=True)
+        (origin / "infra" / f"file{number}.yaml").write_text(f"n: {number}\n")
+        _git("add", "--all", cwd=origin)
+        _git("commit", "--quiet", "-m", f"commit {number}", cwd=origin)
+    (origin / ".gitignore").write_text("ignored.txt\n")
+    _git("add", "--all", cwd=origin)
+    _git("commit", "--quiet", "-m", "ignore", cwd=origin)
+    clone = tmp_path / "clone"
+    _git("clone", "--quiet", "--depth", "1", f"file://{origin}", str(clone))
+    assert _git("rev-parse", "--is-shallow-repository", cwd=clone).strip() == "true"
+    # Uncommitted work: an edit, a new file, a deletion, and an ignored file.
+    (clone / "history.txt").write_text("edited, not committed\n")
+    (clone / "infra" / "new.yaml").write_text("new: true\n")
+    (clone / "infra" / "file0.yaml").unlink()
+    (clone / "ignored.txt").write_text("never pushed\n")
+    return clone
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".git" not in p.relative_to(root).parts
+    }
+
+
+def test_snapshot_from_a_shallow_clone_is_accepted_and_clones_back_as_the_working_tree(
+    tmp_path: Path, git_server: str, shallow_clone: Path
+) -> None:
+    head = _git("rev-parse", "HEAD", cwd=shallow_clone).strip()
+    executor = Executor()
+    revision = snapshot_commit(executor, tmp_path / "snapshot.index", shallow_clone)
+    push_snapshot(executor, shallow_clone, revision, git_server, tmp_path / "push.log")
+
+    # HEAD and the clone's index are untouched; the snapshot names HEAD.
+    assert _git("rev-parse", "HEAD", cwd=shallow_clone).strip() == head
+    assert "history.txt" in _git("status", "--porcelain", cwd=shallow_clone)
+    assert head in _git("log", "-1", "--format=%B", revision, cwd=shallow_clone)
+
+    checkout = tmp_path / "argocd-view"
+    _git("clone", "--quiet", "--branch", "main", git_server, str(checkout))
+    assert _git("rev-parse", "HEAD", cwd=checkout).strip() == revision
+    expected = _tree(shallow_clone)
+    del expected["ignored.txt"]  # .gitignore'd files are not part of the snapshot
+    assert _tree(checkout) == expected
+
+    # A second snapshot (the cluster reused) force-pushes over the first.
+    (shallow_clone / "history.txt").write_text("edited again\n")
+    second = snapshot_commit(executor, tmp_path / "snapshot.index", shallow_clone)
+    push_snapshot(executor, shallow_clone, second, git_server, tmp_path / "push.log")
+    _git("fetch", "--quiet", "origin", "main", cwd=checkout)
+    assert _git("rev-parse", "FETCH_HEAD", cwd=checkout).strip() == second
+    _git("checkout", "--quiet", "FETCH_HEAD", cwd=checkout)
+    assert (checkout / "history.txt").read_text() == "edited again\n"

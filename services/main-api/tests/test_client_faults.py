@@ -1,0 +1,262 @@
+"""The fault catalogue of main-api's client for aux-service: misbehaving upstreams on loopback.
+
+Each case is a reply a real server, proxy or broken network can produce; main-api must
+answer its own caller correctly (the right body, or its documented 502/503/504) and go on
+serving the next request correctly. The upstreams are raw sockets (`ScriptedUpstream`), the
+client and main-api are real.
+"""
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from kontaxa_e2e.inprocess import Keys
+from kontaxa_e2e.servers import ScriptedUpstream, http_reply
+
+from .conftest import start_main
+
+
+@pytest.fixture
+def keys(secrets_root: Path) -> Keys:
+    keys = Keys()
+    keys.write(secrets_root)
+    return keys
+
+
+def parameter_body(path: str) -> bytes:
+    """aux-service's reply for /parameters/<name>, naming the parameter it was asked for."""
+    name = path.rsplit("/parameters/", 1)[-1]
+    parameter = {
+        "name": name,
+        "full_name": f"/kontaxa/app/{name}",
+        "type": "String",
+        "version": 1,
+        "secure": False,
+        "value": f"value of {name}",
+    }
+    return json.dumps({"parameter": parameter}).encode()
+
+
+class Main:
+    """main-api in front of a scripted upstream."""
+
+    def __init__(self, http: httpx.Client, keys: Keys) -> None:
+        self.http = http
+        self.auth = {"Authorization": f"Bearer {keys.api_keys['primary']}"}
+
+    def parameter(self, name: str) -> httpx.Response:
+        return self.http.get(f"/parameters/{name}", headers=self.auth)
+
+    def value_of(self, name: str) -> Any:
+        response = self.parameter(name)
+        assert response.status_code == 200, response.text
+        return response.json()["parameter"]["value"]
+
+
+def _main(upstream: ScriptedUpstream, keys: Keys, secrets_root: Path, **overrides: Any) -> Any:
+    return start_main(upstream.url, keys, secrets_root, **overrides)
+
+
+@pytest.fixture
+def run(keys: Keys, secrets_root: Path) -> Any:
+    """`run(script, **settings)`: main-api against a ScriptedUpstream running `script`."""
+
+    def start(script: Any, **overrides: Any) -> Iterator[tuple[Main, ScriptedUpstream]]:
+        upstream = ScriptedUpstream(script)
+        with upstream, _main(upstream, keys, secrets_root, **overrides) as (_, _, http):
+            yield Main(http, keys), upstream
+
+    return lambda script, **overrides: contextmanager(start)(script, **overrides)
+
+
+def test_1xx_before_the_reply_is_skipped(run: Any) -> None:
+    def early_hints(connection: socket.socket, path: str) -> None:
+        hints = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+        connection.sendall(hints + http_reply(parameter_body(path)))
+
+    with run(early_hints) as (main, _):
+        # The old client took the 103 as the reply: 502, then every reply one request late.
+        assert main.value_of("first") == "value of first"
+        assert main.value_of("second") == "value of second"
+        assert main.value_of("third") == "value of third"
+
+
+def test_101_is_502_and_the_next_request_is_served(run: Any) -> None:
+    calls = []
+
+    def upgrade_once(connection: socket.socket, path: str) -> str | None:
+        calls.append(path)
+        if len(calls) == 1:
+            connection.sendall(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\n\r\n"
+            )
+            return "close"
+        connection.sendall(http_reply(parameter_body(path)))
+        return None
+
+    with run(upgrade_once) as (main, _):
+        response = main.parameter("first")
+        assert response.status_code == 502
+        assert response.json()["error"]["code"] == "upstream_error"
+        assert main.value_of("second") == "value of second"
+
+
+def test_a_partial_reply_after_the_body_poisons_nothing(run: Any) -> None:
+    def trailing_garbage(connection: socket.socket, path: str) -> None:
+        stray = b'HTTP/1.1 200 OK\r\nContent-Length: 60\r\n\r\n{"parameter": {"name": "poison'
+        connection.sendall(http_reply(parameter_body(path)) + stray)
+
+    with run(trailing_garbage) as (main, _):
+        for name in ("first", "second", "third"):
+            assert main.value_of(name) == f"value of {name}"
+
+
+def test_a_close_delimited_body_is_read_not_retried(run: Any) -> None:
+    def http10(connection: socket.socket, path: str) -> str:
+        connection.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n")
+        connection.sendall(parameter_body(path))
+        return "close"
+
+    with run(http10) as (main, upstream):
+        assert main.value_of("first") == "value of first"
+        assert upstream.requests == ["/parameters/first"]  # one request, no retry
+
+
+def test_a_chunked_body_split_across_reads(run: Any) -> None:
+    def chunked_drip(connection: socket.socket, path: str) -> None:
+        body = parameter_body(path)
+        pieces = [
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + f"{len(body):x}".encode(),
+            b"\r\n" + body[:7],
+            body[7:] + b"\r",
+            b"\n0\r\n",
+            b"\r\n",
+        ]
+        for piece in pieces:
+            connection.sendall(piece)
+            time.sleep(0.02)
+
+    with run(chunked_drip) as (main, _):
+        assert main.value_of("first") == "value of first"
+        assert main.value_of("second") == "value of second"
+
+
+OVERSIZED = {
+    "header line of 8 MiB": b"X-Big: " + b"a" * (8 << 20) + b"\r\n",
+    "65,536 header fields": b"".join(b"X-F%d: v\r\n" % i for i in range(65536)),
+}
+
+
+@pytest.mark.parametrize("head", OVERSIZED.values(), ids=OVERSIZED.keys())
+def test_an_oversized_head_is_refused_fast(run: Any, head: bytes) -> None:
+    def huge_head(connection: socket.socket, path: str) -> str:
+        connection.sendall(b"HTTP/1.1 200 OK\r\n" + head + b"Content-Length: 2\r\n\r\n{}")
+        return "close"
+
+    with run(huge_head) as (main, _):
+        started = time.monotonic()
+        response = main.parameter("first")
+        assert response.status_code == 502
+        assert response.json()["error"]["code"] == "upstream_error"
+        assert time.monotonic() - started < 1.5
+        assert main.http.get("/health").status_code == 200
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_an_oversized_body_is_refused(run: Any, framing: str) -> None:
+    def huge_body(connection: socket.socket, path: str) -> str:
+        # A valid reply, but 2 MiB of it: over the 1 MiB limit set below.
+        body = parameter_body(path)[:-1] + b', "padding": "' + b"a" * (2 << 20) + b'"}'
+        if framing == "content-length":
+            connection.sendall(http_reply(body))
+        else:
+            connection.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            for start in range(0, len(body), 65536):
+                chunk = body[start : start + 65536]
+                connection.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+            connection.sendall(b"0\r\n\r\n")
+        return "close"
+
+    with run(huge_body, aux_max_reply_bytes=1 << 20) as (main, _):
+        response = main.parameter("first")
+        assert response.status_code == 502
+        assert response.json()["error"]["code"] == "upstream_error"
+
+
+@pytest.mark.parametrize("where", ["head", "body"])
+def test_a_slow_drip_is_504_within_the_read_timeout(run: Any, where: str) -> None:
+    def drip(connection: socket.socket, path: str) -> str:
+        if where == "body":
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+            data = b"a" * 1000
+        else:
+            data = b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 200
+        for byte in data[:60]:
+            connection.sendall(bytes([byte]))
+            time.sleep(0.05)
+        return "close"
+
+    with run(drip, aux_read_timeout_seconds=0.5) as (main, upstream):
+        started = time.monotonic()
+        response = main.parameter("first")
+        assert response.status_code == 504
+        assert time.monotonic() - started < 1.5
+        assert len(upstream.requests) == 1  # a timeout is not retried
+
+
+def test_a_full_pool_with_a_stalled_upstream_fails_within_the_timeout(run: Any) -> None:
+    def stall(connection: socket.socket, path: str) -> str:
+        time.sleep(5)
+        return "close"
+
+    with run(stall, aux_read_timeout_seconds=0.5, aux_max_connections=2) as (main, _):
+        started = time.monotonic()
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(lambda n: main.parameter(f"p{n}").status_code, range(8)))
+        elapsed = time.monotonic() - started
+        assert statuses == [504] * 8
+        # The old pool queued callers without a deadline: 8 callers, 2 connections, 4 x 0.5 s.
+        assert elapsed < 1.5, elapsed
+
+
+def test_a_connect_timeout_is_unreachable_and_retried(keys: Keys, secrets_root: Path) -> None:
+    # A listener that never accepts, its backlog full: the kernel drops further SYNs.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        with suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+        fillers.append(filler)
+    time.sleep(0.1)
+    overrides = {"aux_connect_timeout_seconds": 0.3, "aux_max_retries": 1}
+    try:
+        with start_main(f"http://127.0.0.1:{port}", keys, secrets_root, **overrides) as (
+            _,
+            _,
+            http,
+        ):
+            response = http.get(
+                "/parameters/first", headers={"Authorization": f"Bearer {keys.api_keys['primary']}"}
+            )
+            assert response.status_code == 503
+            assert response.json()["error"]["code"] == "upstream_unavailable"
+            retries = [x for x in http.get("/metrics").text.splitlines() if "retries_total{" in x]
+            assert retries
+            assert retries[0].endswith(" 1.0")
+    finally:
+        for sock in [*fillers, listener]:
+            sock.close()

@@ -1,0 +1,136 @@
+"""Request heads bounded where they are read: main-api as a real server process on loopback.
+
+uvicorn alone parsed a 64 MiB header before the app's 431 (seconds of CPU, the liveness
+probe starved meanwhile) and kept idle or dripping connections open forever. These tests
+run `python -m main_api` (kontaxa_common.server.serve) and talk raw TCP to it.
+"""
+
+import os
+import select
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from kontaxa_e2e.inprocess import Keys
+from kontaxa_e2e.servers import free_port, wait_for_port
+
+HEAD_TIMEOUT = 1.0
+KEEP_ALIVE = 1
+
+
+@pytest.fixture(scope="module")
+def main_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """main-api served by its own command; aux-service absent (not needed for /health)."""
+    secrets = Keys().write(tmp_path_factory.mktemp("secrets"))
+    port = free_port()
+    env = {
+        **os.environ,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "SECRETS_DIR": str(secrets),
+        "AUX_SERVICE_URL": f"http://127.0.0.1:{free_port()}",
+        "HEADER_READ_TIMEOUT_SECONDS": str(HEAD_TIMEOUT),
+        "KEEP_ALIVE_TIMEOUT_SECONDS": str(KEEP_ALIVE),
+        "LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "main_api"], env=env, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for_port(port, timeout=30)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _connect(port: int) -> socket.socket:
+    connection = socket.create_connection(("127.0.0.1", port), timeout=10)
+    return connection
+
+
+def _closed_within(connection: socket.socket, seconds: float) -> bool:
+    """Whether the server closes `connection` within `seconds` (reading what it sends)."""
+    connection.settimeout(seconds)
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            if connection.recv(65536) == b"":
+                return True
+    except (TimeoutError, ConnectionResetError):
+        return False
+    return False
+
+
+def test_a_huge_header_is_refused_after_the_limit_not_parsed_whole(main_api: int) -> None:
+    connection = _connect(main_api)
+    connection.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ")
+    started = time.monotonic()
+    sent = 0
+    try:
+        for _ in range(1024):  # up to 64 MiB, 64 KiB at a time
+            connection.sendall(b"a" * 65536)
+            sent += 65536
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    reply = b""
+    try:
+        connection.settimeout(2)
+        reply = connection.recv(65536)
+    except (OSError, TimeoutError):
+        pass
+    elapsed = time.monotonic() - started
+    connection.close()
+    assert sent < 8 << 20, f"the server read {sent} bytes of one header"
+    assert elapsed < 3
+    assert reply == b"" or reply.startswith(b"HTTP/1.1 431")
+    assert httpx.get(f"http://127.0.0.1:{main_api}/health", timeout=2).status_code == 200
+
+
+def test_an_idle_new_connection_is_closed(main_api: int) -> None:
+    connection = _connect(main_api)
+    assert _closed_within(connection, HEAD_TIMEOUT + 2)
+    connection.close()
+
+
+def test_a_head_dripped_byte_by_byte_is_cut_off(main_api: int) -> None:
+    connection = _connect(main_api)
+    started = time.monotonic()
+    closed_after = None
+    for byte in b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100:
+        try:
+            connection.sendall(bytes([byte]))
+        except (BrokenPipeError, ConnectionResetError):
+            closed_after = time.monotonic() - started
+            break
+        if select.select([connection], [], [], 0.1)[0] and connection.recv(65536) == b"":
+            closed_after = time.monotonic() - started
+            break
+    connection.close()
+    assert closed_after is not None, "the server kept a dripping connection for 14 s"
+    assert HEAD_TIMEOUT - 0.2 < closed_after < HEAD_TIMEOUT + 1.5
+
+
+def test_an_idle_keep_alive_connection_is_closed(main_api: int) -> None:
+    connection = _connect(main_api)
+    connection.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    connection.settimeout(5)
+    assert connection.recv(65536).startswith(b"HTTP/1.1 200")
+    assert _closed_within(connection, KEEP_ALIVE + 2)
+    connection.close()
+
+
+def test_requests_within_the_limits_are_served(main_api: int) -> None:
+    headers = {"X-Fine": "a" * 8000}
+    with httpx.Client(base_url=f"http://127.0.0.1:{main_api}", timeout=5) as client:
+        for _ in range(3):  # keep-alive: several requests on one connection
+            assert client.get("/health", headers=headers).status_code == 200
+        # Over the middleware's 16 KiB but within the server's head limit: the enveloped 431.
+        response = client.get("/health", headers={"X-Big": "a" * 20_000})
+        assert response.status_code == 431
+        assert response.json()["error"]["code"] == "request_headers_too_large"
