@@ -136,7 +136,7 @@ def test_irsa_needs_no_automounted_token() -> None:
 def test_api_docs_are_off_on_eks(service: str) -> None:
     """/docs, /redoc and /openapi.json are served locally (tests, fuzzing), never on EKS."""
     for env, expected in (("eks", "false"), ("local", "true")):
-        config = one(render(f"overlays/{env}"), "ConfigMap", f"{service}-config")
+        config = generated(render(f"overlays/{env}"), "ConfigMap", f"{service}-config")
         assert config["data"]["API_DOCS"] == expected, env
 
 
@@ -349,14 +349,16 @@ def test_the_equivalence_check_can_fail() -> None:
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_image_tags_and_version_values(service: str) -> None:
-    """kind runs the local `dev` build; eks runs ECR by git SHA, with GIT_SHA matching the tag."""
+    """kind runs the local `dev` build; eks runs ECR by git SHA and digest, with GIT_SHA matching
+    the tag."""
     local_image = pod_spec(one(render("overlays/local"), "Deployment", service))["containers"][0]
     assert local_image["image"] == f"kontaxa/{service}:dev"
     assert local_image["imagePullPolicy"] == "IfNotPresent"
     eks = render("overlays/eks")
     image = pod_spec(one(eks, "Deployment", service))["containers"][0]["image"]
     match = re.fullmatch(
-        rf"\d{{12}}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/kontaxa/{service}:(?P<sha>[0-9a-f]{{40}})",
+        rf"\d{{12}}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/kontaxa/{service}"
+        rf":(?P<sha>[0-9a-f]{{40}})@sha256:[0-9a-f]{{64}}",
         image,
     )
     assert match, image
