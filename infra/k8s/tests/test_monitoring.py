@@ -207,10 +207,13 @@ WEBHOOK_URL_FILE = "/etc/alertmanager/webhook/url"
 
 
 def _monitoring_values(env: str) -> dict[str, Any]:
+    """The kube-prometheus-stack values of an environment, in the Application's file order."""
+    (app,) = find(render(f"monitoring/{env}"), "Application", "kube-prometheus-stack")
+    files = app["spec"]["sources"][0]["helm"]["valueFiles"]
     return merge_values(
         *(
-            yaml.safe_load((K8S_ROOT / f"monitoring/values/{name}.yaml").read_text())
-            for name in ("common", env)
+            yaml.safe_load((K8S_ROOT.parents[1] / f.removeprefix("$values/")).read_text())
+            for f in files
         )
     )
 

@@ -625,7 +625,7 @@ def test_outputs_reach_the_eks_tree_without_hand_edits(applied: Applied, tmp_pat
     platform = applied.outputs["platform"]
     roles = platform["service_role_arns"]
     rendered = {}
-    for directory in ("overlays/eks", "platform/eks", "argocd/eks"):
+    for directory in ("overlays/eks", "platform/eks", "argocd/eks", "monitoring/eks"):
         text = subprocess.run(
             ["kubectl", "kustomize", str(tree / directory)],
             check=True,
@@ -691,6 +691,17 @@ def test_outputs_reach_the_eks_tree_without_hand_edits(applied: Applied, tmp_pat
     for name in ("cluster-autoscaler", "secrets-store-csi-driver-provider-aws"):
         assert f"$values/infra/k8s/overlays/eks/terraform/values/{name}.yaml" in value_files
         assert (out / "values" / f"{name}.yaml").is_file()
+    # Grafana's role (issue 19 point 7), read by the monitoring Application after eks.yaml.
+    grafana = yaml.safe_load((out / "values" / "kube-prometheus-stack.yaml").read_text())
+    assert grafana["grafana"]["serviceAccount"]["annotations"] == {
+        "eks.amazonaws.com/role-arn": platform["grafana_role_arn"]
+    }
+    (stack,) = [a for a in rendered["monitoring/eks"] if a["kind"] == "Application"]
+    (grafana_spc,) = [o for o in rendered["monitoring/eks"] if o["kind"] == "SecretProviderClass"]
+    assert grafana_spc["spec"]["parameters"]["region"] == platform["region"]
+    assert stack["spec"]["sources"][0]["helm"]["valueFiles"][-1] == (
+        "$values/infra/k8s/overlays/eks/terraform/values/kube-prometheus-stack.yaml"
+    )
 
 
 def _k8s_manifests() -> Any:
