@@ -14,6 +14,7 @@ replaces DIR (default infra/k8s/overlays/eks/terraform) with:
                                 the image)
     values/cluster-autoscaler.yaml
     values/secrets-store-csi-driver-provider-aws.yaml
+    values/kube-prometheus-stack.yaml  Grafana's IRSA role (it reads only its admin password)
 
 `task k8s:eks-outputs` runs it; commit the result. Exit 2 with one line on bad input, and then
 nothing is written.
@@ -195,6 +196,15 @@ def render(outputs: dict[str, Any]) -> dict[str, str]:
         },
     }
     provider = {"awsRegion": region}
+    monitoring = {
+        "grafana": {
+            "serviceAccount": {
+                "annotations": {
+                    "eks.amazonaws.com/role-arn": _require(platform, "grafana_role_arn"),
+                }
+            }
+        }
+    }
 
     def dump(document: dict[str, Any]) -> str:
         return HEADER + yaml.dump(document, Dumper=_Dumper, sort_keys=False)
@@ -203,6 +213,7 @@ def render(outputs: dict[str, Any]) -> dict[str, str]:
         "kustomization.yaml": dump(component),
         "values/cluster-autoscaler.yaml": dump(autoscaler),
         "values/secrets-store-csi-driver-provider-aws.yaml": dump(provider),
+        "values/kube-prometheus-stack.yaml": dump(monitoring),
     }
 
 

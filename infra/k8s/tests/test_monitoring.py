@@ -207,10 +207,13 @@ WEBHOOK_URL_FILE = "/etc/alertmanager/webhook/url"
 
 
 def _monitoring_values(env: str) -> dict[str, Any]:
+    """The kube-prometheus-stack values of an environment, in the Application's file order."""
+    (app,) = find(render(f"monitoring/{env}"), "Application", "kube-prometheus-stack")
+    files = app["spec"]["sources"][0]["helm"]["valueFiles"]
     return merge_values(
         *(
-            yaml.safe_load((K8S_ROOT / f"monitoring/values/{name}.yaml").read_text())
-            for name in ("common", env)
+            yaml.safe_load((K8S_ROOT.parents[1] / f.removeprefix("$values/")).read_text())
+            for f in files
         )
     )
 
@@ -303,3 +306,44 @@ def test_unreachable_control_plane_scrapes_are_off(env: str) -> None:
     values = _monitoring_values(env)
     for component in ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy"):
         assert values[component]["enabled"] is False, component
+
+
+# ---- Grafana's admin password -----------------------------------------------------------------
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_grafana_admin_password_comes_from_secrets_manager(env: str) -> None:
+    """No Secret for a person to create: with GF_SECURITY_ADMIN_PASSWORD__FILE and
+    GF_SECURITY_ADMIN_USER in `env`, grafana-community/helm-charts grafana-12.11.1
+    charts/grafana/templates/secret.yaml creates no admin Secret and templates/_pod.tpl refers
+    to none (in Grafana or its sidecars); the file is the SecretProviderClass grafana-admin's
+    object, the secret Terraform creates (modules/app-config), mounted before Grafana starts."""
+    grafana = _monitoring_values(env)["grafana"]
+    assert "admin" not in grafana, "admin.existingSecret would wait for a hand-made Secret"
+    assert grafana["env"]["GF_SECURITY_ADMIN_USER"] == "admin"
+    password_file = grafana["env"]["GF_SECURITY_ADMIN_PASSWORD__FILE"]
+    (mount,) = [m for m in grafana["extraSecretMounts"] if "csi" in m]
+    assert mount["csi"]["driver"] == "secrets-store.csi.k8s.io"
+    class_name = mount["csi"]["volumeAttributes"]["secretProviderClass"]
+    monitoring = render(f"monitoring/{env}")
+    spc = one(monitoring, "SecretProviderClass", class_name)
+    assert spc["metadata"]["namespace"] == "monitoring"
+    (secret,) = yaml.safe_load(spc["spec"]["parameters"]["objects"])
+    assert password_file == f"{mount['mountPath']}/{secret['objectAlias']}"
+    terraform = (K8S_ROOT.parents[0] / "terraform/modules/app-config/main.tf").read_text()
+    assert secret["objectName"] == "kontaxa/grafana-admin"
+    assert 'name                    = "${var.name_prefix}/grafana-admin"' in terraform
+    # Without admin credentials the sidecars must not call the reload API; the init
+    # containers load dashboards and datasources before Grafana starts (values.yaml of the
+    # chart: "initDatasources ... needed if skipReload is true").
+    for sidecar, init in (("dashboards", "initDashboards"), ("datasources", "initDatasources")):
+        assert grafana["sidecar"][sidecar]["skipReload"] is True
+        assert grafana["sidecar"][sidecar][init] is True
+    stack = one(monitoring, "Application", "kube-prometheus-stack")
+    assert int(spc["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]) < int(
+        stack["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]
+    )
+    if env == "eks":
+        # The official provider reads with the pod's own role (IRSA): Terraform's
+        # module.grafana_irsa, for monitoring/kube-prometheus-stack-grafana (the chart's
+        # fullname for release kube-prometheus-stack, _helpers.tpl grafana.fullname).
+        role = grafana["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
+        assert re.fullmatch(r"arn:aws:iam::\d{12}:role/kontaxa-grafana", role)

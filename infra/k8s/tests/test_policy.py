@@ -349,7 +349,8 @@ def test_the_equivalence_check_can_fail() -> None:
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_image_tags_and_version_values(service: str) -> None:
-    """kind runs the local `dev` build; eks runs ECR by git SHA, with GIT_SHA matching the tag."""
+    """kind runs the local `dev` build; eks runs ECR by git SHA and digest, with GIT_SHA matching
+    the tag."""
     local_image = pod_spec(one(render("overlays/local"), "Deployment", service))["containers"][0]
     assert local_image["image"] == f"kontaxa/{service}:dev"
     assert local_image["imagePullPolicy"] == "IfNotPresent"

@@ -259,6 +259,10 @@ def test_irsa_roles_trust_the_created_cluster_issuer_for_one_service_account_eac
             "kube-system:cluster-autoscaler",
             {"kontaxa-cluster-autoscaler"},
         ),
+        "kontaxa-grafana": (
+            "monitoring:kube-prometheus-stack-grafana",
+            {"kontaxa-grafana-admin-read"},
+        ),
     }
     for role_name, (service_account, policies) in expected.items():
         role = _role(applied, role_name)
@@ -355,6 +359,24 @@ def test_each_service_reads_exactly_the_secrets_it_mounts(
         "secretsmanager:DescribeSecret",
     }
     assert _as_set(statement["Resource"]) == arns
+
+
+def test_grafana_reads_its_admin_password_and_nothing_else(applied: Applied) -> None:
+    """Issue 19 #7: the secret exists before the first sync; only Grafana's role reads it."""
+    secrets = applied.client("secretsmanager")
+    password = secrets.get_secret_value(SecretId="kontaxa/grafana-admin")["SecretString"]
+    assert len(password) == 40
+    assert password not in applied.state_path.read_text()
+    assert password not in json.dumps(applied.outputs)
+    arn = secrets.describe_secret(SecretId="kontaxa/grafana-admin")["ARN"]
+    document = _role(applied, "kontaxa-grafana")["attached"]["kontaxa-grafana-admin-read"]
+    (statement,) = document["Statement"]
+    assert _as_set(statement["Resource"]) == {arn}
+    shared = _role(applied, "kontaxa-main-api")["attached"]["kontaxa-secrets-read"]
+    assert arn not in _as_set(shared["Statement"][0]["Resource"]), "the services never read it"
+    platform = applied.outputs["platform"]
+    assert platform["grafana_admin_secret_name"] == "kontaxa/grafana-admin"
+    assert platform["grafana_role_arn"] == f"arn:aws:iam::{EMULATOR_ACCOUNT}:role/kontaxa-grafana"
 
 
 def test_cluster_autoscaler_may_only_scale_groups_tagged_for_this_cluster(applied: Applied) -> None:
@@ -603,7 +625,7 @@ def test_outputs_reach_the_eks_tree_without_hand_edits(applied: Applied, tmp_pat
     platform = applied.outputs["platform"]
     roles = platform["service_role_arns"]
     rendered = {}
-    for directory in ("overlays/eks", "platform/eks", "argocd/eks"):
+    for directory in ("overlays/eks", "platform/eks", "argocd/eks", "monitoring/eks"):
         text = subprocess.run(
             ["kubectl", "kustomize", str(tree / directory)],
             check=True,
@@ -677,6 +699,17 @@ def test_outputs_reach_the_eks_tree_without_hand_edits(applied: Applied, tmp_pat
     for name in ("cluster-autoscaler", "secrets-store-csi-driver-provider-aws"):
         assert f"$values/infra/k8s/overlays/eks/terraform/values/{name}.yaml" in value_files
         assert (out / "values" / f"{name}.yaml").is_file()
+    # Grafana's role (issue 19 point 7), read by the monitoring Application after eks.yaml.
+    grafana = yaml.safe_load((out / "values" / "kube-prometheus-stack.yaml").read_text())
+    assert grafana["grafana"]["serviceAccount"]["annotations"] == {
+        "eks.amazonaws.com/role-arn": platform["grafana_role_arn"]
+    }
+    (stack,) = [a for a in rendered["monitoring/eks"] if a["kind"] == "Application"]
+    (grafana_spc,) = [o for o in rendered["monitoring/eks"] if o["kind"] == "SecretProviderClass"]
+    assert grafana_spc["spec"]["parameters"]["region"] == platform["region"]
+    assert stack["spec"]["sources"][0]["helm"]["valueFiles"][-1] == (
+        "$values/infra/k8s/overlays/eks/terraform/values/kube-prometheus-stack.yaml"
+    )
 
 
 def _k8s_manifests() -> Any:

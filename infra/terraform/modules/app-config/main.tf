@@ -80,6 +80,28 @@ resource "aws_secretsmanager_secret_version" "api_keys" {
   secret_string_wo_version = var.generated_value_version
 }
 
+# Grafana's admin password: created here so the first Argo CD sync finds it (the
+# SecretProviderClass grafana-admin mounts it); read only by Grafana's own role.
+ephemeral "aws_secretsmanager_random_password" "grafana_admin" {
+  password_length     = var.password_length
+  exclude_punctuation = true
+}
+
+resource "aws_secretsmanager_secret" "grafana_admin" {
+  #checkov:skip=CKV2_AWS_57:No rotation Lambda; values rotate by raising generated_value_version
+  name                    = "${var.name_prefix}/grafana-admin"
+  description             = "Password of Grafana's admin user (kube-prometheus-stack)"
+  kms_key_id              = var.kms_key_id
+  recovery_window_in_days = var.secret_recovery_window_in_days
+  tags                    = var.tags
+}
+
+resource "aws_secretsmanager_secret_version" "grafana_admin" {
+  secret_id                = aws_secretsmanager_secret.grafana_admin.id
+  secret_string_wo         = ephemeral.aws_secretsmanager_random_password.grafana_admin.random_password
+  secret_string_wo_version = var.generated_value_version
+}
+
 resource "aws_s3_bucket" "demo" {
   #checkov:skip=CKV_AWS_18:Demo bucket that aux-service only lists; access logging needs a log bucket of the account baseline
   #checkov:skip=CKV_AWS_144:Demo bucket with reproducible content: cross-region replication buys nothing

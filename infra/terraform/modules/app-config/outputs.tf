@@ -22,6 +22,14 @@ output "secret_names" {
   }
 }
 
+output "grafana_admin_secret" {
+  description = "Name and ARN of Grafana's admin password secret (not in secret_arns: the services never read it). No value is output."
+  value = {
+    name = aws_secretsmanager_secret.grafana_admin.name
+    arn  = aws_secretsmanager_secret.grafana_admin.arn
+  }
+}
+
 output "bucket_name" {
   description = "Name of the demo bucket."
   value       = aws_s3_bucket.demo.bucket

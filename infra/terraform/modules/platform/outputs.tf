@@ -133,6 +133,8 @@ output "summary" {
     github_plan_role_arn        = module.github_oidc.plan_role_arn
     github_oidc_provider_arn    = module.github_oidc.provider_arn
     service_role_arns           = { for name, role in module.service_irsa : name => role.role_arn }
+    grafana_role_arn            = module.grafana_irsa.role_arn
+    grafana_admin_secret_name   = module.app_config.grafana_admin_secret.name
     cluster_autoscaler_role_arn = module.cluster_addons_iam.cluster_autoscaler_role_arn
     ebs_csi_driver_role_arn     = module.eks.ebs_csi_driver_role_arn
     cluster_name                = var.cluster_name
@@ -146,4 +148,14 @@ output "summary" {
     api_hostname                = var.api_hostname
     release_tag_prefix          = var.release_tag_prefix
   }
+}
+
+output "grafana_role_arn" {
+  description = "IRSA role of Grafana's service account monitoring/kube-prometheus-stack-grafana (reads only its admin password)."
+  value       = module.grafana_irsa.role_arn
+}
+
+output "grafana_admin_secret_name" {
+  description = "Secrets Manager name of Grafana's admin password (objectName of the SecretProviderClass grafana-admin)."
+  value       = module.app_config.grafana_admin_secret.name
 }
