@@ -29,6 +29,36 @@ MAX_HEADER_BYTES = 16 * 1024
 MAX_HEADER_FIELDS = 100
 
 
+CredentialCheck = Callable[[Scope], None]
+
+
+def header_value(scope: Scope, name: bytes) -> str | None:
+    """The first value of header `name` (lower case) in `scope`, as Starlette's `Headers.get`."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class CredentialGuard:
+    """Runs a credential check in front of one route's handler, in ASGI.
+
+    In place of a FastAPI security dependency, whose solving cost a cached read about a
+    fifth of its time (docs/performance.md). It wraps the route's own ASGI app, so it runs
+    after routing has matched path and method (404 and 405 stay as they were) and before
+    FastAPI's handler; the check raises ApiError, which the app's exception handler renders
+    exactly as it rendered the dependency's.
+    """
+
+    def __init__(self, app: ASGIApp, check: CredentialCheck) -> None:
+        self.app = app
+        self.check = check
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.check(scope)
+        await self.app(scope, receive, send)
+
+
 class ServiceMiddleware:
     """Wraps a service app: every response gets the request ID and version headers."""
 

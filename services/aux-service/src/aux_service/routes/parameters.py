@@ -2,7 +2,6 @@
 
 from fastapi import APIRouter
 
-from aux_service.deps import ServiceAuthenticated
 from aux_service.models import ErrorResponse, ParameterList, ParameterResponse
 from aux_service.store import ParameterStore
 from kontaxa_common.errors import error_responses
@@ -10,8 +9,8 @@ from kontaxa_common.version import VersionMetadata
 
 
 def build_router(metadata: VersionMetadata, store: ParameterStore) -> APIRouter:
-    """The parameter routes."""
-    router = APIRouter(tags=["data"], dependencies=[ServiceAuthenticated])
+    """The parameter routes (app.py puts them behind the service-token check)."""
+    router = APIRouter(tags=["data"])
 
     @router.get(
         "/parameters",
