@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from aux_service.aws import AwsGateway
 from aux_service.cache import SingleFlightCache
 from aux_service.config import SERVICE_NAME, Settings
+from aux_service.deps import SERVICE_TOKEN_SCHEME, service_token_check
 from aux_service.routes import build_routers
 from aux_service.store import ParameterStore
 from kontaxa_common.logs import Redactor, configure_logging
@@ -15,7 +16,7 @@ from kontaxa_common.metrics import Metrics
 from kontaxa_common.models import Parameter
 from kontaxa_common.secrets import SecretFiles
 from kontaxa_common.version import VersionMetadata
-from kontaxa_common.web import add_routes, docs_routes, install_common
+from kontaxa_common.web import add_routes, docs_routes, install_common, require_credentials
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -49,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     aws = AwsGateway(settings, metrics)
     store = ParameterStore(aws, parameter_cache, settings.parameter_prefix)
-    # On app.state for the dependencies and for tests; the routes hold their own references.
+    # On app.state for tests; the routes hold their own references.
     app.state.settings = settings
     app.state.metadata = metadata
     app.state.metrics = metrics
@@ -57,5 +58,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.aws = aws
     app.state.parameters = store
     install_common(app, metadata=metadata, metrics=metrics, meta=metadata.meta)
-    add_routes(app, *build_routers(settings, metadata, secrets, aws, store))
+    open_routers, data_routers = build_routers(settings, metadata, secrets, aws, store)
+    require_credentials(
+        app, SERVICE_TOKEN_SCHEME, service_token_check(secrets, settings), data_routers
+    )
+    add_routes(app, *open_routers, *data_routers)
     return app

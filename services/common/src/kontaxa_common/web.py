@@ -1,12 +1,16 @@
 """Wiring shared by both apps: middleware, error handlers and `/metrics`."""
 
-from typing import TypedDict
+from collections.abc import Iterable
+from typing import Any, TypedDict
 
 from fastapi import APIRouter, FastAPI, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.routing import APIRoute
+from fastapi.security.base import SecurityBase
 
 from kontaxa_common.errors import MetaFn, install_error_handlers
 from kontaxa_common.metrics import Metrics
-from kontaxa_common.middleware import ServiceMiddleware
+from kontaxa_common.middleware import CredentialCheck, CredentialGuard, ServiceMiddleware
 from kontaxa_common.settings import ServiceSettings
 from kontaxa_common.version import VersionMetadata
 
@@ -50,3 +54,36 @@ def add_routes(app: FastAPI, *routers: APIRouter) -> None:
     """
     routes = [route for router in routers for route in router.routes]
     app.router.routes[:0] = routes
+
+
+def require_credentials(
+    app: FastAPI, scheme: SecurityBase, check: CredentialCheck, routers: Iterable[APIRouter]
+) -> None:
+    """Guard every route of `routers` with `check`, documented in OpenAPI as `scheme`.
+
+    The check runs in the ASGI layer (`CredentialGuard`) rather than as a FastAPI
+    dependency; the schema declares what FastAPI would have derived from the dependency
+    (the operation's `security` and the scheme under `components.securitySchemes`), so
+    `/openapi.json` and `/docs` are unchanged (aux-service's tests compare them).
+    """
+    requirement: list[dict[str, list[str]]] = [{scheme.scheme_name: []}]
+    for router in routers:
+        for route in router.routes:
+            if not isinstance(route, APIRoute):
+                raise TypeError(f"{route!r} is not an API route: its credentials are not checked")
+            route.app = CredentialGuard(route.app, check)
+            route.openapi_extra = {**(route.openapi_extra or {}), "security": requirement}
+    definition = jsonable_encoder(scheme.model, by_alias=True, exclude_none=True)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            # Where FastAPI's OpenAPI model puts it: after `schemas` (the operations'
+            # `security` went through `openapi_extra`, so the model placed it already).
+            schema.setdefault("components", {}).setdefault("securitySchemes", {})[
+                scheme.scheme_name
+            ] = definition
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign] # FastAPI's way to extend the schema

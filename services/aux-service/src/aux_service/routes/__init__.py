@@ -2,7 +2,7 @@
 
 Each module builds its router from the app's parts, which its endpoints close over: a
 FastAPI dependency costs every request time of its own (see docs/performance.md), so
-dependencies are kept for what must run per request (the service-token check).
+there are none: the service-token check runs in the ASGI layer (app.py).
 """
 
 from fastapi import APIRouter
@@ -21,10 +21,12 @@ def build_routers(
     secrets: SecretFiles,
     aws: AwsGateway,
     store: ParameterStore,
-) -> list[APIRouter]:
-    """Every router of the service, wired to the app's parts."""
-    return [
-        health.build_router(settings, metadata, secrets, aws),
-        buckets.build_router(metadata, aws),
-        parameters.build_router(metadata, store),
-    ]
+) -> tuple[list[APIRouter], list[APIRouter]]:
+    """Every router of the service, wired to the app's parts: (open, data).
+
+    The data routers answer only callers with the service token.
+    """
+    return (
+        [health.build_router(settings, metadata, secrets, aws)],
+        [buckets.build_router(metadata, aws), parameters.build_router(metadata, store)],
+    )

@@ -3,15 +3,14 @@
 from fastapi import APIRouter
 
 from aux_service.aws import AwsGateway
-from aux_service.deps import ServiceAuthenticated
 from aux_service.models import BucketList, ErrorResponse
 from kontaxa_common.errors import error_responses
 from kontaxa_common.version import VersionMetadata
 
 
 def build_router(metadata: VersionMetadata, aws: AwsGateway) -> APIRouter:
-    """The bucket routes."""
-    router = APIRouter(tags=["data"], dependencies=[ServiceAuthenticated])
+    """The bucket routes (app.py puts them behind the service-token check)."""
+    router = APIRouter(tags=["data"])
 
     @router.get(
         "/buckets",

@@ -4,7 +4,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from aux_service.deps import ServiceAuthenticated
 from aux_service.models import ErrorResponse, ParameterList, ParameterResponse
 from aux_service.store import ParameterStore
 from kontaxa_common.errors import error_responses
@@ -19,8 +18,8 @@ ParameterName = Annotated[
 
 
 def build_router(metadata: VersionMetadata, store: ParameterStore) -> APIRouter:
-    """The parameter routes."""
-    router = APIRouter(tags=["data"], dependencies=[ServiceAuthenticated])
+    """The parameter routes (app.py puts them behind the service-token check)."""
+    router = APIRouter(tags=["data"])
 
     @router.get(
         "/parameters",
