@@ -34,15 +34,8 @@ METHOD = """\
   like main-api) whose client for aux-service is another library (`e2e/bench/candidates.py`:
   aiohttp, aiosonic, httpx with its default transport); main-api's own is pyreqwest.
 - Knobs: `BENCH_DURATION`, `BENCH_WARMUP`, `BENCH_ROUNDS`, `BENCH_CONNECTIONS`, `BENCH_OUT`,
-  `BENCH_STACK`, `BENCH_PIN`, `BENCH_CLIENTS`, `BENCH_CASES` (or the options of the same
-  name: `task bench -- --rounds 3`, `task bench -- --cases bringup`); their defaults are in
-  `e2e/bench/run.py`.
-- The bring-up case times `local-up` of the process runtime in a temporary state directory
-  whose cache (Terraform's working directory) a first, unmeasured bring-up fills, as on a
-  warm clone; each round then brings the stack up from nothing but that cache and takes it
-  down. The steps are the runner's own: the emulator until it answers, `terraform init`
-  (0 when the cache is current), `terraform apply`, rendering the manifests, and the
-  services (secrets mounted, processes started, readiness probes answered).
+  `BENCH_STACK`, `BENCH_PIN`, `BENCH_CLIENTS` (or the options of the same name:
+  `task bench -- --rounds 3`); their defaults are in `e2e/bench/run.py`.
 - SSM calls in case 6 are read from aux-service's `/metrics`
   (`upstream_request_duration_seconds_count{upstream="aws",operation="GetParameter"}`)
   before and after each measured window.
@@ -110,14 +103,47 @@ are single wrk runs on the same machine, so approximate.
    gave 0.27, with every run's rounds within a few per cent of each other), case 3 from 3,438
    to about 5,000.
 7. That client was replaced (issue 15): owning an HTTP/1.1 parser meant owning its faults
-   (1xx replies taken as final, unbounded heads and bodies, no deadline on a full pool).
-   main-api now uses pyreqwest (reqwest and hyper, in Rust), which passes the fault catalogue
-   (`services/main-api/tests/test_client_faults.py`); aiohttp, aiosonic and httpx (default
-   transport) are measured beside it in every run, as cases `6-<client>`, so the choice can
-   be re-checked whenever this report is regenerated. Read their ratios against case 6's in
-   the same run only, and mind the load average above: on a machine as loaded as the one
-   that produced a given report, the differences between the three fast clients are within
-   the rounds' range, while httpx's default transport stays an order of magnitude behind.
+   (1xx replies taken as final, unbounded heads and bodies, no deadline on a full pool). The
+   candidates were measured side by side in cases `6-<client>` above against main-api with
+   pyreqwest (reqwest and hyper, in Rust), which passes the fault catalogue
+   (`services/main-api/tests/test_client_faults.py`) and keeps case 6 where the hand-written
+   client had it.
+8. The two costs named below as standing in the way (issue 18), both taken away:
+   aux-service's service-token check runs in the ASGI layer in front of each data route
+   (`kontaxa_common.middleware.CredentialGuard`, wired by `web.require_credentials`), not
+   as a FastAPI dependency, with the OpenAPI security declared; `/openapi.json` and every
+   response (authorized; missing, wrong and empty token; no token loaded; 404, 405, 400,
+   500) equal snapshots written from the dependency version
+   (`services/aux-service/tests/test_auth_unchanged.py`). The access line is written
+   without `logging` (`kontaxa_common.logs.AccessLog`): the same line from the same JSON
+   formatter and redaction, queued on the same batching handler
+   (`services/common/tests/test_logs.py`). main-api's API-key check is still a dependency.
+
+The tail of cases 3 and 6 (main-api's p99 about 4 times its p50, aux-service's 1.2 to 1.4),
+what was looked at:
+
+- Garbage collection: not it. With `gc.callbacks` timing every collection, 20,000
+  aux-service requests driven in-process (after 200 of warm-up) ran no collection of any
+  generation: a request frees what it allocates, so the generation-0 count never reaches
+  its threshold. A full collection of main-api's start-up heap (96,000 tracked objects)
+  costs tens of milliseconds on this machine and would show as such a tail, but nothing
+  triggers one under this load; `gc.freeze()` after start-up would make it cost nothing
+  (measured: 0.01 ms) and was not added for that reason.
+- The batched log flush: unlikely. aux-service flushes the same way (one daemon thread,
+  every 0.1 s, a few hundred lines per write) and keeps its p99 within 1.4 times its p50;
+  main-api's access line no longer goes through `logging` at all (point 8).
+- What main-api has that aux-service lacks is the hop: cases 3 and 6 both call aux-service
+  on every request, and since issue 15 that call completes on pyreqwest's runtime thread
+  (main-api runs the event-loop thread, the log flusher, one `pyreqwest` thread and
+  libuv's idle workers, all on CPU 0 in the benchmark), which must take the GIL from a
+  saturated event loop to hand back each reply; CPython lets a waiting thread wait up to
+  the switch interval (5 ms) before the holder is asked to let go. A test of that (32
+  callers through pyreqwest with 150 µs of CPU work on each side, switch interval 5 ms
+  against 0.5 ms) was inconclusive on the machine as loaded as it was (load average 8 to
+  12, the ceiling at a tenth of its usual rate): p99/p50 ranged 4.9 to 6.8 with either
+  setting. Not established and not fixed: the next step is that test on a quiet machine,
+  then, if it holds, `sys.setswitchinterval` in main-api or pyreqwest's runtime on the
+  event loop's thread.
 
 Where the remaining time goes, per request (CPU time, this machine):
 
@@ -282,7 +308,7 @@ def _bringup_markdown(bringup: dict[str, Any] | None) -> list[str]:
 
     total = bringup["total_s"]
     lines = [
-        "## Bring-up: local-up on the process runtime, warm clone",
+        "## Bring-up (`task local-up`, process runtime, warm clone)",
         "",
         f"Measured on {bringup['generated']} (`task bench -- --cases bringup`), "
         f"{bringup['rounds']} rounds after one that fills the cache; load average "
@@ -297,10 +323,6 @@ def _bringup_markdown(bringup: dict[str, Any] | None) -> list[str]:
     lines += [f"| {step} | {cell(spread)} |" for step, spread in bringup["steps_s"].items()]
     lines += [
         f"| **up, in total** | **{cell(total)}** |",
-        "",
-        "CPU time of the commands the bring-up ran (Terraform with its provider, kubectl; not "
-        "the emulator or the services), which other load on the machine does not inflate: "
-        f"{cell(bringup['commands_cpu_s'])} s.",
         "",
         f"Target: at most {bringup['target_s']:g} s (median): {bringup['verdict']}.",
         "",
