@@ -372,8 +372,9 @@ def test_grafana_reads_its_admin_password_and_nothing_else(applied: Applied) -> 
     document = _role(applied, "kontaxa-grafana")["attached"]["kontaxa-grafana-admin-read"]
     (statement,) = document["Statement"]
     assert _as_set(statement["Resource"]) == {arn}
-    shared = _role(applied, "kontaxa-main-api")["attached"]["kontaxa-secrets-read"]
-    assert arn not in _as_set(shared["Statement"][0]["Resource"]), "the services never read it"
+    for service in ("main-api", "aux-service"):
+        reads = _role(applied, f"kontaxa-{service}")["attached"][f"kontaxa-{service}-secrets-read"]
+        assert arn not in _as_set(reads["Statement"][0]["Resource"]), "the services never read it"
     platform = applied.outputs["platform"]
     assert platform["grafana_admin_secret_name"] == "kontaxa/grafana-admin"
     assert platform["grafana_role_arn"] == f"arn:aws:iam::{EMULATOR_ACCOUNT}:role/kontaxa-grafana"
@@ -665,7 +666,12 @@ def test_outputs_reach_the_eks_tree_without_hand_edits(applied: Applied, tmp_pat
             get("SecretProviderClass", f"{service}-secrets")["spec"]["parameters"]["region"]
             == platform["region"]
         )
-    config = get("ConfigMap", "aux-service-config")["data"]
+    # The settings ConfigMap is generated with a hash suffix (issue 19 point 11).
+    (config,) = [
+        o["data"]
+        for o in objects
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("aux-service-config-")
+    ]
     assert (config["AWS_REGION"], config["PARAMETER_PREFIX"]) == (
         platform["region"],
         platform["parameter_prefix"],
