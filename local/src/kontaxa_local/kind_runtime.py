@@ -129,7 +129,15 @@ class KindRuntime:
         )
         self.executor.run(
             "build the git server image",
-            ["docker", "build", "--tag", f"kontaxa/git-server:{tag}", str(GIT_SERVER_DIR)],
+            [
+                "docker",
+                "build",
+                "--build-arg",
+                f"BASE_IMAGE=kontox-goldenimage:{tag}",
+                "--tag",
+                f"kontaxa/git-server:{tag}",
+                str(GIT_SERVER_DIR),
+            ],
             log=self.log,
             timeout=1800,
         )
