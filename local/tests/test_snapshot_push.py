@@ -154,3 +154,21 @@ def test_snapshot_from_a_shallow_clone_is_accepted_and_clones_back_as_the_workin
     assert _git("rev-parse", "FETCH_HEAD", cwd=checkout).strip() == second
     _git("checkout", "--quiet", "FETCH_HEAD", cwd=checkout)
     assert (checkout / "history.txt").read_text() == "edited again\n"
+
+
+def test_snapshot_leaves_out_what_the_users_global_excludes_hide(
+    tmp_path: Path, shallow_clone: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files a developer hides in ~/.config/git/ignore (git-config(1) `core.excludesFile`, whose
+    default is $XDG_CONFIG_HOME/git/ignore or $HOME/.config/git/ignore) stay out of the snapshot,
+    as they stay out of the developer's own commits."""
+    home = tmp_path / "home"
+    (home / ".config" / "git").mkdir(parents=True)
+    (home / ".config" / "git" / "ignore").write_text(".env\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    (shallow_clone / ".env").write_text("SECRET=never pushed\n")
+    snapshot = snapshot_commit(Executor(), tmp_path / "snapshot.index", shallow_clone)
+    files = _git("ls-tree", "-r", "--name-only", snapshot, cwd=shallow_clone).split()
+    assert ".env" not in files
+    assert "history.txt" in files
