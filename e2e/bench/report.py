@@ -308,7 +308,7 @@ def _bringup_markdown(bringup: dict[str, Any] | None) -> list[str]:
 
     total = bringup["total_s"]
     lines = [
-        "## Bring-up (`task local-up`, process runtime, warm clone)",
+        "## Bring-up (task local-up, process runtime, warm clone)",
         "",
         f"Measured on {bringup['generated']} (`task bench -- --cases bringup`), "
         f"{bringup['rounds']} rounds after one that fills the cache; load average "
