@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from kontaxa_e2e.gitrepo import git as _git
 from kontaxa_local import manifests
 from kontaxa_local.executor import Executor
 from kontaxa_local.settings import OVERLAY, REPO_ROOT
@@ -18,15 +19,6 @@ from kontaxa_local.version import (
 )
 
 STAMPED = Version("0123456789abcdef0123456789abcdef01234567", "2030-01-02T03:04:05Z")
-
-
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
 
 
 @pytest.fixture

@@ -10,14 +10,7 @@ from pathlib import Path
 import pytest
 from catalog import ROOT
 
-
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+from kontaxa_e2e.gitrepo import git as _git
 
 
 @pytest.fixture
