@@ -6,10 +6,14 @@
 # Guide, "View Amazon EKS networking requirements for VPC and subnets", subnet requirements:
 # use1-az3, usw1-az2 and cac1-az3. So the zones come from the account's own list, opted-in
 # zones and those ids left out; availability_zones pins them instead.
+#
+# The lookup takes the first zone_count names of the sorted list, with no filter on the
+# zones' state: a zone AWS adds later (a later letter) or one that is impaired for a while
+# does not move the subnets, so a later plan never replaces them.
 data "aws_availability_zones" "available" {
+  #checkov:skip=CKV_AWS_394:Only the first zone_count names of the sorted list are used, so a zone AWS adds later does not enter the VPC; availability_zones pins exact zones
   count = var.create && length(var.availability_zones) == 0 ? 1 : 0
 
-  state            = "available"
   exclude_zone_ids = var.unsupported_zone_ids
 
   filter {
