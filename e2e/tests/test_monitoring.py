@@ -41,8 +41,8 @@ def workout(target: Target) -> Workout:
     return work_out(target)
 
 
-def test_every_servicemonitor_target_is_up(prometheus: str) -> None:
-    """One target per Deployment a ServiceMonitor selects, each scraped and healthy."""
+def test_every_podmonitor_target_is_up(prometheus: str) -> None:
+    """One target per Deployment a PodMonitor selects, on its metrics port, scraped and healthy."""
     objects = manifests.load(manifests.render(OVERLAY))
     expected = {w.name for w in manifests.workloads(objects)}
 
@@ -55,7 +55,8 @@ def test_every_servicemonitor_target_is_up(prometheus: str) -> None:
     assert {t["labels"]["job"] for t in active} == expected
     for found in active:
         assert found["health"] == "up", (found["labels"], found["lastError"])
-        assert found["scrapePool"].startswith("serviceMonitor/kontaxa/")
+        assert found["scrapePool"].startswith("podMonitor/kontaxa/")
+        assert found["labels"]["endpoint"] == "metrics"
 
 
 def test_prometheus_sends_to_the_local_alertmanager(target: Target, prometheus: str) -> None:

@@ -40,6 +40,9 @@ class Target(ABC):
     main_url: str
     aux_url: str
     emulator_url: str
+    # aux-service's metrics listener (its own port, no Service exposes it); None where the
+    # suite cannot reach it (a stack given by URL without --aux-metrics-url).
+    aux_metrics_url: str | None = None
     can_disturb = True
     can_read_mounts = True
     # The local Prometheus, Alertmanager and alert sink, where the target runs them.
@@ -100,6 +103,11 @@ class Target(ABC):
 
     def close(self) -> None:  # noqa: B027 - most targets have nothing to tear down
         """Tear down what the target started."""
+
+
+def metrics_url(env: dict[str, str]) -> str:
+    """The metrics listener of a process started with `env` (HOST, METRICS_PORT)."""
+    return f"http://{env['HOST']}:{env['METRICS_PORT']}"
 
 
 def workload_env(objects: list[dict[str, Any]], service: str) -> dict[str, str]:
@@ -177,6 +185,7 @@ class ProcessTarget(Target):
         assert state is not None
         self.main_url = state.components["main-api"].url
         self.aux_url = state.components["aux-service"].url
+        self.aux_metrics_url = metrics_url(state.components["aux-service"].process.env)
         self.emulator_url = state.emulator_url
         urls = {name: component.url for name, component in state.components.items()}
         self.prometheus_url = urls.get("prometheus")
@@ -222,8 +231,11 @@ class UrlTarget(Target):
     can_disturb = False
     can_read_mounts = False
 
-    def __init__(self, main_url: str, aux_url: str, emulator_url: str) -> None:
+    def __init__(
+        self, main_url: str, aux_url: str, emulator_url: str, aux_metrics_url: str | None = None
+    ) -> None:
         self.main_url, self.aux_url, self.emulator_url = main_url, aux_url, emulator_url
+        self.aux_metrics_url = aux_metrics_url
 
     def mounted_digests(self, service: str) -> dict[str, str]:
         """Not observable from outside."""
