@@ -50,7 +50,13 @@ def test_every_podmonitor_target_is_up(prometheus: str) -> None:
         found: list[dict[str, Any]] = prometheus_get(prometheus, "/api/v1/targets")["activeTargets"]
         return found
 
-    assert eventually(lambda: all(t["health"] == "up" for t in targets()), timeout=30)
+    def all_up() -> bool:
+        # Prometheus lists static targets only after its first target sync (up to 5 s after
+        # it is ready): an empty list is not "all up".
+        found = targets()
+        return bool(found) and all(t["health"] == "up" for t in found)
+
+    assert eventually(all_up, timeout=30)
     active = targets()
     assert {t["labels"]["job"] for t in active} == expected
     for found in active:

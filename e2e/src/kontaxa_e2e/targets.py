@@ -105,11 +105,6 @@ class Target(ABC):
         """Tear down what the target started."""
 
 
-def metrics_url(env: dict[str, str]) -> str:
-    """The metrics listener of a process started with `env` (HOST, METRICS_PORT)."""
-    return f"http://{env['HOST']}:{env['METRICS_PORT']}"
-
-
 def workload_env(objects: list[dict[str, Any]], service: str) -> dict[str, str]:
     """The env the manifests give `service`'s container (its ConfigMap through envFrom,
     whatever the ConfigMap's name)."""
@@ -185,7 +180,7 @@ class ProcessTarget(Target):
         assert state is not None
         self.main_url = state.components["main-api"].url
         self.aux_url = state.components["aux-service"].url
-        self.aux_metrics_url = metrics_url(state.components["aux-service"].process.env)
+        self.aux_metrics_url = state.components["aux-service"].metrics_url or None
         self.emulator_url = state.emulator_url
         urls = {name: component.url for name, component in state.components.items()}
         self.prometheus_url = urls.get("prometheus")

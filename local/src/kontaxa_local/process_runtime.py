@@ -222,8 +222,12 @@ class ProcessRuntime:
                 record = procs.spawn(
                     workload.name, command, env, self.log_dir / f"{workload.name}.log", cwd
                 )
+                metrics = self.listen_ports(workload, ports).get(PORT_ENV["metrics"])
                 state.components[workload.name] = Component(
-                    record, url, url + workload.readiness_path
+                    record,
+                    url,
+                    url + workload.readiness_path,
+                    f"http://127.0.0.1:{metrics}" if metrics else "",
                 )
                 state.save(self.dir)
         # Monitoring needs nothing from the services but their addresses: it starts alongside.
