@@ -27,7 +27,7 @@ from typing import Any
 
 import aiohttp
 
-from kontaxa_e2e.servers import free_port
+from kontaxa_local.process_runtime import free_port
 
 # ---- copies of the runtime's components ---------------------------------------------------
 

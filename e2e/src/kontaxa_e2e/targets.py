@@ -15,9 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
-
-from kontaxa_e2e.emulator import CREDENTIALS, REGION
+from kontaxa_e2e.emulator import aws_client
 from kontaxa_e2e.inprocess import PREFIX
 from kontaxa_local.version import working_tree_revision
 
@@ -59,9 +57,7 @@ class Target(ABC):
 
     def aws(self, service: str) -> Any:
         """A boto3 client for the emulator behind the stack."""
-        return boto3.client(
-            service, endpoint_url=self.emulator_url, region_name=REGION, **CREDENTIALS
-        )
+        return aws_client(service, self.emulator_url)
 
     def secret(self, name: str) -> str:
         """A Secrets Manager value, as the emulator holds it now."""
