@@ -152,6 +152,18 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
+def _tcp_entries() -> Iterator[tuple[int, int, str, int]]:
+    """(local port, remote port, state, socket inode) of every TCP socket in /proc/net."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                local, remote, state, inode = fields[1], fields[2], fields[3], fields[9]
+                local_port = int(local.rsplit(":", 1)[1], 16)
+                remote_port = int(remote.rsplit(":", 1)[1], 16)
+                yield local_port, remote_port, state, int(inode)
+
+
 def connections_to(port: int) -> set[int]:
     """Client-side ports of the TCP connections to 127.0.0.1:`port` the kernel still knows.
 
@@ -159,20 +171,30 @@ def connections_to(port: int) -> set[int]:
     opened a connection per request shows one entry per request.
     """
     clients: set[int] = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with contextlib.suppress(OSError):
-            for line in Path(table).read_text().splitlines()[1:]:
-                fields = line.split()
-                local, remote, state = fields[1], fields[2], fields[3]
-                local_port = int(local.rsplit(":", 1)[1], 16)
-                remote_port = int(remote.rsplit(":", 1)[1], 16)
-                if state == "0A":  # LISTEN
-                    continue
-                if remote_port == port:
-                    clients.add(local_port)
-                elif local_port == port:
-                    clients.add(remote_port)
+    for local_port, remote_port, state, _ in _tcp_entries():
+        if state == "0A":  # LISTEN
+            continue
+        if remote_port == port:
+            clients.add(local_port)
+        elif local_port == port:
+            clients.add(remote_port)
     return clients
+
+
+def open_connections(pid: int, port: int) -> int:
+    """How many ESTABLISHED connections process `pid` holds to `port` now."""
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = fd.readlink().name
+                if target.startswith("socket:["):
+                    inodes.add(int(target[8:-1]))
+    return sum(
+        1
+        for _, remote_port, state, inode in _tcp_entries()
+        if state == "01" and remote_port == port and inode in inodes
+    )
 
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)")
