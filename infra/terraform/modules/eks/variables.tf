@@ -29,7 +29,7 @@ variable "addon_versions" {
     coredns        = string
     ebs_csi_driver = string
   })
-  # Evidence for Kubernetes 1.35 (searched 2026-12-01; no AWS page found lists any of these four
+  # Evidence for Kubernetes 1.35 (searched 2026-12-01; no AWS page found lists one of these four
   # exact builds, so none is proven by AWS documentation):
   # - vpc_cni: upstream release v1.21.1 (aws/amazon-vpc-cni-k8s tag v1.21.1, CHANGELOG "Bug fix
   #   for Network Policy Agent"); VPC CNI add-on builds are published for every supported
