@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import sys
@@ -160,13 +161,22 @@ def test_tags_each_pinned_image_and_a_rerun_changes_nothing(
     assert _release_tag(account, overlay, "--check").returncode == 0
 
 
+def _registry(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Any:
+    """The script's Registry in this process, its boto3 client configured by `env` alone."""
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        if name.startswith("AWS_"):
+            monkeypatch.setenv(name, value)
+    return release_tag.Registry()
+
+
 def test_a_put_that_finds_the_tag_in_place_is_success_over_http(
-    account: Account, overlay: Path
+    account: Account, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A concurrent run tagged between the check and the put: moto's answer over HTTP."""
     main = account.push("kontaxa/main-api", MAIN_TAG, "main")
-    registry = release_tag.Registry.__new__(release_tag.Registry)
-    registry.ecr = account.ecr
+    registry = _registry(monkeypatch, account.env)
     release = registry.plan("kontaxa/main-api", MAIN_TAG, main, f"release-{MAIN_TAG}")
     assert release is not None
     assert registry.tag(release) is True
@@ -174,13 +184,10 @@ def test_a_put_that_finds_the_tag_in_place_is_success_over_http(
     assert account.tags_of("kontaxa/main-api", main) == {MAIN_TAG, f"release-{MAIN_TAG}"}
 
 
-def test_ecr_s_immutable_answer_to_a_rerun_is_success() -> None:
+def test_ecr_s_immutable_answer_to_a_rerun_is_success(monkeypatch: pytest.MonkeyPatch) -> None:
     """ECR's own answer (ImageTagAlreadyExistsException), which moto does not give."""
     digest = _digest(_manifest("main"))
-    registry = release_tag.Registry.__new__(release_tag.Registry)
-    registry.ecr = boto3.client(
-        "ecr", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
-    )
+    registry = _registry(monkeypatch, terraform_harness.emulator_env("http://127.0.0.1:9"))
     release = release_tag.Release(
         "kontaxa/main-api", digest, f"release-{MAIN_TAG}", _manifest("main"), ""
     )
