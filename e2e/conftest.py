@@ -25,6 +25,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--main-url", help="url target: main-api's base URL")
     group.addoption("--aux-url", help="url target: aux-service's base URL")
     group.addoption("--emulator-url", help="url target: the AWS emulator's URL")
+    group.addoption(
+        "--aux-metrics-url",
+        help="url target: aux-service's metrics port (base URL); tests reading its metrics skip "
+        "without it",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -71,7 +76,7 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
         urls = [option("--main-url"), option("--aux-url"), option("--emulator-url")]
         if not all(urls):
             raise pytest.UsageError("--target url needs --main-url, --aux-url and --emulator-url")
-        running = UrlTarget(*urls)
+        running = UrlTarget(*urls, aux_metrics_url=option("--aux-metrics-url"))
     try:
         yield running
     finally:

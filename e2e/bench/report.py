@@ -36,7 +36,7 @@ METHOD = """\
 - Knobs: `BENCH_DURATION`, `BENCH_WARMUP`, `BENCH_ROUNDS`, `BENCH_CONNECTIONS`, `BENCH_OUT`,
   `BENCH_STACK`, `BENCH_PIN`, `BENCH_CLIENTS` (or the options of the same name:
   `task bench -- --rounds 3`); their defaults are in `e2e/bench/run.py`.
-- SSM calls in case 6 are read from aux-service's `/metrics`
+- SSM calls in case 6 are read from aux-service's metrics port (`/metrics`)
   (`upstream_request_duration_seconds_count{upstream="aws",operation="GetParameter"}`)
   before and after each measured window.
 """

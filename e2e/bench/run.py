@@ -371,13 +371,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 )
             for case in cases:
                 check(case)
+            aux_metrics = target.aux_metrics_url
+            assert aux_metrics, "the process target knows aux-service's metrics port"
             rounds: list[dict[str, dict[str, Any]]] = []
             ssm = {"calls": 0.0, "requests": 0, "windows": 0, "window_seconds": 0.0}
             for number in range(args.rounds):
                 results: dict[str, dict[str, Any]] = {}
                 for case in cases:
                     wrk(case, args.warmup, args.connections)
-                    before = aws_calls(target.aux_url, "GetParameter") if case.key == "6" else 0
+                    before = aws_calls(aux_metrics, "GetParameter") if case.key == "6" else 0
                     window = time.monotonic()
                     cpu_before = cpu_seconds(case.servers)
                     results[case.key] = wrk(case, args.duration, args.connections)
@@ -387,7 +389,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         / max(results[case.key]["requests"], 1)
                     )
                     if case.key == "6":
-                        ssm["calls"] += aws_calls(target.aux_url, "GetParameter") - before
+                        ssm["calls"] += aws_calls(aux_metrics, "GetParameter") - before
                         ssm["requests"] += results["6"]["requests"]
                         ssm["windows"] += 1
                         ssm["window_seconds"] += time.monotonic() - window

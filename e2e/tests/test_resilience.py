@@ -191,7 +191,7 @@ def test_throttling_gives_429_with_retry_after_and_no_retry_storm(
     ):
         report = run_load(main.url, paths=names, headers=auth(), rate=20, duration=5)
         served_by_aux = metric_total(
-            scrape(aux.url), "http_requests_total", route="/parameters/{name:path}"
+            scrape(aux.metrics_url), "http_requests_total", route="/parameters/{name:path}"
         )
     requests = len(report.outcomes)
     assert report.statuses() == {429: requests}, report.summary()

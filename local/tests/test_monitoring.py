@@ -18,9 +18,9 @@ from kontaxa_local.process_runtime import free_port
 from kontaxa_local.procs import spawn, stop
 from kontaxa_local.settings import OVERLAY
 
-# The labels the Prometheus operator gives every ServiceMonitor target (before targetLabels,
-# podTargetLabels and the endpoint's own relabelings).
-OPERATOR_LABELS = {"namespace", "service", "pod", "container", "job", "endpoint"}
+# The labels the Prometheus operator gives every PodMonitor target (before podTargetLabels and
+# the endpoint's own relabelings).
+OPERATOR_LABELS = {"namespace", "pod", "container", "job", "endpoint"}
 
 
 @pytest.fixture(scope="module")
@@ -43,25 +43,27 @@ def _jobs(objects: list[manifests.Object], interval: str | None = None) -> dict[
     return {job["job_name"]: job for job in jobs}
 
 
-def test_one_job_per_servicemonitor_with_the_operators_labels(
+def test_one_job_per_podmonitor_with_the_operators_labels(
     overlay: list[manifests.Object],
 ) -> None:
     """Job names and target labels as prometheus-operator v0.93.0 generates them.
 
     prometheus-operator/prometheus-operator, tag v0.93.0 (kube-prometheus-stack 88.5.3 runs
     v0.93.1; the release-0.93 branch has no change to this file since v0.93.0),
-    pkg/prometheus/promcfg.go, generateServiceMonitorConfig: job_name
-    `serviceMonitor/<ns>/<name>/<i>`; relabelings set `namespace`, `service`, `pod`,
-    `container` from the endpoint's metadata, `job` from the Service name, `endpoint` from the
-    endpoint's port name; the scrape interval, timeout and path from the endpoint.
+    pkg/prometheus/promcfg.go, generatePodMonitorConfig: job_name `podMonitor/<ns>/<name>/<i>`;
+    targets are the selected pods' container port named by the endpoint's `port`;
+    relabelings set `namespace`, `container`, `pod` from the pod, `job` from the pod label
+    named by jobLabel, `endpoint` from the port name; interval, timeout and path from the
+    endpoint.
     """
     jobs = _jobs(overlay)
-    monitors = [o for o in overlay if o["kind"] == "ServiceMonitor"]
-    assert set(jobs) == {f"serviceMonitor/kontaxa/{m['metadata']['name']}/0" for m in monitors}
+    monitors = [o for o in overlay if o["kind"] == "PodMonitor"]
+    assert {m["metadata"]["name"] for m in monitors} == {"main-api", "aux-service"}
+    assert set(jobs) == {f"podMonitor/kontaxa/{m['metadata']['name']}/0" for m in monitors}
     for monitor in monitors:
         name = monitor["metadata"]["name"]
-        endpoint = monitor["spec"]["endpoints"][0]
-        job = jobs[f"serviceMonitor/kontaxa/{name}/0"]
+        (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+        job = jobs[f"podMonitor/kontaxa/{name}/0"]
         assert job["metrics_path"] == endpoint["path"]
         assert job["scrape_interval"] == endpoint["interval"]
         assert job["scrape_timeout"] == endpoint["scrapeTimeout"]
@@ -69,21 +71,15 @@ def test_one_job_per_servicemonitor_with_the_operators_labels(
         assert set(group["labels"]) == OPERATOR_LABELS
         assert group["labels"] == {
             "namespace": "kontaxa",
-            "service": name,
             "pod": manifests.pod_name(name),
             "container": name,
             "job": name,
-            "endpoint": endpoint["port"],
+            "endpoint": "metrics",
         }
         workload = next(w for w in manifests.workloads(overlay) if w.name == name)
-        # The Service's port named in the ServiceMonitor, through its targetPort.
-        service = next(
-            o for o in overlay if o["kind"] == "Service" and o["metadata"]["name"] == name
-        )
-        port = next(p for p in service["spec"]["ports"] if p["name"] == endpoint["port"])
-        target = port["targetPort"]
-        container_port = workload.ports[target] if isinstance(target, str) else target
-        assert group["targets"] == [f"127.0.0.1:{container_port + 10000}"]
+        # The container port named in the PodMonitor, not the app port.
+        assert group["targets"] == [f"127.0.0.1:{workload.ports[endpoint['port']] + 10000}"]
+        assert workload.ports[endpoint["port"]] != workload.container_port
 
 
 def test_the_rules_and_panels_label_filters_match_the_targets(
@@ -101,22 +97,18 @@ def test_the_rules_and_panels_label_filters_match_the_targets(
 def _synthetic(
     overlay: list[manifests.Object], monitor_spec: dict[str, Any]
 ) -> list[manifests.Object]:
-    """The overlay with main-api's metrics on a port of their own, and one more ServiceMonitor."""
+    """The overlay with a labelled main-api pod, a second port on it, and one more PodMonitor."""
     objects = copy.deepcopy(overlay)
     for item in objects:
-        name = item["metadata"]["name"]
-        if item["kind"] == "Deployment" and name == "main-api":
+        if item["kind"] == "Deployment" and item["metadata"]["name"] == "main-api":
             container = item["spec"]["template"]["spec"]["containers"][0]
-            container["ports"].append({"name": "metrics", "containerPort": 9100})
-            item["spec"]["template"]["metadata"]["labels"]["team"] = "platform"
-        if item["kind"] == "Service" and name == "main-api":
-            item["metadata"]["labels"]["tier"] = "edge"
-            item["metadata"]["labels"]["app.kubernetes.io/component"] = "api"
-            item["spec"]["ports"].append({"name": "metrics", "port": 9100, "targetPort": "metrics"})
+            container["ports"].append({"name": "debug", "containerPort": 9100})
+            labels = item["spec"]["template"]["metadata"]["labels"]
+            labels.update({"team": "platform", "tier": "edge"})
     objects.append(
         {
             "apiVersion": "monitoring.coreos.com/v1",
-            "kind": "ServiceMonitor",
+            "kind": "PodMonitor",
             "metadata": {"name": "extra", "namespace": "observability"},
             "spec": monitor_spec,
         }
@@ -124,20 +116,20 @@ def _synthetic(
     return objects
 
 
-def test_a_separate_metrics_port_and_the_optional_fields(overlay: list[manifests.Object]) -> None:
-    """jobLabel, targetLabels, podTargetLabels, namespaceSelector, matchExpressions, port.
+def test_the_optional_fields(overlay: list[manifests.Object]) -> None:
+    """jobLabel, podTargetLabels, namespaceSelector, matchExpressions, portNumber.
 
-    Same upstream function as above (promcfg.go v0.93.0): `job` takes the Service label named
-    by jobLabel when it has a value; targetLabels copy Service labels and podTargetLabels pod
-    labels, names sanitized (sanitizeLabelName); a namespaceSelector with matchNames looks in
-    those namespaces, without one only in the ServiceMonitor's own.
+    Same upstream function as above (promcfg.go v0.93.0): `job` is `<namespace>/<name>` unless
+    the pod has a value for the label jobLabel names; podTargetLabels copy pod labels, names
+    sanitized (sanitizeLabelName); `portNumber` keeps the container port of that number and
+    sets no `endpoint`; a namespaceSelector with matchNames looks in those namespaces,
+    without one only in the PodMonitor's own.
     """
     objects = _synthetic(
         overlay,
         {
-            "jobLabel": "app.kubernetes.io/component",
-            "targetLabels": ["tier", "absent"],
-            "podTargetLabels": ["team"],
+            "jobLabel": "absent",
+            "podTargetLabels": ["team", "app.kubernetes.io/component"],
             "namespaceSelector": {"matchNames": ["kontaxa"]},
             "selector": {
                 "matchExpressions": [
@@ -145,25 +137,23 @@ def test_a_separate_metrics_port_and_the_optional_fields(overlay: list[manifests
                     {"key": "app.kubernetes.io/name", "operator": "Exists"},
                 ]
             },
-            "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "15s"}],
+            "podMetricsEndpoints": [{"portNumber": 9100, "path": "/metrics", "interval": "15s"}],
         },
     )
-    job = _jobs(objects)["serviceMonitor/observability/extra/0"]
+    job = _jobs(objects)["podMonitor/observability/extra/0"]
     [group] = job["static_configs"]
-    assert group["targets"] == ["127.0.0.1:19100"]  # the metrics container port, not http's
+    assert group["targets"] == ["127.0.0.1:19100"]  # the port of that number
     assert group["labels"] == {
         "namespace": "kontaxa",
-        "service": "main-api",
         "pod": "main-api-local",
         "container": "main-api",
-        "tier": "edge",
         "team": "platform",
-        "job": "api",
-        "endpoint": "metrics",
+        "app_kubernetes_io_component": "api",
+        "job": "observability/extra",
     }
     # Without a namespaceSelector it looks only in its own namespace: no targets.
-    lonely = _synthetic(overlay, {"selector": {}, "endpoints": [{"port": "metrics"}]})
-    assert _jobs(lonely)["serviceMonitor/observability/extra/0"]["static_configs"] == []
+    lonely = _synthetic(overlay, {"selector": {}, "podMetricsEndpoints": [{"port": "metrics"}]})
+    assert _jobs(lonely)["podMonitor/observability/extra/0"]["static_configs"] == []
 
 
 def test_local_interval_overrides_and_keeps_the_timeout_valid(
@@ -358,13 +348,23 @@ def test_where_nothing_can_install_them_one_line_says_why(
 def test_scrape_addresses_follow_the_process_runtimes_port_mapping(
     overlay: list[manifests.Object], tmp_path: Path
 ) -> None:
-    """The first container port is the process's PORT; another stays where the manifest says."""
+    """The first container port is the process's PORT, the metrics port METRICS_PORT's own host
+    port; another stays where the manifest says."""
     from kontaxa_local.executor import Executor
     from kontaxa_local.process_runtime import ProcessRuntime
     from kontaxa_local.settings import Settings
 
     runtime = ProcessRuntime(Settings(state_dir=tmp_path), Executor())
     main = next(w for w in manifests.workloads(overlay) if w.name == "main-api")
-    ports = {"main-api": 18080}
+    ports = {"main-api": 18080, "main-api-metrics": 19100}
     assert runtime.host_address(main, main.container_port, ports) == "127.0.0.1:18080"
+    assert runtime.host_address(main, main.ports["metrics"], ports) == "127.0.0.1:19100"
     assert runtime.host_address(main, 9100, ports) == "127.0.0.1:9100"
+    assert runtime.listen_env(main, ports) == {
+        "HOST": "127.0.0.1",
+        "PORT": "18080",
+        "METRICS_PORT": "19100",
+    }
+    assigned = runtime.host_ports(manifests.workloads(overlay))
+    assert {"main-api-metrics", "aux-service-metrics"} <= set(assigned)
+    assert len(set(assigned.values())) == len(assigned), "side by side: distinct host ports"

@@ -122,6 +122,10 @@ def test_kind_plan(tmp_path: Path) -> None:
     assert not any(arg.startswith("IMAGE_TAG") for arg in build.command)
     loaded = {arg.rsplit(":", 1)[1] for arg in commands["load the images into kind"] if ":" in arg}
     assert loaded == {build.env["IMAGE_TAG"]}
+    # Every image kind loads is built without a default attestation (kind#3795).
+    git_server = next(a for a in executor.actions if a.what == "build the git server image")
+    for action in (build, git_server):
+        assert action.env["BUILDX_NO_DEFAULT_ATTESTATIONS"] == "1", action.what
     assert not (tmp_path / "state").exists()
 
 

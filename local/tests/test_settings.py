@@ -11,6 +11,8 @@ def test_defaults() -> None:
     assert settings.ports == {
         "main-api": 8080,
         "aux-service": 8081,
+        "main-api-metrics": 19100,
+        "aux-service-metrics": 19101,
         "emulator": 4566,
         "prometheus": 19090,
         "alertmanager": 19093,

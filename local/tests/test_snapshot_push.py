@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from kontaxa_e2e.gitrepo import git
 from kontaxa_local import version
 from kontaxa_local.executor import Executor
 from kontaxa_local.kind_runtime import push_snapshot, snapshot_commit
@@ -32,24 +33,6 @@ pytestmark = pytest.mark.skipif(
     not in (0, 129),
     reason="git with `git daemon` is not installed",
 )
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@example.invalid",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@example.invalid",
-}
-
-
-def _git(*args: str, cwd: Path | None = None) -> str:
-    return subprocess.run(
-        ["git", *args],
-        cwd=cwd,
-        env={**os.environ, **GIT_ENV},
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
 
 
 @pytest.fixture
@@ -91,19 +74,19 @@ def shallow_clone(tmp_path: Path) -> Path:
     """A depth-1 clone of a three-commit history, as actions/checkout leaves it, then edited."""
     origin = tmp_path / "origin"
     origin.mkdir()
-    _git("init", "--quiet", "--initial-branch=main", cwd=origin)
+    git(origin, "init", "--quiet", "--initial-branch=main")
     for number in range(3):
         (origin / "history.txt").write_text(f"commit {number}\n")
         (origin / "infra").mkdir(exist_ok=True)
         (origin / "infra" / f"file{number}.yaml").write_text(f"n: {number}\n")
-        _git("add", "--all", cwd=origin)
-        _git("commit", "--quiet", "-m", f"commit {number}", cwd=origin)
+        git(origin, "add", "--all")
+        git(origin, "commit", "--quiet", "-m", f"commit {number}")
     (origin / ".gitignore").write_text("ignored.txt\n")
-    _git("add", "--all", cwd=origin)
-    _git("commit", "--quiet", "-m", "ignore", cwd=origin)
+    git(origin, "add", "--all")
+    git(origin, "commit", "--quiet", "-m", "ignore")
     clone = tmp_path / "clone"
-    _git("clone", "--quiet", "--depth", "1", f"file://{origin}", str(clone))
-    assert _git("rev-parse", "--is-shallow-repository", cwd=clone).strip() == "true"
+    git(tmp_path, "clone", "--quiet", "--depth", "1", f"file://{origin}", str(clone))
+    assert git(clone, "rev-parse", "--is-shallow-repository").strip() == "true"
     # Uncommitted work: an edit, a new file, a deletion, and an ignored file.
     (clone / "history.txt").write_text("edited, not committed\n")
     (clone / "infra" / "new.yaml").write_text("new: true\n")
@@ -123,7 +106,7 @@ def _tree(root: Path) -> dict[str, bytes]:
 def test_snapshot_from_a_shallow_clone_is_accepted_and_clones_back_as_the_working_tree(
     tmp_path: Path, git_server: str, shallow_clone: Path
 ) -> None:
-    head = _git("rev-parse", "HEAD", cwd=shallow_clone).strip()
+    head = git(shallow_clone, "rev-parse", "HEAD").strip()
     executor = Executor()
     snapshot = snapshot_commit(executor, tmp_path / "snapshot.index", shallow_clone)
     # As the runner seeds: the version commit on the snapshot is what is pushed and synced.
@@ -134,14 +117,14 @@ def test_snapshot_from_a_shallow_clone_is_accepted_and_clones_back_as_the_workin
     push_snapshot(executor, shallow_clone, revision, git_server, tmp_path / "push.log")
 
     # HEAD and the clone's index are untouched; the snapshot names HEAD.
-    assert _git("rev-parse", "HEAD", cwd=shallow_clone).strip() == head
-    assert "history.txt" in _git("status", "--porcelain", cwd=shallow_clone)
-    assert head in _git("log", "-1", "--format=%B", snapshot, cwd=shallow_clone)
+    assert git(shallow_clone, "rev-parse", "HEAD").strip() == head
+    assert "history.txt" in git(shallow_clone, "status", "--porcelain")
+    assert head in git(shallow_clone, "log", "-1", "--format=%B", snapshot)
 
     checkout = tmp_path / "argocd-view"
-    _git("clone", "--quiet", "--branch", "main", git_server, str(checkout))
-    assert _git("rev-parse", "HEAD", cwd=checkout).strip() == revision
-    assert _git("rev-parse", "HEAD^", cwd=checkout).strip() == snapshot
+    git(tmp_path, "clone", "--quiet", "--branch", "main", git_server, str(checkout))
+    assert git(checkout, "rev-parse", "HEAD").strip() == revision
+    assert git(checkout, "rev-parse", "HEAD^").strip() == snapshot
     expected = _tree(shallow_clone)
     del expected["ignored.txt"]  # .gitignore'd files are not part of the snapshot
     assert _tree(checkout) == expected
@@ -150,9 +133,9 @@ def test_snapshot_from_a_shallow_clone_is_accepted_and_clones_back_as_the_workin
     (shallow_clone / "history.txt").write_text("edited again\n")
     second = snapshot_commit(executor, tmp_path / "snapshot.index", shallow_clone)
     push_snapshot(executor, shallow_clone, second, git_server, tmp_path / "push.log")
-    _git("fetch", "--quiet", "origin", "main", cwd=checkout)
-    assert _git("rev-parse", "FETCH_HEAD", cwd=checkout).strip() == second
-    _git("checkout", "--quiet", "FETCH_HEAD", cwd=checkout)
+    git(checkout, "fetch", "--quiet", "origin", "main")
+    assert git(checkout, "rev-parse", "FETCH_HEAD").strip() == second
+    git(checkout, "checkout", "--quiet", "FETCH_HEAD")
     assert (checkout / "history.txt").read_text() == "edited again\n"
 
 
@@ -169,6 +152,6 @@ def test_snapshot_leaves_out_what_the_users_global_excludes_hide(
     monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
     (shallow_clone / ".env").write_text("SECRET=never pushed\n")
     snapshot = snapshot_commit(Executor(), tmp_path / "snapshot.index", shallow_clone)
-    files = _git("ls-tree", "-r", "--name-only", snapshot, cwd=shallow_clone).split()
+    files = git(shallow_clone, "ls-tree", "-r", "--name-only", snapshot).split()
     assert ".env" not in files
     assert "history.txt" in files

@@ -16,19 +16,9 @@ import pytest
 from catalog import GOLDEN, ROOT
 
 from kontaxa_e2e.docker_run import docker, docker_cli
+from kontaxa_e2e.gitrepo import git
 from kontaxa_local.kind_runtime import GIT_SERVER_DIR
 from kontaxa_local.process_runtime import free_port
-
-
-def _git(*args: str, cwd: Path) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t.invalid", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
 
 
 @pytest.mark.timeout(900)
@@ -70,21 +60,21 @@ def test_git_server_builds_with_the_legacy_builder_and_serves_pushes(
     try:
         repo = tmp_path / "work"
         repo.mkdir()
-        _git("init", "-q", "-b", "main", cwd=repo)
+        git(repo, "init", "-q", "-b", "main")
         (repo / "file").write_text("snapshot\n")
-        _git("add", "file", cwd=repo)
-        _git("commit", "-qm", "snapshot", cwd=repo)
-        head = _git("rev-parse", "HEAD", cwd=repo).strip()
+        git(repo, "add", "file")
+        git(repo, "commit", "-qm", "snapshot")
+        head = git(repo, "rev-parse", "HEAD").strip()
         url = f"git://127.0.0.1:{port}/kontaxa.git"
         for _ in range(50):  # the daemon starts within a second or two
             try:
-                _git("push", "-q", url, "HEAD:refs/heads/main", cwd=repo)
+                git(repo, "push", "-q", url, "HEAD:refs/heads/main")
                 break
             except subprocess.CalledProcessError:
                 time.sleep(0.2)
         else:
             pytest.fail("the git server never accepted the push: " + docker("logs", container))
-        assert f"{head}\trefs/heads/main" in _git("ls-remote", url, cwd=repo)
+        assert f"{head}\trefs/heads/main" in git(repo, "ls-remote", url)
     finally:
         docker("rm", "-f", container, check=False)
         docker("rmi", tag, check=False)

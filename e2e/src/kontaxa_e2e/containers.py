@@ -48,14 +48,14 @@ class ContainerRuntime(ProcessRuntime):
     def _process_spec(
         self,
         workload: manifests.Workload,
-        port: int,
+        ports: dict[str, int],
         routes: dict[str, str],
         emulator_url: str,
     ) -> tuple[list[str], dict[str, str], Path]:
         env = {key: self.map_url(value, routes) for key, value in workload.env.items()}
         if "AWS_ENDPOINT_URL" in env:
             env["AWS_ENDPOINT_URL"] = emulator_url
-        env.update(HOST="127.0.0.1", PORT=str(port))
+        env.update(self.listen_env(workload, ports))
         options: list[str] = []
         for mount in workload.mounts:
             if mount.kind == "csi-secrets":

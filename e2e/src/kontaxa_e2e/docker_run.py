@@ -221,7 +221,8 @@ def run_container(
     - `secrets_dir`: mounted read-only at /mnt/secrets (must be readable by uid 10001).
     - `network`: "bridge" (default) publishes `container_port` on 127.0.0.1:`port`;
       "host" shares the host's network, the service binding 127.0.0.1:`port` (HOST and PORT
-      are set), so it reaches servers on the host's loopback (an emulator, a peer); any other
+      are set, and METRICS_PORT to a free port: two services side by side would both take
+      the default), so it reaches servers on the host's loopback (an emulator, a peer); any other
       value is a user-defined network (see `network()`), where `aliases` are its DNS names,
       and the port is published on 127.0.0.1 as with "bridge".
     - `port`: the host port (default: a free one); `container_port=None` publishes nothing.
@@ -238,6 +239,7 @@ def run_container(
         port = port or free_port()
         if network == "host":
             env.update(HOST="127.0.0.1", PORT=str(port))
+            env.setdefault("METRICS_PORT", str(free_port()))
         else:
             args += ["--publish", f"127.0.0.1:{port}:{container_port}"]
         url = f"http://127.0.0.1:{port}"

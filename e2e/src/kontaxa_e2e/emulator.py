@@ -8,11 +8,22 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from kontaxa_e2e.servers import free_port
+from kontaxa_local.process_runtime import free_port
 from kontaxa_local.settings import EMULATOR_CREDENTIALS, REGION
 
 # The runner's emulator credentials, as boto3 keyword arguments (valid nowhere but emulators).
 CREDENTIALS = {key.lower(): value for key, value in EMULATOR_CREDENTIALS.items()}
+
+
+def aws_client(service: str, endpoint_url: str) -> Any:
+    """A boto3 client for `service` of the emulator at `endpoint_url`, with its test keys."""
+    return boto3.client(
+        service,  # type: ignore[call-overload]  # any service name, not one literal
+        endpoint_url=endpoint_url,
+        region_name=REGION,
+        aws_access_key_id=CREDENTIALS["aws_access_key_id"],
+        aws_secret_access_key=CREDENTIALS["aws_secret_access_key"],
+    )
 
 
 @dataclass
@@ -24,7 +35,7 @@ class Emulator:
 
     def client(self, service: str) -> Any:
         """A boto3 client for `service` pointed at this emulator."""
-        return boto3.client(service, endpoint_url=self.url, region_name=REGION, **CREDENTIALS)
+        return aws_client(service, self.url)
 
     def reset(self) -> None:
         """Drop every resource (moto's reset API)."""

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kontaxa_e2e.emulator import CREDENTIALS, REGION, Emulator, moto_server
+from kontaxa_e2e.emulator import CREDENTIALS, Emulator, moto_server
+from kontaxa_local.settings import REGION
 
 # No test may reach real AWS: pin the default credential chain to the emulator's dummies.
 os.environ.update(

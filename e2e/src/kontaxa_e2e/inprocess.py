@@ -5,6 +5,7 @@ HTTP, which talks to a real moto server over HTTP.
 """
 
 import secrets
+import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 from kontaxa_common.secrets import SERVICE_TOKEN_FILE
 from kontaxa_e2e.emulator import Emulator
+from kontaxa_local.process_runtime import free_port
 
 PREFIX = "/kontaxa/app"  # aux-service's default PARAMETER_PREFIX and the ConfigMap's
 
@@ -95,7 +97,7 @@ def aux_app(emulator_url: str, secrets_dir: Path, **overrides: Any) -> tuple[Any
         app_version="1.4.0-test",
         git_sha="aux0sha",
         build_time="2026-01-01T00:00:00Z",
-        **{"api_docs": True, **overrides},
+        **{"api_docs": True, "metrics_port": free_port(), **overrides},
     )
     app = create_app(settings)
     calls = AwsCalls()
@@ -116,6 +118,18 @@ def main_app(aux_url: str, secrets_dir: Path, **overrides: Any) -> Any:
         app_version="2.3.0-test",
         git_sha="main0sha",
         build_time="2026-01-02T00:00:00Z",
-        **{"api_docs": True, **overrides},
+        **{"api_docs": True, "metrics_port": free_port(), **overrides},
     )
     return create_app(settings)
+
+
+def metrics_url(app: Any) -> str:
+    """Where an app built here serves its metrics (its own listener, not the app port)."""
+    return f"http://127.0.0.1:{app.state.settings.metrics_port}/metrics"
+
+
+def scrape_app(app: Any) -> str:
+    """The exposition text of a running app built here, from its metrics listener."""
+    with urllib.request.urlopen(metrics_url(app), timeout=10) as response:
+        text: str = response.read().decode()
+        return text

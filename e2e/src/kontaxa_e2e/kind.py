@@ -91,8 +91,10 @@ class KindTarget(Target):
         _CLUSTER[:] = [self.cluster]
         self._forwards: list[PortForward] = []
         self.main_url = INGRESS_URL
-        self.aux_url = self._forward(NAMESPACE, "aux-service", 8080)
-        self.emulator_url = self._forward("aws-emulator", "aws-emulator", 4566)
+        self.aux_url = self._forward(NAMESPACE, "service/aux-service", 8080)
+        # The metrics port is on no Service (only Prometheus may reach it): the pod's own.
+        self.aux_metrics_url = self._forward(NAMESPACE, "deployment/aux-service", 9090)
+        self.emulator_url = self._forward("aws-emulator", "service/aws-emulator", 4566)
         self.source_revision = self._synced_snapshot()
 
     def _synced_snapshot(self) -> str:
@@ -110,8 +112,9 @@ class KindTarget(Target):
                 ).stdout.strip()
         raise RuntimeError("Argo CD has no main-api Application: is the kind stack up?")
 
-    def _forward(self, namespace: str, service: str, port: int) -> str:
-        """A port-forward that follows the Service to its new pod after a scale or restart."""
+    def _forward(self, namespace: str, resource: str, port: int) -> str:
+        """A port-forward to `resource` (service/x, deployment/x) that follows it to its new
+        pod after a scale or restart."""
         forward = PortForward(
             lambda local: [
                 str(self.cluster.kubectl_path),
@@ -120,12 +123,12 @@ class KindTarget(Target):
                 "-n",
                 namespace,
                 "port-forward",
-                f"service/{service}",
+                resource,
                 f"{local}:{port}",
                 "--address",
                 "127.0.0.1",
             ],
-            service,
+            resource,
         )
         self._forwards.append(forward.start(timeout=30))
         return forward.url

@@ -27,7 +27,7 @@ from typing import Any
 
 import aiohttp
 
-from kontaxa_e2e.servers import free_port
+from kontaxa_local.process_runtime import free_port
 
 # ---- copies of the runtime's components ---------------------------------------------------
 
@@ -38,6 +38,7 @@ class Copy:
 
     name: str
     url: str
+    metrics_url: str
     record: Any  # kontaxa_local.procs.ProcessRecord
     log: Path
 
@@ -94,11 +95,17 @@ def spawn_copy(
     if state is None:
         raise RuntimeError(f"no local stack is up in {runtime.dir}")
     original = state.components[component].process
-    port = free_port()
-    full_env = {**original.env, **(env or {}), "HOST": "127.0.0.1", "PORT": str(port)}
+    port, metrics_port = free_port(), free_port()
+    full_env = {
+        **original.env,
+        **(env or {}),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "METRICS_PORT": str(metrics_port),
+    }
     log = runtime.log_dir / f"{name}.log"
     record = procs.spawn(name, command or original.command, full_env, log, Path(original.cwd))
-    copy = Copy(name, f"http://127.0.0.1:{port}", record, log)
+    copy = Copy(name, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}", record, log)
     deadline = time.monotonic() + timeout
     while http_status(copy.url + ready_path) != 200:
         if not copy.alive() or time.monotonic() > deadline:
@@ -186,16 +193,16 @@ def metric_total(text: str, name: str, **labels: str) -> float:
 
 
 def scrape(url: str) -> str:
-    """The /metrics text of the service at `url`."""
+    """The /metrics text of the metrics listener at `url` (a service's metrics port)."""
     with urllib.request.urlopen(url + "/metrics", timeout=10) as response:
         text: str = response.read().decode()
         return text
 
 
-def aws_calls(aux_url: str, operation: str) -> float:
+def aws_calls(aux_metrics_url: str, operation: str) -> float:
     """AWS calls of `operation` aux-service made so far (its upstream latency histogram)."""
     return metric_total(
-        scrape(aux_url),
+        scrape(aux_metrics_url),
         "upstream_request_duration_seconds_count",
         upstream="aws",
         operation=operation,

@@ -15,9 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
-
-from kontaxa_e2e.emulator import CREDENTIALS, REGION
+from kontaxa_e2e.emulator import aws_client
 from kontaxa_e2e.inprocess import PREFIX
 from kontaxa_local.version import working_tree_revision
 
@@ -40,6 +38,9 @@ class Target(ABC):
     main_url: str
     aux_url: str
     emulator_url: str
+    # aux-service's metrics listener (its own port, no Service exposes it); None where the
+    # suite cannot reach it (a stack given by URL without --aux-metrics-url).
+    aux_metrics_url: str | None = None
     can_disturb = True
     can_read_mounts = True
     # The local Prometheus, Alertmanager and alert sink, where the target runs them.
@@ -56,9 +57,7 @@ class Target(ABC):
 
     def aws(self, service: str) -> Any:
         """A boto3 client for the emulator behind the stack."""
-        return boto3.client(
-            service, endpoint_url=self.emulator_url, region_name=REGION, **CREDENTIALS
-        )
+        return aws_client(service, self.emulator_url)
 
     def secret(self, name: str) -> str:
         """A Secrets Manager value, as the emulator holds it now."""
@@ -177,6 +176,7 @@ class ProcessTarget(Target):
         assert state is not None
         self.main_url = state.components["main-api"].url
         self.aux_url = state.components["aux-service"].url
+        self.aux_metrics_url = state.components["aux-service"].metrics_url or None
         self.emulator_url = state.emulator_url
         urls = {name: component.url for name, component in state.components.items()}
         self.prometheus_url = urls.get("prometheus")
@@ -222,8 +222,11 @@ class UrlTarget(Target):
     can_disturb = False
     can_read_mounts = False
 
-    def __init__(self, main_url: str, aux_url: str, emulator_url: str) -> None:
+    def __init__(
+        self, main_url: str, aux_url: str, emulator_url: str, aux_metrics_url: str | None = None
+    ) -> None:
         self.main_url, self.aux_url, self.emulator_url = main_url, aux_url, emulator_url
+        self.aux_metrics_url = aux_metrics_url
 
     def mounted_digests(self, service: str) -> dict[str, str]:
         """Not observable from outside."""

@@ -73,7 +73,7 @@ def _check_env(env: dict[str, tuple[str, Any]], settings: type[BaseSettings]) ->
 @pytest.mark.parametrize("env_name", ENVIRONMENTS)
 @pytest.mark.parametrize("service", sorted(SERVICES))
 def test_container_command_env_and_port(env_name: str, service: str) -> None:
-    """python -m <module>; env made of Settings fields that validate; port 8080 named http."""
+    """python -m <module>; env made of Settings fields that validate; ports http and metrics."""
     objects = render(f"overlays/{env_name}")
     module = SERVICES[service]
     settings_class = _settings_class(module)
@@ -82,11 +82,16 @@ def test_container_command_env_and_port(env_name: str, service: str) -> None:
     assert "args" not in container
     env = _container_env(objects, container)
     _check_env(env, settings_class)
-    # The runner sets HOST and PORT itself; the container relies on the defaults.
+    # The runner sets HOST, PORT and METRICS_PORT itself; the container relies on the defaults.
     assert "PORT" not in env
     assert "HOST" not in env
+    assert "METRICS_PORT" not in env
     assert settings_class.model_fields["port"].default == 8080
-    assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert settings_class.model_fields["metrics_port"].default == 9090
+    assert container["ports"] == [
+        {"name": "http", "containerPort": 8080, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": 9090, "protocol": "TCP"},
+    ]
     values = {k.lower(): v for k, (origin, v) in env.items() if origin in ("configmap", "value")}
     settings = settings_class(_env_file=None, **values)  # type: ignore[call-arg]
     assert settings.secrets_dir.as_posix() == "/mnt/secrets"  # type: ignore[attr-defined]
@@ -104,8 +109,9 @@ def test_env_check_can_fail() -> None:
 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
-def test_probe_and_metrics_paths_are_routes(service: str) -> None:
-    """The probe paths and the ServiceMonitor's path are routes of the app the env builds."""
+def test_probe_paths_are_routes_and_metrics_are_not(service: str) -> None:
+    """The probe paths are routes of the app the env builds; the PodMonitor's path is not
+    (the metrics listener serves it, on the metrics port)."""
     objects = render("overlays/local")
     module = SERVICES[service]
     app_module = importlib.import_module(f"{module}.app")
@@ -115,10 +121,11 @@ def test_probe_and_metrics_paths_are_routes(service: str) -> None:
     (container,) = pod_spec(one(objects, "Deployment", service))["containers"]
     probes = [container[p]["httpGet"]["path"] for p in ("livenessProbe", "readinessProbe")]
     probes.append(container["startupProbe"]["httpGet"]["path"])
-    monitor = one(objects, "ServiceMonitor", service)
-    endpoints = [e["path"] for e in monitor["spec"]["endpoints"]]
-    for path in probes + endpoints:
+    for path in probes:
         assert path in routes, f"{service} serves no {path}"
+    monitor = one(objects, "PodMonitor", service)
+    for endpoint in monitor["spec"]["podMetricsEndpoints"]:
+        assert endpoint["path"] not in routes, f"{service} serves {endpoint['path']} publicly"
 
 
 @pytest.mark.parametrize("env_name", ENVIRONMENTS)
@@ -146,7 +153,7 @@ def test_secret_files(env_name: str, service: str) -> None:
 @pytest.mark.parametrize("env_name", ENVIRONMENTS)
 @pytest.mark.parametrize("service", sorted(SERVICES))
 def test_service_selects_the_pods(env_name: str, service: str) -> None:
-    """Service port 8080 -> http, selector matching the pods; the ServiceMonitor matches it."""
+    """Service port 8080 -> http only (no metrics), selector matching the pods."""
     objects = render(f"overlays/{env_name}")
     svc = one(objects, "Service", service)
     labels = one(objects, "Deployment", service)["spec"]["template"]["metadata"]["labels"]
@@ -155,9 +162,6 @@ def test_service_selects_the_pods(env_name: str, service: str) -> None:
     assert svc["spec"]["ports"] == [
         {"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}
     ]
-    monitor = one(objects, "ServiceMonitor", service)
-    assert monitor["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
-    assert {e["port"] for e in monitor["spec"]["endpoints"]} == {"http"}
     account = one(objects, "ServiceAccount", service)
     assert pod_spec(one(objects, "Deployment", service))["serviceAccountName"] == service
     assert account["automountServiceAccountToken"] is False

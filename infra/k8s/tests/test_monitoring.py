@@ -16,8 +16,9 @@ from k8s_manifests import ENVIRONMENTS, K8S_ROOT, find, merge_values, one, rende
 
 from kontaxa_common.metrics import LATENCY_BUCKETS, Metrics
 
-# Labels Prometheus adds to every series scraped through a ServiceMonitor.
-TARGET_LABELS = {"namespace", "pod", "job", "service", "instance", "endpoint", "container"}
+# Labels Prometheus adds to every series scraped through a PodMonitor (prometheus-operator
+# v0.93.0 pkg/prometheus/promcfg.go, generatePodMonitorConfig; no `service`: no Service).
+TARGET_LABELS = {"namespace", "pod", "job", "instance", "endpoint", "container"}
 # Series Prometheus makes itself.
 PROMETHEUS_SERIES = {"up": set(TARGET_LABELS)}
 
@@ -181,13 +182,13 @@ def test_dashboard_reaches_the_grafana_sidecar(env: str) -> None:
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_prometheus_selects_the_services(env: str) -> None:
-    """Both services have a ServiceMonitor; Prometheus selects monitors and rules by any label."""
+    """Both services have a PodMonitor; Prometheus selects monitors and rules by any label."""
     spec = yaml.safe_load((K8S_ROOT / "monitoring/values/common.yaml").read_text())["prometheus"][
         "prometheusSpec"
     ]
-    assert spec["serviceMonitorSelectorNilUsesHelmValues"] is False
+    assert spec["podMonitorSelectorNilUsesHelmValues"] is False
     assert spec["ruleSelectorNilUsesHelmValues"] is False
-    monitors = {m["metadata"]["name"] for m in find(render(f"overlays/{env}"), "ServiceMonitor")}
+    monitors = {m["metadata"]["name"] for m in find(render(f"overlays/{env}"), "PodMonitor")}
     assert monitors == {"main-api", "aux-service"}
 
 

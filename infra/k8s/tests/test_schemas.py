@@ -27,7 +27,7 @@ EXPECTED_CRDS = {
     ("argoproj.io", "v1alpha1", "Application"),
     ("argoproj.io", "v1alpha1", "AppProject"),
     ("secrets-store.csi.x-k8s.io", "v1", "SecretProviderClass"),
-    ("monitoring.coreos.com", "v1", "ServiceMonitor"),
+    ("monitoring.coreos.com", "v1", "PodMonitor"),
     ("monitoring.coreos.com", "v1", "PrometheusRule"),
 }
 
@@ -86,7 +86,7 @@ def _local_object(kind: str, name: str) -> dict:
         ("SecretProviderClass", "main-api-secrets", lambda o: o["spec"].update(provder="aws")),
         ("Application", "main-api", lambda o: o["spec"]["syncPolicy"].update(selfheal=True)),
         ("AppProject", "kontaxa-apps", lambda o: o["spec"].update(sourceRepo=["x"])),
-        ("ServiceMonitor", "main-api", lambda o: o["spec"]["endpoints"][0].update(prot="http")),
+        ("PodMonitor", "main-api", lambda o: o["spec"]["podMetricsEndpoints"][0].update(prot="x")),
         ("PrometheusRule", "kontaxa-slo", lambda o: o["spec"]["groups"][0].update(rule=[])),
         # Wrong types and a misspelt metadata field of a custom resource.
         ("Application", "main-api", lambda o: o["spec"]["syncPolicy"]["retry"].update(limit="x")),
@@ -138,7 +138,7 @@ def test_schemas_come_from_the_pinned_versions() -> None:
 
     kps = _chart_version("monitoring/local", "kube-prometheus-stack")
     assert _chart_version("monitoring/eks", "kube-prometheus-stack") == kps
-    for kind in ("ServiceMonitor", "PrometheusRule"):
+    for kind in ("PodMonitor", "PrometheusRule"):
         source = schemas[("monitoring.coreos.com", "v1", kind)].source
         assert source["repository"] == "prometheus-community/helm-charts"
         assert source["ref"] == f"kube-prometheus-stack-{kps}"

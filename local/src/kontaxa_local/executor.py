@@ -101,7 +101,7 @@ class DryRunExecutor(Executor):
         if action.manifest:
             console.console.print("       ---\n" + _indent(action.manifest.rstrip(), 7))
 
-    def run(self, step: str, command: list[str], **kwargs: object) -> str:  # type: ignore[override]
+    def run(self, step: str, command: list[str], **kwargs: object) -> str:
         """Print the command."""
         env = kwargs.get("env")
         self._show(

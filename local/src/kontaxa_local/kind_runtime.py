@@ -118,12 +118,17 @@ class KindRuntime:
         console.step("build the images and load them into kind")
         tag = IMAGE_TAG
         # scripts/images reads IMAGE_TAG from the environment (a Task variable would not reach
-        # it); the dry run shows only that variable, not the whole environment.
-        tag_env = {"IMAGE_TAG": tag}
+        # it); the dry run shows only these variables, not the whole environment.
+        # No provenance attestation in the images: with Docker's containerd image store,
+        # buildx adds one by default, and `kind load` (v0.29.0 `ctr images import
+        # --all-platforms`) fails on an index whose attestation content is not in the saved
+        # archive (kubernetes-sigs/kind#3795; docker buildx BUILDX_NO_DEFAULT_ATTESTATIONS).
+        build_env = {"IMAGE_TAG": tag, "BUILDX_NO_DEFAULT_ATTESTATIONS": "1"}
+        env = build_env if self.executor.dry_run else {**os.environ, **build_env}
         self.executor.run(
             "build the golden and service images",
             [str(REPO_ROOT / "task"), "images"],
-            env=tag_env if self.executor.dry_run else {**os.environ, **tag_env},
+            env=env,
             log=self.log,
             timeout=3600,
         )
@@ -138,6 +143,7 @@ class KindRuntime:
                 f"kontaxa/git-server:{tag}",
                 str(GIT_SERVER_DIR),
             ],
+            env=env,
             log=self.log,
             timeout=1800,
         )

@@ -1,6 +1,6 @@
 """Prometheus and Alertmanager for the process runtime, configured from what the cluster deploys.
 
-Nothing here is a second configuration: the scrape jobs come from the rendered ServiceMonitors
+Nothing here is a second configuration: the scrape jobs come from the rendered PodMonitors
 (with the target labels the Prometheus operator gives), the rule files from the rendered
 PrometheusRules' `spec.groups`, and Alertmanager's routing from the kube-prometheus-stack values
 the `kube-prometheus-stack` Application names (over the chart's default route). Only addresses
@@ -125,7 +125,7 @@ def rule_files(objects: list[Object], interval: str | None) -> dict[str, dict[st
     return files
 
 
-# ---- scrape jobs from ServiceMonitors --------------------------------------------------------
+# ---- scrape jobs from PodMonitors -----------------------------------------------------------
 def _label_selects(selector: Object, labels: dict[str, str]) -> bool:
     """A metav1.LabelSelector (matchLabels and matchExpressions) against `labels`."""
     for key, value in (selector.get("matchLabels") or {}).items():
@@ -146,7 +146,7 @@ def _label_selects(selector: Object, labels: dict[str, str]) -> bool:
 
 
 def _namespaces(monitor: Object, objects: list[Object]) -> set[str] | None:
-    """The namespaces a ServiceMonitor looks in (None: all), per its namespaceSelector."""
+    """The namespaces a PodMonitor looks in (None: all), per its namespaceSelector."""
     selector = monitor["spec"].get("namespaceSelector") or {}
     if selector.get("any"):
         return None
@@ -162,13 +162,33 @@ def _default_namespace(objects: list[Object]) -> str:
     )
 
 
-def _container_port(workload: Workload, target_port: Any, port: int) -> int | None:
-    """A Service port's targetPort resolved against the pod's container ports."""
-    if target_port is None:
-        return port
-    if isinstance(target_port, int):
-        return target_port
-    return workload.ports.get(str(target_port))
+def _endpoint_port(workload: Workload, endpoint: Object) -> int | None:
+    """The container port a PodMonitor endpoint keeps: by name (`port`) or `portNumber`."""
+    if endpoint.get("port"):
+        return workload.ports.get(str(endpoint["port"]))
+    if endpoint.get("portNumber") in workload.ports.values():
+        return int(endpoint["portNumber"])
+    return None
+
+
+def _job(name: str, endpoint: Object, interval: str | None) -> dict[str, Any]:
+    """A scrape job's settings from a monitor endpoint (interval, timeout, path, scheme)."""
+    job: dict[str, Any] = {"job_name": name}
+    if endpoint.get("honorLabels"):
+        job["honor_labels"] = True
+    scrape_interval = interval or endpoint.get("interval")
+    if scrape_interval:
+        job["scrape_interval"] = scrape_interval
+    timeout = endpoint.get("scrapeTimeout")
+    if timeout and not (interval and seconds(timeout) > seconds(interval)):
+        job["scrape_timeout"] = timeout
+    if endpoint.get("path"):
+        job["metrics_path"] = endpoint["path"]
+    if endpoint.get("params"):
+        job["params"] = endpoint["params"]
+    if endpoint.get("scheme"):
+        job["scheme"] = endpoint["scheme"]
+    return job
 
 
 def scrape_configs(
@@ -177,86 +197,54 @@ def scrape_configs(
     host_address: Callable[[Workload, int], str],
     interval: str | None,
 ) -> list[dict[str, Any]]:
-    """One scrape job per ServiceMonitor endpoint, as the Prometheus operator generates it.
+    """One scrape job per PodMonitor endpoint, as the Prometheus operator generates it.
 
-    The target labels follow generateServiceMonitorConfig in pkg/prometheus/promcfg.go of
+    The target labels follow generatePodMonitorConfig in pkg/prometheus/promcfg.go of
     prometheus-operator (v0.93, the operator of kube-prometheus-stack 88.5.3): the job is
-    `serviceMonitor/<namespace>/<name>/<index>`; `namespace`, `service`, `pod` and `container`
-    come from the discovered endpoint; `job` is the Service's name (or its `jobLabel` label);
-    `endpoint` is the endpoint's port name (or targetPort); then `targetLabels` from the
-    Service and `podTargetLabels` from the pod. Only the address is the local process's.
+    `podMonitor/<namespace>/<name>/<index>`; the targets are the pods the selector matches
+    in the monitor's namespaces, on the container port the endpoint names (`port`, or
+    `portNumber`); `namespace`, `container` and `pod` come from the pod, then
+    `podTargetLabels`; `job` is `<namespace>/<name>`, or the pod's `jobLabel` label when it
+    has a value; `endpoint` is the port name. Only the address is the local process's.
     """
-    services = [o for o in objects if o.get("kind") == "Service"]
     default_namespace = _default_namespace(objects)
     jobs = []
     monitors = sorted(
-        (o for o in objects if o.get("kind") == "ServiceMonitor"),
+        (o for o in objects if o.get("kind") == "PodMonitor"),
         key=lambda m: (m["metadata"].get("namespace") or default_namespace, m["metadata"]["name"]),
     )
     for monitor in monitors:
         spec = monitor["spec"]
+        name = monitor["metadata"]["name"]
         namespace = monitor["metadata"].get("namespace") or default_namespace
         in_namespaces = _namespaces(monitor, objects)
-        for index, endpoint in enumerate(spec.get("endpoints", [])):
+        for index, endpoint in enumerate(spec.get("podMetricsEndpoints", [])):
             groups: dict[tuple[tuple[str, str], ...], list[str]] = {}
-            for service in services:
-                meta = service["metadata"]
-                service_namespace = meta.get("namespace") or default_namespace
-                service_labels = meta.get("labels") or {}
-                if in_namespaces is not None and service_namespace not in in_namespaces:
+            for workload in workloads:
+                if in_namespaces is not None and workload.namespace not in in_namespaces:
                     continue
-                if not _label_selects(spec.get("selector") or {}, service_labels):
+                if not _label_selects(spec.get("selector") or {}, workload.labels):
                     continue
-                for port in service["spec"].get("ports", []):
-                    if "port" in endpoint and port.get("name") != endpoint["port"]:
-                        continue
-                    for workload in manifests.service_workloads(service, workloads):
-                        container_port = _container_port(
-                            workload, port.get("targetPort"), port["port"]
-                        )
-                        if container_port is None:
-                            continue
-                        if "targetPort" in endpoint and "port" not in endpoint:
-                            wanted = endpoint["targetPort"]
-                            named = {v: k for k, v in workload.ports.items()}.get(container_port)
-                            if wanted not in (container_port, named):
-                                continue
-                        labels = {
-                            "namespace": service_namespace,
-                            "service": meta["name"],
-                            "pod": manifests.pod_name(workload.name),
-                            "container": workload.container,
-                        }
-                        for name in spec.get("targetLabels", []):
-                            if service_labels.get(name):
-                                labels[_sanitize(name)] = service_labels[name]
-                        for name in spec.get("podTargetLabels", []):
-                            if workload.labels.get(name):
-                                labels[_sanitize(name)] = workload.labels[name]
-                        labels["job"] = meta["name"]
-                        job_label = spec.get("jobLabel")
-                        if job_label and service_labels.get(job_label):
-                            labels["job"] = service_labels[job_label]
-                        labels["endpoint"] = str(endpoint.get("port") or endpoint["targetPort"])
-                        key = tuple(sorted(labels.items()))
-                        groups.setdefault(key, []).append(host_address(workload, container_port))
-            job: dict[str, Any] = {
-                "job_name": f"serviceMonitor/{namespace}/{monitor['metadata']['name']}/{index}"
-            }
-            if endpoint.get("honorLabels"):
-                job["honor_labels"] = True
-            scrape_interval = interval or endpoint.get("interval")
-            if scrape_interval:
-                job["scrape_interval"] = scrape_interval
-            timeout = endpoint.get("scrapeTimeout")
-            if timeout and not (interval and seconds(timeout) > seconds(interval)):
-                job["scrape_timeout"] = timeout
-            if endpoint.get("path"):
-                job["metrics_path"] = endpoint["path"]
-            if endpoint.get("params"):
-                job["params"] = endpoint["params"]
-            if endpoint.get("scheme"):
-                job["scheme"] = endpoint["scheme"]
+                container_port = _endpoint_port(workload, endpoint)
+                if container_port is None:
+                    continue
+                labels = {
+                    "namespace": workload.namespace,
+                    "container": workload.container,
+                    "pod": manifests.pod_name(workload.name),
+                }
+                for label in spec.get("podTargetLabels", []):
+                    if workload.labels.get(label):
+                        labels[_sanitize(label)] = workload.labels[label]
+                labels["job"] = f"{namespace}/{name}"
+                job_label = spec.get("jobLabel")
+                if job_label and workload.labels.get(job_label):
+                    labels["job"] = workload.labels[job_label]
+                if endpoint.get("port"):
+                    labels["endpoint"] = str(endpoint["port"])
+                key = tuple(sorted(labels.items()))
+                groups.setdefault(key, []).append(host_address(workload, container_port))
+            job = _job(f"podMonitor/{namespace}/{name}/{index}", endpoint, interval)
             job["static_configs"] = [
                 {"targets": sorted(targets), "labels": dict(key)} for key, targets in groups.items()
             ]

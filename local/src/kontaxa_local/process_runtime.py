@@ -30,6 +30,10 @@ from kontaxa_local.settings import (
 from kontaxa_local.state import Component, State
 
 CACHE_DIR = "cache"  # kept by local-down (the LocalStack venv); local-reset removes it too
+# Container ports besides the first (PORT) that a service takes from an env variable: each gets
+# a host port of its own (LOCAL_PORTS key `<workload>-<port name>`), since the services run
+# side by side on one host where their pods would each have the manifest's number.
+PORT_ENV = {"metrics": "METRICS_PORT"}
 
 
 def free_port() -> int:
@@ -195,7 +199,7 @@ class ProcessRuntime:
         started = time.monotonic()
         objects = self.rendered(state)
         workloads = manifests.workloads(objects)
-        ports = {w.name: self._port(w.name) for w in workloads}
+        ports = self.host_ports(workloads)
         routes = manifests.service_routes(objects, ports, workloads)
         self._took(
             "manifests",
@@ -207,20 +211,23 @@ class ProcessRuntime:
         started = time.monotonic()
         for workload in workloads:
             self._mount_secrets(workload, objects, state.emulator_url)
-            command, env, cwd = self._process_spec(
-                workload, ports[workload.name], routes, state.emulator_url
-            )
+            command, env, cwd = self._process_spec(workload, ports, routes, state.emulator_url)
             url = f"http://127.0.0.1:{ports[workload.name]}"
             console.step(f"start {workload.name} on {url}")
             if self.executor.record("spawn", workload.name, command, env):
-                self._check_port_free(ports[workload.name], workload.name)
+                for port in self.listen_ports(workload, ports).values():
+                    self._check_port_free(port, workload.name)
                 for mount in workload.mounts:
                     self.host_path(workload.name, mount.path).mkdir(parents=True, exist_ok=True)
                 record = procs.spawn(
                     workload.name, command, env, self.log_dir / f"{workload.name}.log", cwd
                 )
+                metrics = self.listen_ports(workload, ports).get(PORT_ENV["metrics"])
                 state.components[workload.name] = Component(
-                    record, url, url + workload.readiness_path
+                    record,
+                    url,
+                    url + workload.readiness_path,
+                    f"http://127.0.0.1:{metrics}" if metrics else "",
                 )
                 state.save(self.dir)
         # Monitoring needs nothing from the services but their addresses: it starts alongside.
@@ -246,14 +253,43 @@ class ProcessRuntime:
             on_timeout=lambda: self._not_ready(state, name),
         )
 
+    def host_ports(self, workloads: list[Workload]) -> dict[str, int]:
+        """Host ports: each workload's (its first container port) and `<workload>-<name>` for
+        each of its ports named in PORT_ENV; from LOCAL_PORTS, else free ones."""
+        ports = {}
+        for workload in workloads:
+            ports[workload.name] = self._port(workload.name)
+            for name in PORT_ENV:
+                if name in workload.ports:
+                    ports[f"{workload.name}-{name}"] = self._port(f"{workload.name}-{name}")
+        return ports
+
+    @staticmethod
+    def listen_ports(workload: Workload, ports: dict[str, int]) -> dict[str, int]:
+        """The env variables that tell `workload` where to listen (PORT, METRICS_PORT, ...)."""
+        listen = {"PORT": ports[workload.name]}
+        for name, variable in PORT_ENV.items():
+            if name in workload.ports:
+                listen[variable] = ports[f"{workload.name}-{name}"]
+        return listen
+
+    def listen_env(self, workload: Workload, ports: dict[str, int]) -> dict[str, str]:
+        """HOST and the listen ports of `workload`, as env (what the container's defaults were)."""
+        listen = {key: str(port) for key, port in self.listen_ports(workload, ports).items()}
+        return {"HOST": "127.0.0.1", **listen}
+
     def host_address(self, workload: Workload, container_port: int, ports: dict[str, int]) -> str:
         """Where a container port of `workload` is served on the host.
 
-        The first container port is mapped to the workload's host port (`PORT`); any other
-        is not remapped, so the process listens on it as the manifest says.
+        The first container port is mapped to the workload's host port (`PORT`), a port named
+        in PORT_ENV to its own host port; any other is not remapped, so the process listens
+        on it as the manifest says.
         """
         if container_port == workload.container_port:
             return f"127.0.0.1:{ports[workload.name]}"
+        for name in PORT_ENV:
+            if workload.ports.get(name) == container_port:
+                return f"127.0.0.1:{ports[f'{workload.name}-{name}']}"
         return f"127.0.0.1:{container_port}"
 
     def _start_monitoring(
@@ -388,7 +424,7 @@ class ProcessRuntime:
             console.done(f"{len(versions)} files: {', '.join(sorted(versions))}")
 
     def _process_spec(
-        self, workload: Workload, port: int, routes: dict[str, str], emulator_url: str
+        self, workload: Workload, ports: dict[str, int], routes: dict[str, str], emulator_url: str
     ) -> tuple[list[str], dict[str, str], Path]:
         """The host command and env standing in for the container."""
         pod = self.pod_dir(workload.name)
@@ -405,7 +441,7 @@ class ProcessRuntime:
         for mount in workload.mounts:
             if mount.path == "/tmp":  # noqa: S108 - the container's tmpfs
                 env["TMPDIR"] = str(self.host_path(workload.name, mount.path))
-        env.update(HOST="127.0.0.1", PORT=str(port))
+        env.update(self.listen_env(workload, ports))
         command = [
             sys.executable if part in {"python", "python3"} else part for part in workload.command
         ]
@@ -420,7 +456,7 @@ class ProcessRuntime:
                 "--host",
                 "127.0.0.1",
                 "--port",
-                str(port),
+                env["PORT"],
                 "--reload",
                 "--reload-dir",
                 str(REPO_ROOT / "services"),

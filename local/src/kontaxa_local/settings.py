@@ -5,7 +5,7 @@
 | LOCAL_RUNTIME | auto | `process`, `kind`, or `auto` (kind if Docker answers and kind exists) |
 | LOCAL_EMULATOR | moto | `moto` or `localstack` |
 | LOCAL_STATE_DIR | .local | where state, logs, pod directories and Terraform state live |
-| LOCAL_PORTS | main-api=8080,aux-service=8081,emulator=4566,... | host ports; 0 picks a free one |
+| LOCAL_PORTS | main-api=8080,aux-service=8081,... | host ports (metrics too); 0: a free one |
 | LOCAL_READY_TIMEOUT | 120 | seconds each component gets to become ready |
 | LOCAL_MONITORING | 1 | 0: no Prometheus, Alertmanager or alert sink (process runtime) |
 | LOCAL_MONITORING_INTERVAL | 5s | local scrape and rule evaluation interval ("": the cluster's) |
@@ -35,7 +35,10 @@ ARGOCD_BOOTSTRAP = REPO_ROOT / "infra/k8s/argocd/bootstrap/local"
 REGION = "us-east-1"
 # The emulator accepts any credentials; this pair is valid nowhere else.
 EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
-DEFAULT_PORTS = "main-api=8080,aux-service=8081,emulator=4566,prometheus=19090,alertmanager=19093"
+DEFAULT_PORTS = (
+    "main-api=8080,aux-service=8081,main-api-metrics=19100,aux-service-metrics=19101,"
+    "emulator=4566,prometheus=19090,alertmanager=19093"
+)
 DEFAULT_MONITORING_INTERVAL = "5s"
 KIND_NODE_IMAGE = (
     "kindest/node:v1.33.1@sha256:050072256b9a903bd914c0b2866828150cb229cea0efe5892e2b644d5dd3b34f"

@@ -9,11 +9,12 @@ from kontaxa_local.procs import ProcessRecord
 
 @dataclass
 class Component:
-    """A started component: its process, URL and readiness URL."""
+    """A started component: its process, URL, readiness URL and metrics listener (if any)."""
 
     process: ProcessRecord
     url: str
     ready_url: str
+    metrics_url: str = ""
 
 
 @dataclass
@@ -47,7 +48,9 @@ class State:
         except (OSError, ValueError):
             return None
         components = {
-            name: Component(ProcessRecord(**c["process"]), c["url"], c["ready_url"])
+            name: Component(
+                ProcessRecord(**c["process"]), c["url"], c["ready_url"], c.get("metrics_url", "")
+            )
             for name, c in raw.pop("components", {}).items()
         }
         return cls(components=components, **raw)

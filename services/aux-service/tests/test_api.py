@@ -4,7 +4,7 @@ import time
 from pathlib import Path
 
 from kontaxa_e2e.emulator import Emulator
-from kontaxa_e2e.inprocess import SeedData
+from kontaxa_e2e.inprocess import SeedData, scrape_app
 
 from .conftest import Aux
 
@@ -157,10 +157,15 @@ def test_request_id_is_propagated_or_generated(aux: Aux) -> None:
     assert "X-Request-ID" in bad.json()["error"]["message"]
 
 
-def test_metrics_by_route_template(aux: Aux) -> None:
+def test_metrics_by_route_template_on_their_own_port_only(aux: Aux) -> None:
+    """The metrics listener serves the counters; the app port answers 404 like any unknown path."""
     aux.get("/parameters/welcome-message")
     aux.get("/parameters/feature-flags")
-    text = aux.http.get("/metrics").text
+    on_app_port = aux.http.get("/metrics")
+    assert on_app_port.status_code == 404
+    assert on_app_port.json()["error"]["code"] == "not_found"
+    text = scrape_app(aux.app)
+    assert 'route="/metrics"' not in text  # a scrape is no request of the app
     assert (
         'http_requests_total{method="GET",route="/parameters/{name:path}",'
         'service="aux-service",status="200"} 2.0'

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 
 from kontaxa_e2e.emulator import Emulator
-from kontaxa_e2e.inprocess import SeedData
+from kontaxa_e2e.inprocess import SeedData, scrape_app
 
 from .conftest import Aux, start_aux
 
@@ -30,7 +30,7 @@ def test_warm_reads_do_not_call_ssm_again(aux: Aux) -> None:
     for _ in range(20):
         assert aux.get("/parameters/feature-flags").status_code == 200
     assert aux.calls["GetParameter"] == 1
-    metrics = aux.http.get("/metrics").text
+    metrics = scrape_app(aux.app)
     assert (
         'cache_lookups_total{cache="parameters",result="hit",service="aux-service"} 19.0' in metrics
     )

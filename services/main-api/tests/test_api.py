@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from kontaxa_e2e.inprocess import Keys
+from kontaxa_e2e.inprocess import Keys, scrape_app
 from kontaxa_e2e.servers import eventually
 
 from .conftest import MAIN_META, Stack, start_main
@@ -89,7 +89,7 @@ def test_both_keys_work_and_rotation_is_picked_up(stack: Stack) -> None:
 
 
 def test_open_endpoints_need_no_key(stack: Stack) -> None:
-    for path in ("/health", "/ready", "/version", "/metrics"):
+    for path in ("/health", "/ready", "/version"):
         assert stack.http.get(path).status_code == 200, path
 
 
@@ -141,9 +141,13 @@ def test_request_id_reaches_aux_service(stack: Stack) -> None:
     assert stack.aux_requests("/parameters/{name:path}") == 1
 
 
-def test_metrics(stack: Stack) -> None:
+def test_metrics_on_their_own_port_only(stack: Stack) -> None:
+    """The metrics listener serves the counters; the app port (the Ingress's) does not."""
     stack.get("/parameters/welcome-message")
-    text = stack.http.get("/metrics").text
+    on_app_port = stack.http.get("/metrics")
+    assert on_app_port.status_code == 404
+    assert on_app_port.json()["error"]["code"] == "not_found"
+    text = scrape_app(stack.main_app)
     assert (
         'http_requests_total{method="GET",route="/parameters/{name:path}",'
         'service="main-api",status="200"} 1.0'

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from kontaxa_e2e.inprocess import Keys
+from kontaxa_e2e.inprocess import Keys, scrape_app
 from kontaxa_e2e.servers import ScriptedUpstream, http_reply
 
 from .conftest import start_main
@@ -246,7 +246,7 @@ def test_a_connect_timeout_is_unreachable_and_retried(keys: Keys, secrets_root: 
     try:
         with start_main(f"http://127.0.0.1:{port}", keys, secrets_root, **overrides) as (
             _,
-            _,
+            app,
             http,
         ):
             response = http.get(
@@ -254,7 +254,7 @@ def test_a_connect_timeout_is_unreachable_and_retried(keys: Keys, secrets_root: 
             )
             assert response.status_code == 503
             assert response.json()["error"]["code"] == "upstream_unavailable"
-            retries = [x for x in http.get("/metrics").text.splitlines() if "retries_total{" in x]
+            retries = [x for x in scrape_app(app).splitlines() if "retries_total{" in x]
             assert retries
             assert retries[0].endswith(" 1.0")
     finally:

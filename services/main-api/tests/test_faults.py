@@ -5,11 +5,11 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import httpx
 import pytest
 
-from kontaxa_e2e.inprocess import Keys
+from kontaxa_e2e.inprocess import Keys, scrape_app
 from kontaxa_e2e.servers import FakeReply, FakeUpstream, free_port
 
 from .conftest import start_main
@@ -27,7 +27,7 @@ def _auth(keys: Keys) -> dict[str, str]:
 
 
 def test_unreachable_aux_is_503_and_main_api_stays_ready(keys: Keys, secrets_root: Path) -> None:
-    with start_main(f"http://127.0.0.1:{free_port()}", keys, secrets_root) as (_, _, http):
+    with start_main(f"http://127.0.0.1:{free_port()}", keys, secrets_root) as (_, app, http):
         started = time.monotonic()
         response = http.get("/parameters/welcome-message", headers=_auth(keys))
         assert response.status_code == 503
@@ -42,7 +42,7 @@ def test_unreachable_aux_is_503_and_main_api_stays_ready(keys: Keys, secrets_roo
         assert health.status_code == 200
         assert health.json()["checks"] == {"aux_service": "unreachable"}
         gauge = 'upstream_up{service="main-api",upstream="aux-service"} 0.0'
-        assert gauge in http.get("/metrics").text
+        assert gauge in scrape_app(app)
 
 
 def test_slow_aux_is_504_within_the_read_timeout(keys: Keys, secrets_root: Path) -> None:
@@ -125,11 +125,9 @@ def hanging_up_listener() -> Iterator[tuple[str, list[int]]]:
     server.close()
 
 
-def _retries(http: httpx.Client) -> str:
+def _retries(app: Any) -> str:
     return next(
-        line
-        for line in http.get("/metrics").text.splitlines()
-        if line.startswith("upstream_retries_total{")
+        line for line in scrape_app(app).splitlines() if line.startswith("upstream_retries_total{")
     )
 
 
@@ -138,21 +136,21 @@ def test_refused_connections_are_retried_a_bounded_number_of_times(
 ) -> None:
     with start_main(f"http://127.0.0.1:{free_port()}", keys, secrets_root, aux_max_retries=2) as (
         _,
-        _,
+        app,
         http,
     ):
         assert http.get("/buckets", headers=_auth(keys)).status_code == 503
-        assert _retries(http).endswith(" 2.0")
+        assert _retries(app).endswith(" 2.0")
 
 
 def test_hang_ups_are_retried_a_bounded_number_of_times(
     keys: Keys, secrets_root: Path, hanging_up_listener: tuple[str, list[int]]
 ) -> None:
     url, accepted = hanging_up_listener
-    with start_main(url, keys, secrets_root, aux_max_retries=2) as (_, _, http):
+    with start_main(url, keys, secrets_root, aux_max_retries=2) as (_, app, http):
         response = http.get("/buckets", headers=_auth(keys))
         assert response.status_code == 503
-        assert _retries(http).endswith(" 2.0")
+        assert _retries(app).endswith(" 2.0")
         # Three tries, one connection each: the first try and two retries, no more.
         assert len(accepted) == 3
 

@@ -32,6 +32,7 @@ def main_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         **os.environ,
         "HOST": "127.0.0.1",
         "PORT": str(port),
+        "METRICS_PORT": str(free_port()),
         "SECRETS_DIR": str(secrets),
         "AUX_SERVICE_URL": f"http://127.0.0.1:{free_port()}",
         "HEADER_READ_TIMEOUT_SECONDS": str(HEAD_TIMEOUT),

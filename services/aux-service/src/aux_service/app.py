@@ -15,6 +15,7 @@ from kontaxa_common.logs import Redactor, configure_logging
 from kontaxa_common.metrics import Metrics
 from kontaxa_common.models import Parameter
 from kontaxa_common.secrets import SecretFiles
+from kontaxa_common.server import metrics_listener
 from kontaxa_common.version import VersionMetadata
 from kontaxa_common.web import add_routes, docs_routes, install_common, require_credentials
 
@@ -38,7 +39,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         secrets.refresh(force=True)
-        yield
+        async with metrics_listener(settings, metrics):
+            yield
 
     app = FastAPI(
         title="Kontaxa aux-service",

@@ -1,16 +1,13 @@
 """Prometheus metrics, one registry per app so several apps can live in one process (tests)."""
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 # Buckets from 1 ms to 10 s: a cache hit sits at the bottom, an AWS timeout at the top.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class Metrics:
-    """The metrics both services expose on `/metrics`."""
-
-    content_type = CONTENT_TYPE_LATEST
+    """The metrics both services expose on their metrics port (`server.metrics_listener`)."""
 
     def __init__(self, service: str) -> None:
         self.registry = CollectorRegistry()
@@ -94,7 +91,3 @@ class Metrics:
             child = self.cache_lookups.labels(self._service, cache, "hit" if hit else "miss")
             self._cache_children[(cache, hit)] = child
         child.inc()
-
-    def render(self) -> bytes:
-        """The exposition text for `/metrics`."""
-        return generate_latest(self.registry)

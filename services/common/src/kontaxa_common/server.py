@@ -7,15 +7,27 @@ with an idle socket or one header byte a second, or make it parse 64 MiB of head
 `BoundedHttpToolsProtocol` bounds the head where it is read: its size (431 and close) and
 the time to receive it (close), from the connection's first byte or a request's first byte.
 The middleware's own 431 (kontaxa_common.middleware) stays the finer check of what was read.
+
+The Prometheus exposition has a listener of its own (`metrics_listener`, METRICS_PORT): a
+second uvicorn server on the app's event loop, so the app port (the one a Service and an
+Ingress expose) never serves it, and no thread competes with the app for the GIL.
 """
 
 import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import uvicorn
+from prometheus_client import make_asgi_app
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from kontaxa_common.metrics import Metrics
 from kontaxa_common.settings import ServiceSettings
+
+logger = logging.getLogger(__name__)
 
 _TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
@@ -115,3 +127,53 @@ def serve(factory: str, settings: ServiceSettings) -> None:
         server_header=False,
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )
+
+
+class _MetricsServer(uvicorn.Server):
+    """uvicorn serving the exposition beside the app; the app's server owns the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Install no handlers: SIGTERM stops the app's server, whose lifespan stops this one."""
+        yield
+
+
+@contextlib.asynccontextmanager
+async def metrics_listener(settings: ServiceSettings, metrics: Metrics) -> AsyncIterator[None]:
+    """Serve `metrics` on HOST:METRICS_PORT, on the running event loop, while the block runs.
+
+    The app's lifespan enters it, so it starts and stops with the service. The socket is bound
+    here first, so a taken port fails the startup with the error instead of a log line.
+    """
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    try:
+        sock = socket.create_server((settings.host, settings.metrics_port), family=family)
+    except OSError as exc:
+        raise RuntimeError(
+            f"metrics listener: cannot bind {settings.host}:{settings.metrics_port} ({exc}); "
+            "set METRICS_PORT to a free port"
+        ) from exc
+    config = uvicorn.Config(
+        make_asgi_app(metrics.registry),
+        lifespan="off",
+        http=protocol_for(settings),
+        timeout_keep_alive=settings.keep_alive_timeout_seconds,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=1,
+    )
+    server = _MetricsServer(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            sock.close()
+            task.result()  # the startup's error, if it raised one
+            raise RuntimeError("metrics listener: uvicorn stopped before it started")
+        await asyncio.sleep(0.005)
+    logger.info("metrics on http://%s:%d/metrics", settings.host, settings.metrics_port)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await task

@@ -6,7 +6,7 @@ service's ConfigMap and Deployment in `infra/k8s/apps/<service>`.
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,6 +20,13 @@ class ServiceSettings(BaseSettings):
     build_time: str = Field("unknown", description="Build timestamp, RFC 3339.")
     host: str = Field("0.0.0.0", description="Address uvicorn binds to.")  # noqa: S104 - containers
     port: int = Field(8080, ge=1, le=65535, description="Port uvicorn listens on.")
+    metrics_port: int = Field(
+        9090,
+        ge=1,
+        le=65535,
+        description="Port of the Prometheus exposition (any path, `/metrics` by convention), "
+        "on HOST; the app port does not serve it.",
+    )
     secrets_dir: Path = Field(
         Path("/mnt/secrets"), description="Where the Secrets Store CSI driver mounts secret files."
     )
@@ -46,3 +53,12 @@ class ServiceSettings(BaseSettings):
     keep_alive_timeout_seconds: int = Field(
         5, ge=1, description="Idle keep-alive connections are closed after this many seconds."
     )
+
+    @model_validator(mode="after")
+    def _metrics_port_is_not_the_app_port(self) -> "ServiceSettings":
+        if self.metrics_port == self.port:
+            raise ValueError(
+                f"METRICS_PORT ({self.metrics_port}) must differ from PORT: the metrics "
+                "listener is a second one, apart from the app"
+            )
+        return self

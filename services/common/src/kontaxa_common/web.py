@@ -1,9 +1,9 @@
-"""Wiring shared by both apps: middleware, error handlers and `/metrics`."""
+"""Wiring shared by both apps: middleware and error handlers (metrics: server.py)."""
 
 from collections.abc import Iterable
 from typing import Any, TypedDict
 
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, FastAPI
 from fastapi.encoders import jsonable_encoder
 from fastapi.routing import APIRoute
 from fastapi.security.base import SecurityBase
@@ -33,14 +33,13 @@ def docs_routes(settings: ServiceSettings) -> DocsRoutes:
 def install_common(
     app: FastAPI, *, metadata: VersionMetadata, metrics: Metrics, meta: MetaFn
 ) -> None:
-    """Add the service middleware, the error envelope handlers and the `/metrics` endpoint."""
+    """Add the service middleware and the error envelope handlers.
+
+    The metrics are not a route of the app: `kontaxa_common.server.metrics_listener` serves
+    them on METRICS_PORT, which the Services (and so the Ingress) do not expose.
+    """
     install_error_handlers(app, meta)
     app.add_middleware(ServiceMiddleware, metadata=metadata, metrics=metrics, meta=meta)
-
-    @app.get("/metrics", include_in_schema=False)
-    async def prometheus_metrics() -> Response:
-        """Prometheus exposition of this service's metrics."""
-        return Response(metrics.render(), media_type=metrics.content_type)
 
 
 def add_routes(app: FastAPI, *routers: APIRouter) -> None:
@@ -49,7 +48,7 @@ def add_routes(app: FastAPI, *routers: APIRouter) -> None:
     `include_router` keeps each router as a nested route that every request walks through
     again (FastAPI 0.16x), which cost a cached read a sixth of its time; a router's routes
     already carry its prefix, tags, responses and dependencies, so adding them directly
-    makes the same app with a flat dispatch. They go before the docs and `/metrics` routes
+    makes the same app with a flat dispatch. They go before the docs routes
     (no path overlaps), so the endpoints that carry the traffic are matched first.
     """
     routes = [route for router in routers for route in router.routes]

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from kontaxa_common.logs import Redactor, configure_logging
 from kontaxa_common.metrics import Metrics
 from kontaxa_common.secrets import SecretFiles
+from kontaxa_common.server import metrics_listener
 from kontaxa_common.version import VersionMetadata
 from kontaxa_common.web import add_routes, docs_routes, install_common
 from main_api.clients.aux import AuxClient
@@ -36,7 +37,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         secrets.refresh(force=True)
         await aux.start()
         try:
-            yield
+            async with metrics_listener(settings, metrics):
+                yield
         finally:
             await aux.close()
 
