@@ -215,6 +215,22 @@ def _image_index(text: str, image: str, label: str) -> int:
     return names.index(image)
 
 
+def pinned_image(overlay: Path, service: str) -> tuple[str, str]:
+    """The (tag, digest) the eks overlay pins for `service`: what that environment runs."""
+    path = overlay / service / "kustomization.yaml"
+    if not path.is_file():
+        raise PromotionError(f"{path} is missing: the eks overlay must have it")
+    text = path.read_text()
+    entry = (yaml.safe_load(text) or {})["images"][_image_index(text, IMAGES[service], str(path))]
+    tag, digest = str(entry.get("newTag", "")), str(entry.get("digest", ""))
+    if not GIT_SHA.match(tag) or not DIGEST.match(digest):
+        raise PromotionError(
+            f"{path}: {IMAGES[service]} must pin newTag <40-hex SHA> and digest sha256:<64 hex>, "
+            f"not {tag!r} and {digest!r}"
+        )
+    return tag, digest
+
+
 def plan_service(
     overlay: Path, service: str, tag: str, digest: str, app_version: str, build_time: str
 ) -> tuple[dict[Path, str], list[FieldChange]]:

@@ -125,13 +125,22 @@ if (( ${#pending[@]} > 0 )); then
   done
 fi
 
-# The digest ECR holds for the tag: what promotion pins (the kubelet pulls by digest).
+# The digest ECR holds for the tag: what promotion pins (the kubelet pulls by digest). Read with
+# BatchGetImage, which the CI role already has (it grants no DescribeImages), accepting the
+# manifest types docker and OCI push so ECR converts nothing (ECR API Reference, BatchGetImage).
+MANIFEST_TYPES=(
+  application/vnd.docker.distribution.manifest.v2+json
+  application/vnd.docker.distribution.manifest.list.v2+json
+  application/vnd.oci.image.manifest.v1+json
+  application/vnd.oci.image.index.v1+json
+)
 digest=""
 if [[ "$DRY_RUN" == "1" ]]; then
-  run "$AWS" ecr describe-images --repository-name "${repositories[0]}" --image-ids "imageTag=$IMAGE_TAG" --query 'imageDetails[0].imageDigest' --output text
+  run "$AWS" ecr batch-get-image --repository-name "${repositories[0]}" --image-ids "imageTag=$IMAGE_TAG" \
+    --accepted-media-types "${MANIFEST_TYPES[@]}" --query 'images[0].imageId.imageDigest' --output text
 else
-  digest="$("$AWS" ecr describe-images --repository-name "${repositories[0]}" \
-    --image-ids "imageTag=$IMAGE_TAG" --query 'imageDetails[0].imageDigest' --output text)"
+  digest="$("$AWS" ecr batch-get-image --repository-name "${repositories[0]}" --image-ids "imageTag=$IMAGE_TAG" \
+    --accepted-media-types "${MANIFEST_TYPES[@]}" --query 'images[0].imageId.imageDigest' --output text)"
   [[ "$digest" =~ ^sha256:[0-9a-f]{64}$ ]] ||
     die "ECR reports no digest for ${repositories[0]}:$IMAGE_TAG (got '$digest')"
   log "$ECR_REGISTRY/${repositories[0]}:$IMAGE_TAG is $digest"

@@ -213,6 +213,7 @@ EXPECTED_ROLE_USES = {
     ("main-api-ci-cd.yaml", "publish", "AWS_CI_ROLE_ARN"): ["ref:refs/heads/main"],
     ("aux-service-ci-cd.yaml", "publish", "AWS_CI_ROLE_ARN"): ["ref:refs/heads/main"],
     ("golden-image.yaml", "publish", "AWS_CI_ROLE_ARN"): ["ref:refs/heads/main"],
+    ("release-tag.yaml", "tag", "AWS_CI_ROLE_ARN"): ["ref:refs/heads/main"],
     ("terraform.yaml", "plan", "AWS_PLAN_ROLE_ARN"): ["pull_request"],
 }
 

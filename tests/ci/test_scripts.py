@@ -53,7 +53,7 @@ def tools(tmp_path: Path) -> Tools:
     log = tmp_path / "calls.log"
     record = f'printf "%q " "$(basename "$0")" "$@" >>{log}; echo >>{log}\n'
     bin_dir = tmp_path / "bin"
-    # aws: the account, and how many images carry the tag ($IMAGES_IN_ECR, default 0).
+    # aws: the account, how many images carry the tag ($IMAGES_IN_ECR, default 0), its digest.
     fake_command(
         bin_dir,
         "aws",
@@ -61,9 +61,12 @@ def tools(tmp_path: Path) -> Tools:
         + """
 case "$1 $2" in
   "sts get-caller-identity") echo 123456789012 ;;
-  "ecr batch-get-image") echo "${IMAGES_IN_ECR:-0}" ;;
+  "ecr batch-get-image")
+    case "$*" in
+      *"length(images)"*) echo "${IMAGES_IN_ECR:-0}" ;;
+      *imageDigest*) echo "${ECR_DIGEST-$FAKE_DIGEST}" ;;
+    esac ;;
   "ecr get-login-password") echo not-a-password ;;
-  "ecr describe-images") echo "${ECR_DIGEST-$FAKE_DIGEST}" ;;
 esac
 """,
     )
@@ -130,7 +133,9 @@ def test_publish_leaves_a_tag_already_in_ecr_alone(tools: Tools) -> None:
     assert check[:3] == ["aws", "ecr", "batch-get-image"]
     assert f"imageTag={SHA}" in check
     # The digest of what is there is still reported: promotion pins it.
-    assert tools.calls()[2][:3] == ["aws", "ecr", "describe-images"]
+    lookup = tools.calls()[2]
+    assert lookup[:3] == ["aws", "ecr", "batch-get-image"]
+    assert lookup[lookup.index("--query") + 1] == "images[0].imageId.imageDigest"
     assert f"digest={DIGEST}" in Path(tools.env["GITHUB_OUTPUT"]).read_text()
 
 

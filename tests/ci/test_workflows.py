@@ -32,6 +32,7 @@ EXPECTED_WORKFLOWS = {
     "promote.yaml",
     "terraform.yaml",
     "checks.yaml",
+    "release-tag.yaml",
 }
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 VERSION_COMMENT = re.compile(r"^v\d+\.\d+\.\d+$")

@@ -27,6 +27,9 @@ import yaml
 
 from kontaxa_e2e.servers import free_port
 
+# One list of LocalStack's host requirements and one Python 3.13 finder: the runner's.
+from kontaxa_local.emulator import LOCALSTACK_REQUIREMENTS, find_python
+
 TERRAFORM_DIR = Path(__file__).resolve().parents[1]
 REPO_ROOT = TERRAFORM_DIR.parents[1]
 TERRAFORM_WRAPPER = TERRAFORM_DIR / "scripts" / "terraform.sh"
@@ -210,6 +213,69 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
         log_path,
         "/moto-api/",
         timeout=30,
+    )
+    yield emulator
+    stop_process(emulator.process)
+
+
+@pytest.fixture(scope="module")
+def localstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    """LocalStack in a venv of its own on a free loopback port, or a skip with the reason."""
+    uv = uv_binary()
+    python = find_python("3.13")
+    if uv is None:
+        pytest.skip("LocalStack test: uv is not installed (./task setup bootstraps it)")
+    if python is None:
+        pytest.skip("LocalStack test: localstack-core needs Python 3.13 and none is installed")
+    work = tmp_path_factory.mktemp("localstack")
+    venv = work / "venv"
+    install = subprocess.run(
+        [uv, "venv", "--quiet", "--python", python, str(venv)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if install.returncode == 0:
+        install = subprocess.run(
+            [
+                uv,
+                "pip",
+                "install",
+                "--quiet",
+                "--python",
+                str(venv / "bin" / "python"),
+                *LOCALSTACK_REQUIREMENTS,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+    if install.returncode != 0:
+        reason = (install.stderr.strip().splitlines() or ["no output"])[-1]
+        pytest.skip(f"LocalStack test: cannot install localstack-core under Python 3.13: {reason}")
+    port = free_port()
+    env = emulator_env(f"http://127.0.0.1:{port}")
+    env.update(
+        {
+            "OVERRIDE_IN_DOCKER": "0",
+            "FILESYSTEM_ROOT": str(work / "root"),
+            "GATEWAY_LISTEN": f"127.0.0.1:{port}",
+            # No DNS server (it would bind port 53), no certificate download, no analytics:
+            # LocalStack talks to nothing but its clients on loopback.
+            "DNS_ADDRESS": "0",
+            "SKIP_SSL_CERT_DOWNLOAD": "1",
+            "DISABLE_EVENTS": "1",
+        }
+    )
+    emulator = start_emulator(
+        "LocalStack",
+        [str(venv / "bin" / "python"), "-m", "localstack.runtime.main"],
+        env,
+        port,
+        work / "localstack.log",
+        "/_localstack/health",
+        timeout=120,
     )
     yield emulator
     stop_process(emulator.process)

@@ -1,25 +1,20 @@
 """environments/local applied through tflocal to LocalStack (localstack-core on the host).
 
 LocalStack's host runtime needs Python 3.13 and the package index (for localstack-core);
-where either is missing the module is skipped with the reason. Its free edition has no EKS
-or ECR, so the run uses environments/local/localstack.tfvars (the kind issuer, ECR
-repositories only named), exactly as `task tflocal:plan` does. Tests run in order: apply
-(fixture), checks, re-plan, destroy.
+where either is missing the module is skipped with the reason (conftest's `localstack`). Its
+free edition has no EKS or ECR, so the run uses environments/local/localstack.tfvars (the kind
+issuer, ECR repositories only named), exactly as `task tflocal:plan` does. Tests run in order:
+apply (fixture), checks, re-plan, destroy.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pytest
-
-# One list of LocalStack's host requirements and one Python 3.13 finder: the runner's.
-from kontaxa_local.emulator import LOCALSTACK_REQUIREMENTS, find_python
 
 from .conftest import (
     REGION,
@@ -28,9 +23,6 @@ from .conftest import (
     Terraform,
     copy_terraform_tree,
     emulator_env,
-    free_port,
-    start_emulator,
-    stop_process,
     task_vars,
     uv_binary,
 )
@@ -43,69 +35,6 @@ ISSUER = "https://oidc.kind.kontaxa.local"
 # LocalStack's default account: the one the key "test" (the runner's and the pods') selects.
 LOCALSTACK_ACCOUNT = "000000000000"
 BUCKET = f"kontaxa-demo-{LOCALSTACK_ACCOUNT}-{REGION}"
-
-
-@pytest.fixture(scope="module")
-def localstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    """LocalStack in a venv of its own on a free loopback port, or a skip with the reason."""
-    uv = uv_binary()
-    python = find_python("3.13")
-    if uv is None:
-        pytest.skip("LocalStack test: uv is not installed (./task setup bootstraps it)")
-    if python is None:
-        pytest.skip("LocalStack test: localstack-core needs Python 3.13 and none is installed")
-    work = tmp_path_factory.mktemp("localstack")
-    venv = work / "venv"
-    install = subprocess.run(
-        [uv, "venv", "--quiet", "--python", python, str(venv)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if install.returncode == 0:
-        install = subprocess.run(
-            [
-                uv,
-                "pip",
-                "install",
-                "--quiet",
-                "--python",
-                str(venv / "bin" / "python"),
-                *LOCALSTACK_REQUIREMENTS,
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=600,
-        )
-    if install.returncode != 0:
-        reason = (install.stderr.strip().splitlines() or ["no output"])[-1]
-        pytest.skip(f"LocalStack test: cannot install localstack-core under Python 3.13: {reason}")
-    port = free_port()
-    env = emulator_env(f"http://127.0.0.1:{port}")
-    env.update(
-        {
-            "OVERRIDE_IN_DOCKER": "0",
-            "FILESYSTEM_ROOT": str(work / "root"),
-            "GATEWAY_LISTEN": f"127.0.0.1:{port}",
-            # No DNS server (it would bind port 53), no certificate download, no analytics:
-            # LocalStack talks to nothing but its clients on loopback.
-            "DNS_ADDRESS": "0",
-            "SKIP_SSL_CERT_DOWNLOAD": "1",
-            "DISABLE_EVENTS": "1",
-        }
-    )
-    emulator = start_emulator(
-        "LocalStack",
-        [str(venv / "bin" / "python"), "-m", "localstack.runtime.main"],
-        env,
-        port,
-        work / "localstack.log",
-        "/_localstack/health",
-        timeout=120,
-    )
-    yield emulator
-    stop_process(emulator.process)
 
 
 @dataclass

@@ -1,11 +1,11 @@
 """`task tflocal:plan` plans on the state local-up applied, with local-up's variables, so right
 after `LOCAL_EMULATOR=localstack task local-up` it shows "No changes" (issue 16).
 
-LocalStack runs only under Python 3.13 and takes minutes to start; the mechanism under test
-(the state file, the variables, the emulator URL local-up records) is the same with moto, so
-this applies the local root through local-up's own code (kontaxa_local.terraform, the
-LocalStack variables of kontaxa_local.emulator) to moto and runs the real Task target with
-tflocal against it.
+The local root is applied through local-up's own code (kontaxa_local.terraform, with the
+LocalStack variables of kontaxa_local.emulator) to each emulator, and the real Task target then
+runs tflocal against it: LocalStack (localstack-core on the host under Python 3.13, conftest's
+`localstack`, skipped with the reason where it cannot run) and moto (the same mechanism: the
+state file, the variables, the emulator URL local-up records).
 """
 
 from __future__ import annotations
@@ -29,21 +29,23 @@ pytestmark = [pytest.mark.usefixtures("terraform_available"), pytest.mark.timeou
 LOCALSTACK_VARS = {"create_eks": "false", "create_ecr_repositories": "false"}
 
 
+@pytest.mark.parametrize("emulator_fixture", ["localstack", "moto_server"])
 def test_tflocal_plan_after_local_up_shows_no_changes(
-    moto_server: Emulator, tmp_path: Path
+    emulator_fixture: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     task = shutil.which("task") or shutil.which("task", path=str(REPO_ROOT / ".tools" / "bin"))
     if task is None or uv_binary() is None:
         pytest.skip("go-task or uv missing: run ./task setup first")
+    emulator: Emulator = request.getfixturevalue(emulator_fixture)
     state_dir = tmp_path / "local"
     settings = Settings.from_env({"LOCAL_STATE_DIR": str(state_dir)})
     executor = Executor()
     local_terraform.apply(
-        executor, settings, moto_server.endpoint_url, LOCALSTACK_VARS, tmp_path / "tf.log"
+        executor, settings, emulator.endpoint_url, LOCALSTACK_VARS, tmp_path / "tf.log"
     )
     # local-up records the emulator's URL in its state; tflocal:plan reads it from there.
     (state_dir / "state.json").write_text(
-        json.dumps({"runtime": "process", "emulator_url": moto_server.endpoint_url})
+        json.dumps({"runtime": "process", "emulator_url": emulator.endpoint_url})
     )
     env = clean_env(
         LOCAL_STATE_DIR=str(state_dir), PATH=f"{Path(task).parent}:{clean_env()['PATH']}"

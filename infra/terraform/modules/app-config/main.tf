@@ -48,58 +48,78 @@ resource "aws_ssm_parameter" "secure" {
   tags             = var.tags
 }
 
-resource "aws_secretsmanager_secret" "service_token" {
-  #checkov:skip=CKV2_AWS_57:No rotation Lambda; values rotate by raising generated_value_version, and pods re-read the mounted files
-  name                    = "${var.name_prefix}/service-token"
-  description             = "Shared token between main-api and aux-service"
-  kms_key_id              = var.kms_key_id
-  recovery_window_in_days = var.secret_recovery_window_in_days
-  tags                    = var.tags
-}
-
-resource "aws_secretsmanager_secret_version" "service_token" {
-  secret_id                = aws_secretsmanager_secret.service_token.id
-  secret_string_wo         = ephemeral.aws_secretsmanager_random_password.service_token.random_password
-  secret_string_wo_version = var.generated_value_version
-}
-
-resource "aws_secretsmanager_secret" "api_keys" {
-  #checkov:skip=CKV2_AWS_57:No rotation Lambda; values rotate by raising generated_value_version, and pods re-read the mounted files
-  name                    = "${var.name_prefix}/api-keys"
-  description             = "Client API keys of main-api, JSON {\"primary\": ..., \"secondary\": ...}"
-  kms_key_id              = var.kms_key_id
-  recovery_window_in_days = var.secret_recovery_window_in_days
-  tags                    = var.tags
-}
-
-resource "aws_secretsmanager_secret_version" "api_keys" {
-  secret_id = aws_secretsmanager_secret.api_keys.id
-  secret_string_wo = jsonencode({
-    for name in local.api_keys : name => ephemeral.aws_secretsmanager_random_password.api_key[name].random_password
-  })
-  secret_string_wo_version = var.generated_value_version
-}
-
-# Grafana's admin password: created here so the first Argo CD sync finds it (the
-# SecretProviderClass grafana-admin mounts it); read only by Grafana's own role.
+# The secrets, by alias: service-token and api-keys are what the services mount; grafana-admin
+# is Grafana's admin password, created here so the first Argo CD sync finds it (the
+# SecretProviderClass grafana-admin mounts it), read only by Grafana's own role.
 ephemeral "aws_secretsmanager_random_password" "grafana_admin" {
   password_length     = var.password_length
   exclude_punctuation = true
 }
 
-resource "aws_secretsmanager_secret" "grafana_admin" {
-  #checkov:skip=CKV2_AWS_57:No rotation Lambda; values rotate by raising generated_value_version
-  name                    = "${var.name_prefix}/grafana-admin"
-  description             = "Password of Grafana's admin user (kube-prometheus-stack)"
+locals {
+  secret_descriptions = {
+    "service-token" = "Shared token between main-api and aux-service"
+    "api-keys"      = "Client API keys of main-api, JSON {\"primary\": ..., \"secondary\": ...}"
+    "grafana-admin" = "Password of Grafana's admin user (kube-prometheus-stack)"
+  }
+  # Ephemeral (it holds ephemeral values): read only by the write-only attribute below.
+  secret_values = {
+    "service-token" = ephemeral.aws_secretsmanager_random_password.service_token.random_password
+    "api-keys" = jsonencode({
+      for name in local.api_keys : name => ephemeral.aws_secretsmanager_random_password.api_key[name].random_password
+    })
+    "grafana-admin" = ephemeral.aws_secretsmanager_random_password.grafana_admin.random_password
+  }
+}
+
+resource "aws_secretsmanager_secret" "this" {
+  #checkov:skip=CKV2_AWS_57:No rotation Lambda; values rotate by raising generated_value_version, and pods re-read the mounted files
+  for_each = local.secret_descriptions
+
+  name                    = "${var.name_prefix}/${each.key}"
+  description             = each.value
   kms_key_id              = var.kms_key_id
   recovery_window_in_days = var.secret_recovery_window_in_days
   tags                    = var.tags
 }
 
-resource "aws_secretsmanager_secret_version" "grafana_admin" {
-  secret_id                = aws_secretsmanager_secret.grafana_admin.id
-  secret_string_wo         = ephemeral.aws_secretsmanager_random_password.grafana_admin.random_password
+resource "aws_secretsmanager_secret_version" "this" {
+  for_each = local.secret_descriptions
+
+  secret_id                = aws_secretsmanager_secret.this[each.key].id
+  secret_string_wo         = local.secret_values[each.key]
   secret_string_wo_version = var.generated_value_version
+}
+
+# The addresses of the one-block-per-secret version: an applied stack moves, nothing is replaced.
+moved {
+  from = aws_secretsmanager_secret.service_token
+  to   = aws_secretsmanager_secret.this["service-token"]
+}
+
+moved {
+  from = aws_secretsmanager_secret_version.service_token
+  to   = aws_secretsmanager_secret_version.this["service-token"]
+}
+
+moved {
+  from = aws_secretsmanager_secret.api_keys
+  to   = aws_secretsmanager_secret.this["api-keys"]
+}
+
+moved {
+  from = aws_secretsmanager_secret_version.api_keys
+  to   = aws_secretsmanager_secret_version.this["api-keys"]
+}
+
+moved {
+  from = aws_secretsmanager_secret.grafana_admin
+  to   = aws_secretsmanager_secret.this["grafana-admin"]
+}
+
+moved {
+  from = aws_secretsmanager_secret_version.grafana_admin
+  to   = aws_secretsmanager_secret_version.this["grafana-admin"]
 }
 
 resource "aws_s3_bucket" "demo" {

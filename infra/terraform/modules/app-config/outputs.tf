@@ -8,25 +8,19 @@ output "parameter_names" {
 
 output "secret_arns" {
   description = "ARNs of the Secrets Manager secrets, keyed by their alias (service-token, api-keys). No values are output."
-  value = {
-    "service-token" = aws_secretsmanager_secret.service_token.arn
-    "api-keys"      = aws_secretsmanager_secret.api_keys.arn
-  }
+  value       = { for alias in ["service-token", "api-keys"] : alias => aws_secretsmanager_secret.this[alias].arn }
 }
 
 output "secret_names" {
   description = "Names of the Secrets Manager secrets (the objectName of the SecretProviderClass)."
-  value = {
-    "service-token" = aws_secretsmanager_secret.service_token.name
-    "api-keys"      = aws_secretsmanager_secret.api_keys.name
-  }
+  value       = { for alias in ["service-token", "api-keys"] : alias => aws_secretsmanager_secret.this[alias].name }
 }
 
 output "grafana_admin_secret" {
   description = "Name and ARN of Grafana's admin password secret (not in secret_arns: the services never read it). No value is output."
   value = {
-    name = aws_secretsmanager_secret.grafana_admin.name
-    arn  = aws_secretsmanager_secret.grafana_admin.arn
+    name = aws_secretsmanager_secret.this["grafana-admin"].name
+    arn  = aws_secretsmanager_secret.this["grafana-admin"].arn
   }
 }
 
