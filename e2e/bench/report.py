@@ -109,15 +109,15 @@ are single wrk runs on the same machine, so approximate.
    (`services/main-api/tests/test_client_faults.py`) and keeps case 6 where the hand-written
    client had it.
 8. The two costs named below as standing in the way (issue 18), both taken away:
-   aux-service's service-token check runs in the ASGI layer in front of each data route
-   (`kontaxa_common.middleware.CredentialGuard`, wired by `web.require_credentials`), not
-   as a FastAPI dependency, with the OpenAPI security declared; `/openapi.json` and every
-   response (authorized; missing, wrong and empty token; no token loaded; 404, 405, 400,
-   500) equal snapshots written from the dependency version
-   (`services/aux-service/tests/test_auth_unchanged.py`). The access line is written
-   without `logging` (`kontaxa_common.logs.AccessLog`): the same line from the same JSON
-   formatter and redaction, queued on the same batching handler
-   (`services/common/tests/test_logs.py`). main-api's API-key check is still a dependency.
+   both services' credential checks (aux-service's service token, main-api's API key) run
+   in the ASGI layer in front of each data route (`kontaxa_common.middleware.CredentialGuard`,
+   wired by `web.require_credentials`), not as FastAPI dependencies; FastAPI still derives
+   the OpenAPI security from the scheme, so `/openapi.json` byte for byte and every response
+   (authorized; missing, wrong and empty credentials; none loaded; 404, 405, 400, 500) equal
+   snapshots written from the dependency versions
+   (`services/aux-service/tests/test_auth_unchanged.py`, and main-api's of the same name). The access line is written without `logging`
+   (`kontaxa_common.logs.AccessLog`): the same line from the same JSON formatter and
+   redaction, queued on the same batching handler (`services/common/tests/test_logs.py`).
 
 The tail of cases 3 and 6 (main-api's p99 about 4 times its p50, aux-service's 1.2 to 1.4),
 what was looked at:
