@@ -115,9 +115,10 @@ are single wrk runs on the same machine, so approximate.
    the OpenAPI security from the scheme, so `/openapi.json` byte for byte and every response
    (authorized; missing, wrong and empty credentials; none loaded; 404, 405, 400, 500) equal
    snapshots written from the dependency versions
-   (`services/aux-service/tests/test_auth_unchanged.py`, and main-api's of the same name). The access line is written without `logging`
-   (`kontaxa_common.logs.AccessLog`): the same line from the same JSON formatter and
-   redaction, queued on the same batching handler (`services/common/tests/test_logs.py`).
+   (`services/aux-service/tests/test_auth_unchanged.py`, and main-api's of the same name).
+   The access line is written without `logging` (`kontaxa_common.logs.AccessLog`): the
+   same line from the same JSON formatter and redaction, queued on the same batching
+   handler (`services/common/tests/test_logs.py`).
 
 The tail of cases 3 and 6 (main-api's p99 about 4 times its p50, aux-service's 1.2 to 1.4),
 what was looked at:
