@@ -109,15 +109,16 @@ are single wrk runs on the same machine, so approximate.
    (`services/main-api/tests/test_client_faults.py`) and keeps case 6 where the hand-written
    client had it.
 8. The two costs named below as standing in the way (issue 18), both taken away:
-   aux-service's service-token check runs in the ASGI layer in front of each data route
-   (`kontaxa_common.middleware.CredentialGuard`, wired by `web.require_credentials`), not
-   as a FastAPI dependency, with the OpenAPI security declared; `/openapi.json` and every
-   response (authorized; missing, wrong and empty token; no token loaded; 404, 405, 400,
-   500) equal snapshots written from the dependency version
-   (`services/aux-service/tests/test_auth_unchanged.py`). The access line is written
-   without `logging` (`kontaxa_common.logs.AccessLog`): the same line from the same JSON
-   formatter and redaction, queued on the same batching handler
-   (`services/common/tests/test_logs.py`). main-api's API-key check is still a dependency.
+   both services' credential checks (aux-service's service token, main-api's API key) run
+   in the ASGI layer in front of each data route (`kontaxa_common.middleware.CredentialGuard`,
+   wired by `web.require_credentials`), not as FastAPI dependencies; FastAPI still derives
+   the OpenAPI security from the scheme, so `/openapi.json` byte for byte and every response
+   (authorized; missing, wrong and empty credentials; none loaded; 404, 405, 400, 500) equal
+   snapshots written from the dependency versions
+   (`services/aux-service/tests/test_auth_unchanged.py`, and main-api's of the same name).
+   The access line is written without `logging` (`kontaxa_common.logs.AccessLog`): the
+   same line from the same JSON formatter and redaction, queued on the same batching
+   handler (`services/common/tests/test_logs.py`).
 
 The tail of cases 3 and 6 (main-api's p99 about 4 times its p50, aux-service's 1.2 to 1.4),
 what was looked at:
@@ -144,6 +145,18 @@ what was looked at:
   setting. Not established and not fixed: the next step is that test on a quiet machine,
   then, if it holds, `sys.setswitchinterval` in main-api or pyreqwest's runtime on the
   event loop's thread.
+- A second look, side by side in one stack (copies of main-api with one knob each,
+  alternating order, 4 to 8 rounds per run, three runs; the machine at a run queue of 7 to
+  8 on its 2 cores, every case at about a twentieth of its quiet rate, aux-service's own
+  `/version` at p99/p50 4.7 to 15.7): switch interval 0.5 or 1 ms, no periodic log flush,
+  and pyreqwest's runtime thread (with the flusher) off the event loop's CPU or unpinned.
+  None helped in every run: the switch interval at 0.5 ms was no better in any run (case 3
+  median p99/p50 4.03 against 3.92, case 6 3.30 against 3.14); the flush and the thread's
+  placement looked better for case 3 in one run (2.82 and 2.95 against 3.92) and not in
+  the next (3.07 and 3.21 against 2.97). Nothing changed for the tail; the first to retry
+  on a quiet machine (`task bench -- --cases 3,6`) is the placement: the benchmark pins all
+  of main-api's threads to one CPU, so the thread that hands back each aux-service reply
+  can only run when the event loop's thread is taken off that CPU.
 
 Where the remaining time goes, per request (CPU time, this machine):
 

@@ -31,7 +31,9 @@ Knobs, each an environment variable with a default (or the option of the same na
 | BENCH_CLIENTS | aiohttp,aiosonic,httpx | other clients measured in case 6 (comma-separated
   names from e2e/bench/candidates.py; empty for none) |
 | BENCH_CASES | all | `all`, `throughput` (cases 1 to 7) or `bringup` (the bring-up case alone; the
-  report keeps the throughput figures of performance.json) |
+  report keeps the throughput figures of performance.json), or a selection of cases by key (e.g.
+  `3,6` or `6,6-httpx`): measured and printed with each case's medians, every other round in
+  reverse order, and no report written |
 
 The bring-up case (issue 18) times `local-up` on the process runtime from a warm clone: one
 unmeasured bring-up fills the cache (Terraform's working directory, which local-down keeps),
@@ -108,12 +110,24 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--stack", type=Path, default=os.environ.get("BENCH_STACK") or None)
     parser.add_argument("--pin", type=int, default=int(env_default("BENCH_PIN", "1")))
     parser.add_argument("--clients", default=env_default("BENCH_CLIENTS", "aiohttp,aiosonic,httpx"))
-    parser.add_argument(
-        "--cases",
-        choices=("all", "throughput", "bringup"),
-        default=env_default("BENCH_CASES", "all"),
-    )
-    return parser.parse_args()
+    parser.add_argument("--cases", default=env_default("BENCH_CASES", "all"))
+    args = parser.parse_args()
+    args.selection = selection(args.cases, parser)
+    return args
+
+
+CASE_KEYS = ("1", "2", "3", "4", "5", "6", "7")
+
+
+def selection(cases: str, parser: argparse.ArgumentParser) -> list[str] | None:
+    """The case keys `--cases` selects, or None for `all`, `throughput` and `bringup`."""
+    if cases in ("all", "throughput", "bringup"):
+        return None
+    keys = [key.strip() for key in cases.split(",") if key.strip()]
+    unknown = [key for key in keys if key not in CASE_KEYS and not key.startswith("6-")]
+    if not keys or unknown:
+        parser.error(f"--cases: all, throughput, bringup or case keys such as 3,6 (not {cases!r})")
+    return keys
 
 
 BRINGUP_TARGET_S = 12.0  # local-up from a warm clone, median (issue 18)
@@ -268,6 +282,21 @@ def verdict(name: str, value: float) -> str:
     return "met" if ok else "missed"
 
 
+def median_of(case: Case, rounds: list[dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    """A case's medians over the rounds (p99/p50 is the median of the per-round ratios)."""
+    results = [r[case.key] for r in rounds]
+    return {
+        "title": case.title,
+        "rps": statistics.median(r["rps"] for r in results),
+        "p50_ms": statistics.median(r["p50_ms"] for r in results),
+        "p99_ms": statistics.median(r["p99_ms"] for r in results),
+        "p99_p50": statistics.median(r["p99_ms"] / r["p50_ms"] for r in results),
+        "cpu_us": statistics.median(r["cpu_us"] for r in results),
+        "errors": sum(r["errors"] for r in results),
+        "requests": sum(r["requests"] for r in results),
+    }
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Bring the stack up, measure every case in rounds, take everything down."""
     if shutil.which("wrk") is None:
@@ -299,6 +328,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             copies.append(cold)
             clients = [name for name in args.clients.split(",") if name]
+            if args.selection is not None:
+                clients = [name for name in clients if f"6-{name}" in args.selection]
             candidates = {}
             for client in clients:
                 print(f"bench: starting a main-api copy with {client} as its client")
@@ -369,6 +400,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         [copy.pid, aux],
                     )
                 )
+            if args.selection is not None:
+                cases = [case for case in cases if case.key in args.selection]
             for case in cases:
                 check(case)
             aux_metrics = target.aux_metrics_url
@@ -377,7 +410,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ssm = {"calls": 0.0, "requests": 0, "windows": 0, "window_seconds": 0.0}
             for number in range(args.rounds):
                 results: dict[str, dict[str, Any]] = {}
-                for case in cases:
+                # A selection is compared side by side: A B, then B A, so neither case
+                # always runs first after the other's load.
+                reverse = args.selection is not None and number % 2 == 1
+                for case in reversed(cases) if reverse else cases:
                     wrk(case, args.warmup, args.connections)
                     before = aws_calls(aux_metrics, "GetParameter") if case.key == "6" else 0
                     window = time.monotonic()
@@ -409,6 +445,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     pin(component_pid(runtime, name), set(range(os.cpu_count() or 1)))
             else:
                 target.close()
+    if args.selection is not None:
+        return {"selection": {case.key: median_of(case, rounds) for case in cases}}
     per_round = [ratios_of(r) for r in rounds]
     # The same comparisons in CPU time per request of the serving processes: the work each
     # request costs, which the machine's other load disturbs much less than throughput.
@@ -428,18 +466,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     for name, ratio in ratios.items():
         ratio["verdict"] = verdict(name, ratio["median"])
-    summary = {}
-    for case in cases:
-        results = [r[case.key] for r in rounds]
-        summary[case.key] = {
-            "title": case.title,
-            "rps": statistics.median(r["rps"] for r in results),
-            "p50_ms": statistics.median(r["p50_ms"] for r in results),
-            "p99_ms": statistics.median(r["p99_ms"] for r in results),
-            "cpu_us": statistics.median(r["cpu_us"] for r in results),
-            "errors": sum(r["errors"] for r in results),
-            "requests": sum(r["requests"] for r in results),
-        }
+    summary = {case.key: median_of(case, rounds) for case in cases}
     # One name is read in case 6: the cache may load it at most once per TTL, plus once when a
     # window starts with the entry expired.
     allowed = ssm["windows"] + ssm["window_seconds"] / ttl
@@ -482,6 +509,15 @@ def main() -> None:
         results = json.loads((out / "performance.json").read_text())
     else:
         results = run(args)
+        if "selection" in results:
+            for key, case in results["selection"].items():
+                print(
+                    f"case {key:10} {case['rps']:8.0f} req/s  p50 {case['p50_ms']:7.2f} ms  "
+                    f"p99 {case['p99_ms']:7.2f} ms  p99/p50 {case['p99_p50']:5.2f}  "
+                    f"CPU {case['cpu_us']:6.0f} us/request  (medians of {args.rounds} rounds)"
+                )
+            print("bench: a selection of cases; no report written")
+            return
         for name, ratio in results["ratios"].items():
             print(f"{name:10} {ratio['median']:6.2f}  {ratio['verdict']}")
         ssm = results["ssm_case6"]

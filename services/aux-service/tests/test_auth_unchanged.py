@@ -7,26 +7,16 @@ byte a client or a reader of `/docs` sees. `KONTAXA_WRITE_SNAPSHOTS=1` rewrites 
 a deliberate change of the schema or of a response.
 """
 
-import json
-import os
-import re
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from kontaxa_e2e.emulator import Emulator
 from kontaxa_e2e.inprocess import SeedData
+from kontaxa_e2e.snapshots import compare, compare_schema, exchange
 
 from .conftest import Aux, start_aux
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
-WRITE = os.environ.get("KONTAXA_WRITE_SNAPSHOTS") == "1"
-# Only the date changes from one response to the next; every other header is compared.
-VARYING = {"date"}
-# The emulator's creation and modification times of the seeded data, in the bodies (they
-# keep their length, so content-length is still compared).
-SEEDED_AT = re.compile(r"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?")
 TOKEN = object()  # stands for the valid service token, which is new in every test run
 
 CASES: list[tuple[str, str, str, Any]] = [
@@ -58,45 +48,17 @@ CASES: list[tuple[str, str, str, Any]] = [
 
 
 def _exchange(aux: Aux, method: str, path: str, token: Any, request_id: str) -> dict[str, Any]:
-    headers = {"X-Request-ID": request_id}
+    headers = [("X-Request-ID", request_id)]
     if token is TOKEN:
-        headers["X-Service-Token"] = aux.keys.service_token
+        headers.append(("X-Service-Token", aux.keys.service_token))
     elif token is not None:
-        headers["X-Service-Token"] = token
-    response = aux.http.request(method, path, headers=headers)
-    return {
-        "status": response.status_code,
-        "headers": [
-            [key.decode("latin-1"), value.decode("latin-1")]
-            for key, value in response.headers.raw
-            if key.decode("latin-1").lower() not in VARYING
-        ],
-        "body": SEEDED_AT.sub(lambda m: "T" * len(m[0]), response.content.decode("utf-8")),
-    }
-
-
-def _compare(name: str, actual: Any) -> None:
-    path = SNAPSHOTS / name
-    text = json.dumps(actual, indent=1, ensure_ascii=False) + "\n"
-    if WRITE:
-        path.write_text(text)
-        pytest.skip(f"rewrote {path.name} (KONTAXA_WRITE_SNAPSHOTS=1)")
-    assert text == path.read_text(), f"{name} differs from the snapshot"
+        headers.append(("X-Service-Token", token))
+    return exchange(aux.http, method, path, headers)
 
 
 def test_openapi_schema_is_unchanged(aux: Aux) -> None:
-    """`/openapi.json` (so `/docs`, which renders it) holds the same schema.
-
-    Compared as JSON values: the order of an object's members carries no meaning (RFC 8259,
-    section 4), and FastAPI places an operation's `security` differently when it is
-    declared rather than derived from a dependency.
-    """
-    response = aux.http.get("/openapi.json")
-    assert response.status_code == 200
-    if WRITE:
-        _compare("openapi.json", response.json())
-    snapshot = json.loads((SNAPSHOTS / "openapi.json").read_text())
-    assert response.json() == snapshot
+    """`/openapi.json` (so `/docs`, which renders it) holds the same bytes."""
+    snapshot = compare_schema(SNAPSHOTS, aux.http)
     for path in ("/buckets", "/parameters", "/parameters/{name}"):
         assert snapshot["paths"][path]["get"]["security"] == [{"APIKeyHeader": []}]
     for path in ("/health", "/ready", "/version"):
@@ -109,7 +71,7 @@ def test_responses_are_unchanged(aux: Aux) -> None:
         name: _exchange(aux, method, path, token, f"case-{index}")
         for index, (name, method, path, token) in enumerate(CASES)
     }
-    _compare("auth-responses.json", exchanges)
+    compare(SNAPSHOTS, "auth-responses.json", exchanges)
 
 
 def test_responses_without_a_loaded_token_are_unchanged(
@@ -128,7 +90,7 @@ def test_responses_without_a_loaded_token_are_unchanged(
             name: _exchange(aux, method, path, token, f"unready-{index}")
             for index, (name, method, path, token) in enumerate(cases)
         }
-    _compare("auth-responses-unready.json", exchanges)
+    compare(SNAPSHOTS, "auth-responses-unready.json", exchanges)
 
 
 def test_an_unhandled_error_behind_the_check_is_unchanged(
@@ -145,4 +107,4 @@ def test_an_unhandled_error_behind_the_check_is_unchanged(
             "authorized": _exchange(aux, "GET", "/buckets", TOKEN, "boom-1"),
             "unauthorized": _exchange(aux, "GET", "/buckets", "wrong", "boom-2"),
         }
-    _compare("auth-responses-500.json", exchanges)
+    compare(SNAPSHOTS, "auth-responses-500.json", exchanges)

@@ -61,8 +61,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.parameters = store
     install_common(app, metadata=metadata, metrics=metrics, meta=metadata.meta)
     open_routers, data_routers = build_routers(settings, metadata, secrets, aws, store)
-    require_credentials(
-        app, SERVICE_TOKEN_SCHEME, service_token_check(secrets, settings), data_routers
-    )
+    require_credentials(SERVICE_TOKEN_SCHEME, service_token_check(secrets, settings), data_routers)
     add_routes(app, *open_routers, *data_routers)
     return app

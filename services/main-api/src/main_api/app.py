@@ -10,9 +10,10 @@ from kontaxa_common.metrics import Metrics
 from kontaxa_common.secrets import SecretFiles
 from kontaxa_common.server import metrics_listener
 from kontaxa_common.version import VersionMetadata
-from kontaxa_common.web import add_routes, docs_routes, install_common
+from kontaxa_common.web import add_routes, docs_routes, install_common, require_credentials
 from main_api.clients.aux import AuxClient
 from main_api.config import AUX_SERVICE, SERVICE_NAME, Settings
+from main_api.deps import API_KEY_SCHEME, api_key_check
 from main_api.routes import build_routers
 
 
@@ -56,5 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.secrets = secrets
     app.state.aux = aux
     install_common(app, metadata=metadata, metrics=metrics, meta=metadata.meta)
-    add_routes(app, *build_routers(metadata, secrets, aux))
+    open_routers, data_routers = build_routers(metadata, secrets, aux)
+    require_credentials(API_KEY_SCHEME, api_key_check(secrets), data_routers)
+    add_routes(app, *open_routers, *data_routers)
     return app

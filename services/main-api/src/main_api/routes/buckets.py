@@ -5,13 +5,12 @@ from fastapi import APIRouter
 from kontaxa_common.errors import error_responses
 from kontaxa_common.version import VersionMetadata
 from main_api.clients.aux import AuxClient
-from main_api.deps import Authenticated
 from main_api.models import BucketList, ErrorResponse
 
 
 def build_router(metadata: VersionMetadata, aux: AuxClient) -> APIRouter:
     """The bucket routes."""
-    router = APIRouter(tags=["data"], dependencies=[Authenticated])
+    router = APIRouter(tags=["data"])
 
     @router.get(
         "/buckets",

@@ -53,14 +53,14 @@ def build_router(metadata: VersionMetadata, secrets: SecretFiles, aux: AuxClient
     )
     async def version() -> dict[str, object]:
         """main-api's version metadata, with aux-service's when it answers."""
-        aux_version = await aux.version()
-        aux_component = None if aux_version is None else aux_version.model_dump()
+        # The parsed model as it is: FastAPI's response model takes the instance without
+        # validating it again (a dict of it would be).
         return {
             "service": SERVICE_NAME,
             "version": metadata.version,
             "git_sha": metadata.git_sha,
             "build_time": metadata.build_time,
-            "aux_service": aux_component,
+            "aux_service": await aux.version(),
             "meta": metadata.meta(),
         }
 
