@@ -331,7 +331,11 @@ def test_grafana_admin_password_comes_from_secrets_manager(env: str) -> None:
     assert password_file == f"{mount['mountPath']}/{secret['objectAlias']}"
     terraform = (K8S_ROOT.parents[0] / "terraform/modules/app-config/main.tf").read_text()
     assert secret["objectName"] == "kontaxa/grafana-admin"
-    assert 'name                    = "${var.name_prefix}/grafana-admin"' in terraform
+    # One secret per key of secret_descriptions, named <name_prefix>/<key>.
+    descriptions = re.search(r"secret_descriptions = \{\n(.*?)\n  \}\n", terraform, re.S)
+    assert descriptions, "modules/app-config: no secret_descriptions map"
+    assert re.search(r'^\s*"grafana-admin"\s*=', descriptions[1], re.M)
+    assert 'name                    = "${var.name_prefix}/${each.key}"' in terraform
     # Without admin credentials the sidecars must not call the reload API; the init
     # containers load dashboards and datasources before Grafana starts (values.yaml of the
     # chart: "initDatasources ... needed if skipReload is true").
