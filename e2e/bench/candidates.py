@@ -1,10 +1,12 @@
 """main-api with another HTTP client for aux-service, for the benchmark's side-by-side cases.
 
 `python candidates.py` serves main-api exactly as `python -m main_api` does (same settings,
-same server), except that its AuxClient's transport is the one BENCH_CLIENT names:
-aiohttp, aiosonic or httpx (httpx with its default transport). main-api's own client
-(pyreqwest, main_api/clients/aux.py) is the runtime's main-api itself. Only the happy path
-is mapped here: the benchmark reads a cached parameter, so no candidate meets a fault.
+same server), except for the one thing BENCH_CLIENT names: aiohttp, aiosonic or httpx (httpx
+with its default transport) as its AuxClient's transport, or `unfrozen`: main-api's own
+client, served without `gc.freeze()` after start-up (kontaxa_common.server.build_frozen), to
+show what the freeze does to the tail. main-api's own client (pyreqwest,
+main_api/clients/aux.py) is the runtime's main-api itself. Only the happy path is mapped
+here: the benchmark reads a cached parameter, so no candidate meets a fault.
 """
 
 import os
@@ -17,7 +19,7 @@ from main_api.app import create_app as create_main_api
 from main_api.clients.aux import Reply
 from main_api.config import Settings
 
-CLIENTS = ("aiohttp", "aiosonic", "httpx")
+UNFROZEN = "unfrozen"
 
 
 class Candidate:
@@ -122,13 +124,22 @@ TRANSPORTS: dict[str, type[Candidate]] = {
 }
 
 
+def title(variant: str) -> str:
+    """How the report names case 6 against the copy that `variant` configures."""
+    if variant == UNFROZEN:
+        return "case 6 without gc.freeze() after start-up (main-api's own client)"
+    return f"case 6 with {variant} as main-api's client"
+
+
 def create_app() -> FastAPI:
-    """main-api with the transport BENCH_CLIENT names."""
+    """main-api with the transport BENCH_CLIENT names (its own for `unfrozen`)."""
     settings = Settings()
     app = create_main_api(settings)
-    app.state.aux.transport = TRANSPORTS[os.environ["BENCH_CLIENT"]](settings)
+    variant = os.environ["BENCH_CLIENT"]
+    if variant != UNFROZEN:
+        app.state.aux.transport = TRANSPORTS[variant](settings)
     return app
 
 
 if __name__ == "__main__":
-    serve("candidates:create_app", Settings())
+    serve("candidates:create_app", Settings(), freeze=os.environ["BENCH_CLIENT"] != UNFROZEN)

@@ -276,6 +276,7 @@ def _markdown(results: dict[str, Any], chart: str) -> str:
     for key, case in results["cases"].items():
         if key.startswith("6-"):
             names[f"{key}/1"] = f"{key}/1 {case['title']} to ceiling"
+            names[f"{key} p99/p50"] = f"{key} p99 / p50"
     for name, ratio in results["ratios"].items():
         target = ""
         if ratio["target"] is not None:

@@ -12,7 +12,9 @@ settings); 2 aux-service /version; 3 main-api /version; 4 aux-service /parameter
 warm; 5 the same with the cache off; 6 main-api /parameters/{name} end to end (warm);
 7 main-api /buckets end to end. Cases 6-<client>: case 6 against a copy of main-api whose
 client for aux-service is another library (e2e/bench/candidates.py), side by side with
-main-api's own (pyreqwest), so the client choice is a measured one.
+main-api's own (pyreqwest), so the client choice is a measured one; case 6-unfrozen: a copy
+served without the garbage collector's freeze after start-up, so its effect on the tail is
+measured beside case 6.
 
 Why wrk: written in C, one thread drives thousands of requests per second for a few per
 cent of a core, so on two shared cores the load generator takes the least it can from the
@@ -28,8 +30,8 @@ Knobs, each an environment variable with a default (or the option of the same na
   keep (e.g. `.local` of `task local-up`: restart it after changing the services' code) |
 | BENCH_PIN | 1 | 1: main-api and the ceiling on CPU 0, aux-service on CPU 1 (see below); 0: leave
   placement to the scheduler |
-| BENCH_CLIENTS | aiohttp,aiosonic,httpx | other clients measured in case 6 (comma-separated
-  names from e2e/bench/candidates.py; empty for none) |
+| BENCH_CLIENTS | aiohttp,aiosonic,httpx,unfrozen | the copies of main-api measured in case 6
+  (comma-separated names from e2e/bench/candidates.py; empty for none) |
 | BENCH_CASES | all | `all`, `throughput` (cases 1 to 7) or `bringup` (the bring-up case alone; the
   report keeps the throughput figures of performance.json), or a selection of cases by key (e.g.
   `3,6` or `6,6-httpx`): measured and printed with each case's medians, every other round in
@@ -68,6 +70,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parents[1]
 sys.path.insert(0, str(BENCH_DIR))
 
+from candidates import title  # noqa: E402
 from report import machine_description, write_report  # noqa: E402
 
 PARAMETER = "welcome-message"  # a String parameter Terraform puts under the prefix
@@ -109,7 +112,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path(env_default("BENCH_OUT", "docs")))
     parser.add_argument("--stack", type=Path, default=os.environ.get("BENCH_STACK") or None)
     parser.add_argument("--pin", type=int, default=int(env_default("BENCH_PIN", "1")))
-    parser.add_argument("--clients", default=env_default("BENCH_CLIENTS", "aiohttp,aiosonic,httpx"))
+    parser.add_argument(
+        "--clients", default=env_default("BENCH_CLIENTS", "aiohttp,aiosonic,httpx,unfrozen")
+    )
     parser.add_argument("--cases", default=env_default("BENCH_CASES", "all"))
     args = parser.parse_args()
     args.selection = selection(args.cases, parser)
@@ -262,9 +267,10 @@ def ratios_of(round_results: dict[str, dict[str, Any]]) -> dict[str, float]:
         "3 p99/p50": case3["p99_ms"] / case3["p50_ms"],
         "6 p99/p50": case6["p99_ms"] / case6["p50_ms"],
     }
-    for key in rps:
+    for key, result in round_results.items():
         if key.startswith("6-"):
             ratios[f"{key}/1"] = rps[key] / rps["1"]
+            ratios[f"{key} p99/p50"] = result["p99_ms"] / result["p50_ms"]
     return ratios
 
 
@@ -332,7 +338,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 clients = [name for name in clients if f"6-{name}" in args.selection]
             candidates = {}
             for client in clients:
-                print(f"bench: starting a main-api copy with {client} as its client")
+                print(f"bench: starting a main-api copy for {title(client)}")
                 candidates[client] = spawn_copy(
                     runtime,
                     "main-api",
@@ -394,7 +400,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 cases.append(
                     Case(
                         f"6-{client}",
-                        f"case 6 with {client} as main-api's client",
+                        title(client),
                         f"{copy.url}/parameters/{PARAMETER}",
                         key,
                         [copy.pid, aux],
