@@ -32,7 +32,9 @@ METHOD = """\
   emulator are not pinned (`BENCH_PIN=0` leaves placement to the scheduler).
 - Cases `6-<client>` are case 6 against a copy of main-api (same command and env, pinned
   like main-api) whose client for aux-service is another library (`e2e/bench/candidates.py`:
-  aiohttp, aiosonic, httpx with its default transport); main-api's own is pyreqwest.
+  aiohttp, aiosonic, httpx with its default transport); main-api's own is pyreqwest. Case
+  `6-unfrozen` is such a copy with main-api's own client, served without the garbage
+  collector's freeze after start-up (see "The tail" below).
 - Knobs: `BENCH_DURATION`, `BENCH_WARMUP`, `BENCH_ROUNDS`, `BENCH_CONNECTIONS`, `BENCH_OUT`,
   `BENCH_STACK`, `BENCH_PIN`, `BENCH_CLIENTS` (or the options of the same name:
   `task bench -- --rounds 3`); their defaults are in `e2e/bench/run.py`.
@@ -106,8 +108,15 @@ are single wrk runs on the same machine, so approximate.
    (1xx replies taken as final, unbounded heads and bodies, no deadline on a full pool). The
    candidates were measured side by side in cases `6-<client>` above against main-api with
    pyreqwest (reqwest and hyper, in Rust), which passes the fault catalogue
-   (`services/main-api/tests/test_client_faults.py`) and keeps case 6 where the hand-written
-   client had it.
+   (`services/main-api/tests/test_client_faults.py`). The machine has changed since point 6
+   (the ceiling then about 10,000 requests/s, now about 4,000 at 2.5 times the CPU per
+   request), so 0.37 is not today's figure for the hand-written client either: checked out
+   at `0bec3fa` and run with its own `task bench` on this machine (2 rounds, load average
+   under 1), it gave case 6 at 0.31 and 0.29 of the ceiling. Its main-api, measured on a
+   `task local-up` stack (CPU per request from `/proc`, 10 s wrk windows), spent about 620
+   µs of event-loop time per `/version`; on the current stack, clients swapped in turn, 8 s
+   windows: pyreqwest about 640 plus 130 on its runtime thread, aiohttp about 780, all on
+   the event loop's thread.
 8. The two costs named below as standing in the way (issue 18), both taken away:
    both services' credential checks (aux-service's service token, main-api's API key) run
    in the ASGI layer in front of each data route (`kontaxa_common.middleware.CredentialGuard`,
@@ -120,43 +129,33 @@ are single wrk runs on the same machine, so approximate.
    same line from the same JSON formatter and redaction, queued on the same batching
    handler (`services/common/tests/test_logs.py`).
 
-The tail of cases 3 and 6 (main-api's p99 about 4 times its p50, aux-service's 1.2 to 1.4),
-what was looked at:
+### The tail of cases 3 and 6: full garbage collections, now frozen out
 
-- Garbage collection: not it. With `gc.callbacks` timing every collection, 20,000
-  aux-service requests driven in-process (after 200 of warm-up) ran no collection of any
-  generation: a request frees what it allocates, so the generation-0 count never reaches
-  its threshold. A full collection of main-api's start-up heap (96,000 tracked objects)
-  costs tens of milliseconds on this machine and would show as such a tail, but nothing
-  triggers one under this load; `gc.freeze()` after start-up would make it cost nothing
-  (measured: 0.01 ms) and was not added for that reason.
-- The batched log flush: unlikely. aux-service flushes the same way (one daemon thread,
-  every 0.1 s, a few hundred lines per write) and keeps its p99 within 1.4 times its p50;
-  main-api's access line no longer goes through `logging` at all (point 8).
-- What main-api has that aux-service lacks is the hop: cases 3 and 6 both call aux-service
-  on every request, and since issue 15 that call completes on pyreqwest's runtime thread
-  (main-api runs the event-loop thread, the log flusher, one `pyreqwest` thread and
-  libuv's idle workers, all on CPU 0 in the benchmark), which must take the GIL from a
-  saturated event loop to hand back each reply; CPython lets a waiting thread wait up to
-  the switch interval (5 ms) before the holder is asked to let go. A test of that (32
-  callers through pyreqwest with 150 µs of CPU work on each side, switch interval 5 ms
-  against 0.5 ms) was inconclusive on the machine as loaded as it was (load average 8 to
-  12, the ceiling at a tenth of its usual rate): p99/p50 ranged 4.9 to 6.8 with either
-  setting. Not established and not fixed: the next step is that test on a quiet machine,
-  then, if it holds, `sys.setswitchinterval` in main-api or pyreqwest's runtime on the
-  event loop's thread.
-- A second look, side by side in one stack (copies of main-api with one knob each,
-  alternating order, 4 to 8 rounds per run, three runs; the machine at a run queue of 7 to
-  8 on its 2 cores, every case at about a twentieth of its quiet rate, aux-service's own
-  `/version` at p99/p50 4.7 to 15.7): switch interval 0.5 or 1 ms, no periodic log flush,
-  and pyreqwest's runtime thread (with the flusher) off the event loop's CPU or unpinned.
-  None helped in every run: the switch interval at 0.5 ms was no better in any run (case 3
-  median p99/p50 4.03 against 3.92, case 6 3.30 against 3.14); the flush and the thread's
-  placement looked better for case 3 in one run (2.82 and 2.95 against 3.92) and not in
-  the next (3.07 and 3.21 against 2.97). Nothing changed for the tail; the first to retry
-  on a quiet machine (`task bench -- --cases 3,6`) is the placement: the benchmark pins all
-  of main-api's threads to one CPU, so the thread that hands back each aux-service reply
-  can only run when the event loop's thread is taken off that CPU.
+Before, main-api's p99 was 3 to 4.4 times its p50 in cases 3 and 6 (aux-service's 1.2 to
+1.6). The cause is CPython's full (generation 2) collections in main-api:
+
+- Evidence, on a running stack under case 6's load (wrk, 32 connections, 10 s windows), with
+  a `gc.callbacks` hook timing every collection in main-api: 7 full collections per window,
+  each walking the about 62,000 objects built at start-up (modules, the app, its routes,
+  pydantic schemas), 60 to 85 ms each, with the event loop stopped; every request in flight
+  waits them out. p99 83 to 89 ms against p50 27 to 30 ms. The young collections (about 75
+  per second, under 7 ms each, 3 % of the time) are not the tail.
+- Why they run: with 32 requests in flight for 30 ms each, their objects outlive two young
+  collections and reach the oldest generation, and CPython runs a full collection when that
+  generation has grown by a quarter since the last one. An earlier look (in-process, one
+  request at a time) saw no collection at all, because nothing stayed alive long enough.
+- What it was not: the scheduler. main-api's event-loop thread waits on the run queue about
+  10 % of the time in cases 3 and 6 (`/proc/<pid>/task/<tid>/schedstat`, about 1,800
+  involuntary switches per second, as the two cores carry both services, wrk and
+  pyreqwest's thread) against none for aux-service alone; a copy with aiohttp on the event
+  loop's thread had no run-queue wait at all and the same tail.
+- The fix (`kontaxa_common.server.build_frozen`, both services): once the app is built,
+  `gc.collect()` then `gc.freeze()` move everything alive into the permanent generation,
+  which no collection walks. Under the same load, full collections then took 2 to 3 ms,
+  and p99 was 47 to 55 ms against p50 29 to 32 ms. Objects allocated later are collected
+  as before (`services/common/tests/test_server.py`).
+- Side by side in this report: case `6-unfrozen` is the same main-api served without the
+  freeze; compare its p99 / p50 with case 6's in the ratios above.
 
 Where the remaining time goes, per request (CPU time, this machine):
 
