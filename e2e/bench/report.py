@@ -155,7 +155,12 @@ Before, main-api's p99 was 3 to 4.4 times its p50 in cases 3 and 6 (aux-service'
   and p99 was 47 to 55 ms against p50 29 to 32 ms. Objects allocated later are collected
   as before (`services/common/tests/test_server.py`).
 - Side by side in this report: case `6-unfrozen` is the same main-api served without the
-  freeze; compare its p99 / p50 with case 6's in the ratios above.
+  freeze; compare its p99 / p50 with case 6's in the ratios above. Its throughput there is
+  no measure of the freeze: in a full run it always comes last in its round, after the
+  light case 6-httpx. Alternating the order (`task bench -- --cases 6,6-unfrozen --rounds
+  6`, 2026-12-01 20:01 UTC, medians): case 6 1,075 requests/s, p99 / p50 1.48, 1,464 µs of
+  CPU per request; 6-unfrozen 876 requests/s, 3.15, 1,769 µs. The full collections cost
+  CPU as well as the tail.
 
 Where the remaining time goes, per request (CPU time, this machine):
 

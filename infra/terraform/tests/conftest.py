@@ -25,10 +25,9 @@ from typing import Any
 import pytest
 import yaml
 
-from kontaxa_e2e.servers import free_port
-
 # One list of LocalStack's host requirements and one Python 3.13 finder: the runner's.
 from kontaxa_local.emulator import LOCALSTACK_REQUIREMENTS, find_python
+from kontaxa_local.process_runtime import free_port
 
 TERRAFORM_DIR = Path(__file__).resolve().parents[1]
 REPO_ROOT = TERRAFORM_DIR.parents[1]

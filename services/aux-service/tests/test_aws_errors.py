@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from kontaxa_e2e.inprocess import SeedData
-from kontaxa_e2e.servers import FakeReply, FakeUpstream, free_port
+from kontaxa_e2e.servers import FakeReply, FakeUpstream
+from kontaxa_local.process_runtime import free_port
 
 from .conftest import Aux, start_aux
 

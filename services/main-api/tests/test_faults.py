@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from kontaxa_e2e.inprocess import Keys, scrape_app
-from kontaxa_e2e.servers import FakeReply, FakeUpstream, free_port
+from kontaxa_e2e.servers import FakeReply, FakeUpstream
+from kontaxa_local.process_runtime import free_port
 
 from .conftest import start_main
 

@@ -16,7 +16,8 @@ import pytest
 
 from kontaxa_common.settings import ServiceSettings
 from kontaxa_e2e.inprocess import Keys
-from kontaxa_e2e.servers import free_port, wait_for_port
+from kontaxa_e2e.servers import wait_for_port
+from kontaxa_local.process_runtime import free_port
 
 
 def _env(secrets: Path, port: int, metrics_port: int) -> dict[str, str]:

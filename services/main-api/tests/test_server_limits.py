@@ -17,7 +17,8 @@ import httpx
 import pytest
 
 from kontaxa_e2e.inprocess import Keys
-from kontaxa_e2e.servers import free_port, wait_for_port
+from kontaxa_e2e.servers import wait_for_port
+from kontaxa_local.process_runtime import free_port
 
 HEAD_TIMEOUT = 1.0
 KEEP_ALIVE = 1
