@@ -17,8 +17,9 @@ from kontaxa_e2e.docker_run import (
     run_container,
     running_container,
 )
-from kontaxa_e2e.emulator import CREDENTIALS, REGION, Emulator
+from kontaxa_e2e.emulator import CREDENTIALS, Emulator
 from kontaxa_e2e.inprocess import PREFIX, Keys, seed
+from kontaxa_local.settings import REGION
 
 pytestmark = [pytest.mark.timeout(1800), pytest.mark.usefixtures("built_images")]
 

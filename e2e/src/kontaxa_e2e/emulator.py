@@ -1,28 +1,29 @@
 """The AWS emulator for tests: a real moto server over HTTP on 127.0.0.1."""
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 from moto.server import ThreadedMotoServer
 
-from kontaxa_local.process_runtime import free_port
-from kontaxa_local.settings import EMULATOR_CREDENTIALS, REGION
+from kontaxa_local.process_runtime import emulator_session, free_port
+from kontaxa_local.settings import EMULATOR_CREDENTIALS
 
 # The runner's emulator credentials, as boto3 keyword arguments (valid nowhere but emulators).
 CREDENTIALS = {key.lower(): value for key, value in EMULATOR_CREDENTIALS.items()}
 
 
+# One session for the process, as boto3.client() keeps one: its loader caches the models.
+_session = functools.cache(emulator_session)
+
+
 def aws_client(service: str, endpoint_url: str) -> Any:
     """A boto3 client for `service` of the emulator at `endpoint_url`, with its test keys."""
-    return boto3.client(
+    return _session().client(
         service,  # type: ignore[call-overload]  # any service name, not one literal
         endpoint_url=endpoint_url,
-        region_name=REGION,
-        aws_access_key_id=CREDENTIALS["aws_access_key_id"],
-        aws_secret_access_key=CREDENTIALS["aws_secret_access_key"],
     )
 
 

@@ -5,7 +5,6 @@ HTTP, which talks to a real moto server over HTTP.
 """
 
 import secrets
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 
 from kontaxa_common.secrets import SERVICE_TOKEN_FILE
 from kontaxa_e2e.emulator import Emulator
+from kontaxa_e2e.load import scrape
 from kontaxa_local.process_runtime import free_port
 
 PREFIX = "/kontaxa/app"  # aux-service's default PARAMETER_PREFIX and the ConfigMap's
@@ -123,13 +123,6 @@ def main_app(aux_url: str, secrets_dir: Path, **overrides: Any) -> Any:
     return create_app(settings)
 
 
-def metrics_url(app: Any) -> str:
-    """Where an app built here serves its metrics (its own listener, not the app port)."""
-    return f"http://127.0.0.1:{app.state.settings.metrics_port}/metrics"
-
-
 def scrape_app(app: Any) -> str:
     """The exposition text of a running app built here, from its metrics listener."""
-    with urllib.request.urlopen(metrics_url(app), timeout=10) as response:
-        text: str = response.read().decode()
-        return text
+    return scrape(f"http://127.0.0.1:{app.state.settings.metrics_port}")

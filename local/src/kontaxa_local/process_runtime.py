@@ -215,14 +215,15 @@ class ProcessRuntime:
             url = f"http://127.0.0.1:{ports[workload.name]}"
             console.step(f"start {workload.name} on {url}")
             if self.executor.record("spawn", workload.name, command, env):
-                for port in self.listen_ports(workload, ports).values():
+                listen = self.listen_ports(workload, ports)
+                for port in listen.values():
                     self._check_port_free(port, workload.name)
                 for mount in workload.mounts:
                     self.host_path(workload.name, mount.path).mkdir(parents=True, exist_ok=True)
                 record = procs.spawn(
                     workload.name, command, env, self.log_dir / f"{workload.name}.log", cwd
                 )
-                metrics = self.listen_ports(workload, ports).get(PORT_ENV["metrics"])
+                metrics = listen.get(PORT_ENV["metrics"])
                 state.components[workload.name] = Component(
                     record,
                     url,
