@@ -7,13 +7,16 @@ FastAPI documents and runs itself) and once behind `require_credentials`.
 from typing import Annotated
 
 import httpx
+import pytest
 from fastapi import APIRouter, Depends, FastAPI, Path
 from fastapi.security import APIKeyHeader
+from opentelemetry import trace
 from starlette.requests import HTTPConnection
 
 from kontaxa_common.errors import ApiError, install_error_handlers
 from kontaxa_common.middleware import Scope, header_value
-from kontaxa_common.web import add_routes, require_credentials
+from kontaxa_common.settings import ServiceSettings
+from kontaxa_common.web import add_routes, app_options, require_credentials
 from kontaxa_e2e.servers import serve
 
 
@@ -97,3 +100,21 @@ def test_no_request_runs_the_scheme() -> None:
         assert client.get("/nothing").status_code == 404
         assert client.post("/items", headers={"X-Key": "wrong"}).status_code == 405
     assert CountedKey.calls == 0
+
+
+def test_no_request_asks_opentelemetry_for_its_providers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """FastAPI's native telemetry asks the global tracer provider on every request whether
+    one is configured; with the services' options, no request asks."""
+    asked: list[str] = []
+    provider = trace.get_tracer_provider
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: asked.append("?") or provider())
+    counts = {}
+    for name, options in (("default", {}), ("services", app_options(ServiceSettings()))):
+        app = FastAPI(**options)  # type: ignore[arg-type]
+        add_routes(app, *build())
+        with serve(app) as server, httpx.Client(base_url=server.url) as client:
+            before = len(asked)
+            for _ in range(3):
+                assert client.get("/health").json() == {"status": "ok"}
+            counts[name] = len(asked) - before
+    assert counts == {"default": 3, "services": 0}

@@ -17,7 +17,7 @@ from kontaxa_common.models import Parameter
 from kontaxa_common.secrets import SecretFiles
 from kontaxa_common.server import metrics_listener
 from kontaxa_common.version import VersionMetadata
-from kontaxa_common.web import add_routes, docs_routes, install_common, require_credentials
+from kontaxa_common.web import add_routes, app_options, install_common, require_credentials
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Internal service of the Kontaxa platform: S3 and SSM Parameter Store "
         "through boto3. Callers must present the shared service token.",
         lifespan=lifespan,
-        **docs_routes(settings),
+        **app_options(settings),
     )
     aws = AwsGateway(settings, metrics)
     store = ParameterStore(aws, parameter_cache, settings.parameter_prefix)

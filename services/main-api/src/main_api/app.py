@@ -10,7 +10,7 @@ from kontaxa_common.metrics import Metrics
 from kontaxa_common.secrets import SecretFiles
 from kontaxa_common.server import metrics_listener
 from kontaxa_common.version import VersionMetadata
-from kontaxa_common.web import add_routes, docs_routes, install_common, require_credentials
+from kontaxa_common.web import add_routes, app_options, install_common, require_credentials
 from main_api.clients.aux import AuxClient
 from main_api.config import AUX_SERVICE, SERVICE_NAME, Settings
 from main_api.deps import API_KEY_SCHEME, api_key_check
@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Public API of the Kontaxa platform. Every AWS operation is delegated to "
         "aux-service; every response carries version metadata.",
         lifespan=lifespan,
-        **docs_routes(settings),
+        **app_options(settings),
     )
     app.state.settings = settings
     app.state.metadata = metadata
