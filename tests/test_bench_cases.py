@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e" / "bench"))
 
-from run import selection
+from run import parse_args, selection
 
 
 @pytest.mark.parametrize(
@@ -25,11 +25,23 @@ def test_cases_are_selected_by_key(option: str, selected: list[str] | None) -> N
     assert selection(option, argparse.ArgumentParser()) == selected
 
 
-@pytest.mark.parametrize("option", ["3,9", "", ",", "version"])
+@pytest.mark.parametrize("option", ["3,9", "", ",", "version", "6-typo", "6-"])
 def test_an_unknown_case_is_refused_with_the_keys(
     option: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exited:
         selection(option, argparse.ArgumentParser())
     assert exited.value.code == 2
-    assert "case keys such as 3,6" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "keys from 1, 2, 3, 4, 5, 6, 7, 6-aiohttp" in error
+    assert repr(option) in error
+
+
+def test_an_unknown_client_is_refused_with_the_names(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["run.py", "--clients", "aiohttp,requests"])
+    with pytest.raises(SystemExit) as exited:
+        parse_args()
+    assert exited.value.code == 2
+    assert "names from aiohttp, aiosonic, httpx, unfrozen (not requests)" in capsys.readouterr().err

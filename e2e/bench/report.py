@@ -68,6 +68,11 @@ Where `terraform apply` of the local root spends its time (`TF_LOG=trace`, moto 
   of its CPU in all, most under 0.1 s each, spread over the walks). The update check
   (`checkpoint-api.hashicorp.com`) is now off (`CHECKPOINT_DISABLE=1`): the runner calls no
   host but the emulator.
+- One provider process for all four walks is not possible: started once in its `-debug`
+  mode and attached with `TF_REATTACH_PROVIDERS`, a `terraform plan` of the applied root took
+  11.7 s against 14.5 s, but the next command on the same process failed in the provider's
+  configure ("unable to add custom RootCAs HTTPClient"), which each plan and apply walk
+  calls: the provider is built to be configured once per process.
 - So with the same resources and the same Terraform, the floor is the apply walk's waits
   (about 11 s) plus four provider starts and the plan: below 12 s in total is out of reach
   on this machine while the root creates the VPC with DNS hostnames and the KMS key with
@@ -128,6 +133,12 @@ are single wrk runs on the same machine, so approximate.
    The access line is written without `logging` (`kontaxa_common.logs.AccessLog`): the
    same line from the same JSON formatter and redaction, queued on the same batching
    handler (`services/common/tests/test_logs.py`).
+9. FastAPI's native OpenTelemetry off in both apps (`kontaxa_common.web.app_options`): on
+   every request it asked the global tracer, meter and logger providers whether one was
+   configured, and none ever is (no OpenTelemetry SDK ships; the services' telemetry is the
+   Prometheus metrics and the access line). aux-service's `/version` through its ASGI app,
+   in-process, 12 alternating rounds of 5,000 requests: 176 µs with it off against 191 µs
+   with FastAPI's default (medians; the default slower in 10 of 12 rounds).
 
 ### The tail of cases 3 and 6: full garbage collections, now frozen out
 
@@ -178,10 +189,12 @@ Where the remaining time goes, per request (CPU time, this machine):
   one dependency alone 15 %), writing the reply 14 %, the aux-service call 14 %, the access
   log 8 %, validating and serialising the response 6 %.
 
-What keeps 2/1 just under its target and 4/1 below its own is mostly the framework's fixed
-cost per dependency and the JSON access line, both required here; meeting them would take
-one of those away (an access line written without the logging module, or a credential
-check outside FastAPI's dependency machinery with the OpenAPI security declared by hand).
+After points 8 and 9, 2/1 and 4/1 sit at or a few hundredths under their targets: 0.71 and
+0.59 in the run before point 9 (load average about 1), 0.68 and 0.55 in the run above, while
+the machine was busier (the ceiling's own CPU per request 342 µs against 263). Their rounds
+spread over 0.2 and more, so one run's median moves by more than the distance to the
+targets; what is left per request is uvicorn's and Starlette's, the path parameter's
+validation and the middleware's request ID, headers and two metric updates.
 """
 
 

@@ -70,7 +70,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parents[1]
 sys.path.insert(0, str(BENCH_DIR))
 
-from candidates import title  # noqa: E402
+from candidates import TRANSPORTS, UNFROZEN, title  # noqa: E402
 from report import machine_description, write_report  # noqa: E402
 
 PARAMETER = "welcome-message"  # a String parameter Terraform puts under the prefix
@@ -117,11 +117,15 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--cases", default=env_default("BENCH_CASES", "all"))
     args = parser.parse_args()
+    unknown = [name for name in args.clients.split(",") if name and name not in CLIENTS]
+    if unknown:
+        parser.error(f"--clients: names from {', '.join(CLIENTS)} (not {', '.join(unknown)})")
     args.selection = selection(args.cases, parser)
     return args
 
 
-CASE_KEYS = ("1", "2", "3", "4", "5", "6", "7")
+CLIENTS = (*TRANSPORTS, UNFROZEN)  # the copies of main-api that candidates.py serves
+CASE_KEYS = ("1", "2", "3", "4", "5", "6", "7", *(f"6-{name}" for name in CLIENTS))
 
 
 def selection(cases: str, parser: argparse.ArgumentParser) -> list[str] | None:
@@ -129,9 +133,11 @@ def selection(cases: str, parser: argparse.ArgumentParser) -> list[str] | None:
     if cases in ("all", "throughput", "bringup"):
         return None
     keys = [key.strip() for key in cases.split(",") if key.strip()]
-    unknown = [key for key in keys if key not in CASE_KEYS and not key.startswith("6-")]
+    unknown = [key for key in keys if key not in CASE_KEYS]
     if not keys or unknown:
-        parser.error(f"--cases: all, throughput, bringup or case keys such as 3,6 (not {cases!r})")
+        parser.error(
+            f"--cases: all, throughput, bringup or keys from {', '.join(CASE_KEYS)} (not {cases!r})"
+        )
     return keys
 
 
