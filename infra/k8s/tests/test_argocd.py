@@ -18,6 +18,8 @@ from k8s_manifests import (
     render_text,
 )
 
+from aux_service.config import Settings as AuxSettings
+
 CLUSTER_SCOPED = {
     "Namespace",
     "CustomResourceDefinition",
@@ -351,6 +353,26 @@ def test_rotation_interval_per_environment() -> None:
         assert values["enableSecretRotation"] is True
     assert _seconds(local["rotationPollInterval"]) <= 30
     assert _seconds(eks["rotationPollInterval"]) == 3600
+
+
+@pytest.mark.parametrize("env", ["local", "eks"])
+def test_the_previous_service_token_outlives_a_rotation_interval(env: str) -> None:
+    """aux-service accepts the previous service token for SERVICE_TOKEN_GRACE_SECONDS after
+    its own mount changes; the driver polls each pod's mount on its own, so main-api's may
+    change up to one rotation interval later. A shorter grace refuses main-api (502 on every
+    data call) for the rest of that interval: on EKS, most of an hour at the default 120 s.
+    """
+    values = _effective_values(_applications(env)["secrets-store-csi-driver"])
+    interval = _seconds(values["rotationPollInterval"])
+    config = [
+        o
+        for o in find(render(f"overlays/{env}"), "ConfigMap")
+        if o["metadata"]["name"].startswith("aux-service-config-")
+    ]
+    assert len(config) == 1
+    default = AuxSettings.model_fields["service_token_grace_seconds"].default
+    grace = float(config[0]["data"].get("SERVICE_TOKEN_GRACE_SECONDS", default))
+    assert grace >= interval + 60, (env, grace, interval)
 
 
 def test_aws_provider_lets_the_driver_write_the_files() -> None:

@@ -22,6 +22,14 @@ def test_health_needs_nothing(aux: Aux) -> None:
     assert aux.calls.total() == 0
 
 
+def test_a_trailing_slash_is_404_not_a_redirect_to_the_host_sent(aux: Aux) -> None:
+    # Starlette's default answered 307 to http://evil.example/buckets, before the token check.
+    response = aux.http.get("/buckets/", headers={"Host": "evil.example"})
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    assert "location" not in response.headers
+
+
 def test_ready_checks_aws_and_secrets(aux: Aux) -> None:
     response = aux.http.get("/ready")
     assert response.status_code == 200

@@ -5,6 +5,7 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -133,3 +134,39 @@ def test_a_same_length_key_restored_with_its_old_mtime_is_picked_up(tmp_path: Pa
     key.write_text("key-two-0123456789")  # same length
     os.utime(key, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # as `cp -p` or `rsync -t` leave it
     assert files.with_prefix("api-key-") == ["key-two-0123456789"]
+
+
+def test_a_failed_read_keeps_the_value_read_last(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """EIO or EMFILE say nothing about the secret: it stays (it was dropped: every caller
+    got 401 until the fault passed); a file that is gone is gone."""
+    (tmp_path / "service-token").write_text("the-token-value")
+    (tmp_path / "api-key-primary").write_text("the-key-value")
+    files = SecretFiles(tmp_path, reload_seconds=0, redactor=Redactor())
+    files.refresh(force=True)
+    read_bytes = Path.read_bytes
+    iterdir = Path.iterdir
+
+    def failing_read(path: Path) -> bytes:
+        if path.name == "service-token":
+            raise OSError(5, "Input/output error")
+        return read_bytes(path)
+
+    def failing_listing(path: Path) -> Any:
+        raise OSError(24, "Too many open files")
+
+    with caplog.at_level(logging.WARNING, logger="kontaxa_common.secrets"):
+        monkeypatch.setattr(Path, "read_bytes", failing_read)
+        for _ in range(3):
+            assert files.get("service-token") == "the-token-value"
+        monkeypatch.setattr(Path, "iterdir", failing_listing)
+        assert files.get("api-key-primary") == "the-key-value"
+        monkeypatch.setattr(Path, "iterdir", iterdir)
+        monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [getattr(w, "file", None) for w in warnings] == ["service-token", "."]
+    assert "the-token-value" not in caplog.text
+    (tmp_path / "service-token").unlink()
+    assert files.get("service-token") is None
+    assert files.get("api-key-primary") == "the-key-value"

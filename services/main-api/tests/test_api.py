@@ -21,6 +21,15 @@ def test_health_and_ready(stack: Stack) -> None:
     )
 
 
+@pytest.mark.parametrize("path", ["/buckets/", "/health/", "/version/"])
+def test_a_trailing_slash_is_404_not_a_redirect_to_the_host_sent(stack: Stack, path: str) -> None:
+    # Starlette's default answered 307 to http://evil.example/buckets, unauthenticated.
+    response = stack.http.get(path, headers={"Host": "evil.example"})
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    assert "location" not in response.headers
+
+
 def test_ready_fails_without_api_keys(stack: Stack) -> None:
     for path in stack.secrets_dir.glob("api-key-*"):
         path.unlink()

@@ -260,3 +260,41 @@ def test_a_connect_timeout_is_unreachable_and_retried(keys: Keys, secrets_root: 
     finally:
         for sock in [*fillers, listener]:
             sock.close()
+
+
+NOT_TEXT = {
+    "version header": b"X-Aux-Service-Version: 1.0\xff",
+    "retry-after": b"Retry-After: 1\xe9",
+}
+
+
+@pytest.mark.parametrize("header", NOT_TEXT.values(), ids=NOT_TEXT.keys())
+def test_a_reply_header_that_is_not_text_is_502(run: Any, header: bytes) -> None:
+    def obs_text(connection: socket.socket, path: str) -> None:
+        body = parameter_body(path)
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + header + b"\r\n"
+        connection.sendall(head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+    with run(obs_text) as (main, _):
+        # It was a 500 (pyreqwest's ValueError from get_header), and /version failed too.
+        response = main.parameter("first")
+        assert response.status_code == 502
+        assert response.json()["error"]["code"] == "upstream_error"
+        version = main.http.get("/version")
+        assert version.status_code == 200
+        assert version.json()["aux_service"] is None
+
+
+@pytest.mark.parametrize("token", ["tok\x01en", "tökén"], ids=["control", "non-ascii"])
+def test_a_service_token_no_header_can_carry_is_503_and_never_sent(
+    keys: Keys, secrets_root: Path, token: str
+) -> None:
+    (secrets_root / "service-token").write_text(token)
+    upstream = ScriptedUpstream(lambda connection, path: connection.sendall(http_reply(b"{}")))
+    with upstream, _main(upstream, keys, secrets_root) as (_, _, http):
+        response = Main(http, keys).parameter("first")
+        assert response.status_code == 503  # it was a 500 (pyreqwest refused the header)
+        error = response.json()["error"]
+        assert error["code"] == "not_ready"
+        assert error["message"] == "main-api's service token is not a valid header value"
+        assert not [path for path in upstream.requests if path.startswith("/parameters")]

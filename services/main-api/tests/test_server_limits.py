@@ -118,6 +118,26 @@ def test_a_head_dripped_byte_by_byte_is_cut_off(main_api: int) -> None:
     assert HEAD_TIMEOUT - 0.2 < closed_after < HEAD_TIMEOUT + 1.5
 
 
+def test_a_body_dripped_byte_by_byte_is_cut_off(main_api: int) -> None:
+    # The head complete and quick; then a body announced at 1 GB, one byte every 0.2 s.
+    connection = _connect(main_api)
+    connection.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n")
+    started = time.monotonic()
+    closed_after = None
+    for _ in range(40):
+        try:
+            connection.sendall(b"a")
+        except (BrokenPipeError, ConnectionResetError):
+            closed_after = time.monotonic() - started
+            break
+        if select.select([connection], [], [], 0.2)[0] and connection.recv(65536) == b"":
+            closed_after = time.monotonic() - started
+            break
+    connection.close()
+    assert closed_after is not None, "the server kept a connection dripping its body for 8 s"
+    assert closed_after < HEAD_TIMEOUT + 1.5
+
+
 def test_an_idle_keep_alive_connection_is_closed(main_api: int) -> None:
     connection = _connect(main_api)
     connection.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -37,8 +37,9 @@ class SecretFiles:
 
     Changes are detected by content, not by name, size and modification time: a key restored
     with its old mtime (`cp -p`, `tar`, `rsync -t`) is a change too. The files are small and
-    few, so reading them once a second costs nothing measurable. A file that is empty,
-    unreadable or not UTF-8 counts as missing.
+    few, so reading them once a second costs nothing measurable. A file that is empty, gone or
+    not UTF-8 counts as missing. A read that fails otherwise (EIO, EMFILE: the file may be
+    fine) keeps the value read last, so a passing fault does not log every caller out.
     """
 
     def __init__(self, directory: Path, reload_seconds: float, redactor: Redactor) -> None:
@@ -50,16 +51,30 @@ class SecretFiles:
         # Each file's non-empty value before its last change, and when it changed (grace).
         self._previous: dict[str, tuple[str, float]] = {}
         self._undecodable: set[str] = set()
+        self._failing: set[str] = set()  # files (or "." for the directory) that failed to read
         self._checked_at = float("-inf")
 
     def __repr__(self) -> str:
         return f"SecretFiles({self._directory}, {len(self._values)} files)"
 
+    def _read_failed(self, name: str, exc: OSError, failing: set[str]) -> None:
+        failing.add(name)
+        if name not in self._failing:  # once per occurrence, never the content
+            logger.warning(
+                "secret could not be read; keeping the value read last",
+                extra={"file": name, "error": exc.strerror or type(exc).__name__},
+            )
+
     def _read(self) -> dict[str, str]:
+        failing: set[str] = set()
         try:
             entries = sorted(self._directory.iterdir())
-        except OSError:
-            return {}
+        except (FileNotFoundError, NotADirectoryError):
+            entries = []
+        except OSError as exc:
+            self._read_failed(".", exc, failing)
+            self._failing = failing
+            return dict(self._values)
         values: dict[str, str] = {}
         undecodable: set[str] = set()
         for path in entries:
@@ -68,7 +83,12 @@ class SecretFiles:
                 continue
             try:
                 value = path.read_bytes().decode("utf-8").strip()
-            except OSError:
+            except FileNotFoundError:  # removed since the listing
+                continue
+            except OSError as exc:
+                self._read_failed(path.name, exc, failing)
+                if path.name in self._values:
+                    values[path.name] = self._values[path.name]
                 continue
             except UnicodeDecodeError:
                 undecodable.add(path.name)
@@ -81,6 +101,7 @@ class SecretFiles:
             if value:
                 values[path.name] = value
         self._undecodable = undecodable
+        self._failing = failing
         return values
 
     def refresh(self, force: bool = False) -> None:

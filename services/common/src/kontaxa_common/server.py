@@ -5,7 +5,8 @@ feeds every byte to the parser before the app sees a header, starts no timer on 
 connection, and cancels its keep-alive timer on any byte, so a client can hold a connection
 with an idle socket or one header byte a second, or make it parse 64 MiB of header first.
 `BoundedHttpToolsProtocol` bounds the head where it is read: its size (431 and close) and
-the time to receive it (close), from the connection's first byte or a request's first byte.
+the time to receive the request, head and body (close), from the connection's first byte or a
+request's first byte (a body dripped a byte at a time would hold the connection too).
 The middleware's own 431 (kontaxa_common.middleware) stays the finer check of what was read.
 
 The Prometheus exposition has a listener of its own (`metrics_listener`, METRICS_PORT): a
@@ -43,7 +44,8 @@ _TOO_LARGE = (
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with the request head bounded in size and in time."""
+    """uvicorn's httptools protocol with the request head bounded in size, and the request
+    (head and body) in time."""
 
     max_head_bytes = 32 * 1024
     head_timeout_seconds = 10.0
@@ -76,15 +78,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().data_received(data[room:])
 
     def on_headers_complete(self) -> None:
-        """The head is complete: stop counting and timing it."""
+        """The head is complete: stop counting it (the timer runs until the body is in)."""
         self._in_head = False
         self._head_bytes = 0
-        self._cancel_head_timer()
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
-        """The request is complete: the next bytes are the next request's head."""
+        """The request is complete: stop timing it; the next bytes are the next request's."""
         self._in_head = True
+        self._cancel_head_timer()
         super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -98,8 +100,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._head_timer = None
 
     def _head_timed_out(self) -> None:
-        self._head_timer = None
-        if self._in_head and not self.transport.is_closing():
+        self._head_timer = None  # runs only while a request is being received
+        if not self.transport.is_closing():
             self.transport.close()
 
     def _refuse(self) -> None:

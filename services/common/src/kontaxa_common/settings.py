@@ -48,7 +48,9 @@ class ServiceSettings(BaseSettings):
         description="Largest request head (request line and headers) read; then 431 and close.",
     )
     header_read_timeout_seconds: float = Field(
-        10.0, gt=0, description="Time a connection gets to send a complete request head."
+        10.0,
+        gt=0,
+        description="Time a connection gets to send a complete request, head and body.",
     )
     keep_alive_timeout_seconds: int = Field(
         5, ge=1, description="Idle keep-alive connections are closed after this many seconds."

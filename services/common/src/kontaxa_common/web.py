@@ -24,6 +24,7 @@ class AppOptions(TypedDict):
     redoc_url: str | None
     openapi_url: str | None
     telemetry: TelemetryConfig
+    redirect_slashes: bool
 
 
 # FastAPI's native OpenTelemetry asks the global tracer, meter and logger providers on every
@@ -34,13 +35,16 @@ NO_NATIVE_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "log
 
 
 def app_options(settings: ServiceSettings) -> AppOptions:
-    """The interactive docs and the schema only where API_DOCS is on; no native telemetry."""
+    """The interactive docs and the schema only where API_DOCS is on; no native telemetry;
+    no redirect for a trailing slash (Starlette's would send any caller, unauthenticated,
+    to an absolute URL built from the Host header it sent: 404 instead)."""
     docs = settings.api_docs
     return {
         "docs_url": "/docs" if docs else None,
         "redoc_url": "/redoc" if docs else None,
         "openapi_url": "/openapi.json" if docs else None,
         "telemetry": NO_NATIVE_TELEMETRY,
+        "redirect_slashes": False,
     }
 
 

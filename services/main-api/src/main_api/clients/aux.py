@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import random
+import re
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -41,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 # Statuses of aux-service passed to the client as they are, with aux's own code and message.
 _PASSED_THROUGH = {400, 403, 404, 429}
+_HEADER_VALUE = re.compile(r"[\x21-\x7e]+")  # visible ASCII: what a token header can carry
 _MAX_MESSAGE = 300
 Shape = TypeVar("Shape", bound=BaseModel)
 
@@ -175,6 +177,8 @@ class AuxTransport:
             raise UpstreamUnreachable(_describe(exc)) from exc
         except PyreqwestError as exc:  # a malformed or oversized reply, a broken body
             raise UpstreamProtocolError(_describe(exc)) from exc
+        except ValueError as exc:  # a header that is not text (obs-text bytes), from get_header
+            raise UpstreamProtocolError("a reply header that is not text") from exc
 
 
 class AuxClient:
@@ -213,6 +217,10 @@ class AuxClient:
         token = self._secrets.get(SERVICE_TOKEN_FILE)
         if token is None:
             raise ApiError(503, "not_ready", "main-api has no service token loaded yet")
+        if not _HEADER_VALUE.fullmatch(token):
+            # A control or non-ASCII character: no header can carry it (and aux-service
+            # could not match it); a broken secret, not a fault of aux-service.
+            raise ApiError(503, "not_ready", "main-api's service token is not a valid header value")
         return {SERVICE_TOKEN_HEADER: token}
 
     async def get(self, path: str, operation: str, *, authenticated: bool = True) -> bytes:
