@@ -100,20 +100,26 @@ def test_an_idle_new_connection_is_closed(main_api: int) -> None:
     connection.close()
 
 
-def test_a_head_dripped_byte_by_byte_is_cut_off(main_api: int) -> None:
-    connection = _connect(main_api)
+def _drip(connection: socket.socket, data: bytes, interval: float) -> float | None:
+    """Send `data` a byte every `interval`; seconds until the server closed, or None."""
     started = time.monotonic()
-    closed_after = None
-    for byte in b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100:
-        try:
-            connection.sendall(bytes([byte]))
-        except (BrokenPipeError, ConnectionResetError):
-            closed_after = time.monotonic() - started
-            break
-        if select.select([connection], [], [], 0.1)[0] and connection.recv(65536) == b"":
-            closed_after = time.monotonic() - started
-            break
-    connection.close()
+    try:
+        for byte in data:
+            try:
+                connection.sendall(bytes([byte]))
+            except (BrokenPipeError, ConnectionResetError):
+                return time.monotonic() - started
+            readable = select.select([connection], [], [], interval)[0]
+            if readable and connection.recv(65536) == b"":
+                return time.monotonic() - started
+        return None
+    finally:
+        connection.close()
+
+
+def test_a_head_dripped_byte_by_byte_is_cut_off(main_api: int) -> None:
+    head = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100
+    closed_after = _drip(_connect(main_api), head, 0.1)
     assert closed_after is not None, "the server kept a dripping connection for 14 s"
     assert HEAD_TIMEOUT - 0.2 < closed_after < HEAD_TIMEOUT + 1.5
 
@@ -122,18 +128,7 @@ def test_a_body_dripped_byte_by_byte_is_cut_off(main_api: int) -> None:
     # The head complete and quick; then a body announced at 1 GB, one byte every 0.2 s.
     connection = _connect(main_api)
     connection.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n")
-    started = time.monotonic()
-    closed_after = None
-    for _ in range(40):
-        try:
-            connection.sendall(b"a")
-        except (BrokenPipeError, ConnectionResetError):
-            closed_after = time.monotonic() - started
-            break
-        if select.select([connection], [], [], 0.2)[0] and connection.recv(65536) == b"":
-            closed_after = time.monotonic() - started
-            break
-    connection.close()
+    closed_after = _drip(connection, b"a" * 40, 0.2)
     assert closed_after is not None, "the server kept a connection dripping its body for 8 s"
     assert closed_after < HEAD_TIMEOUT + 1.5
 
