@@ -33,15 +33,20 @@ ALL_TF_FILES = sorted(
 BLOCK = re.compile(r'^(resource|data|variable|output|module|provider|ephemeral)\s+"([^"]+)"', re.M)
 
 
-def _blocks(text: str, kind: str) -> dict[str, str]:
-    """Top-level blocks of one kind, name -> body (HCL keeps top-level blocks at column 0)."""
-    found: dict[str, str] = {}
+def _top_level_blocks(text: str) -> list[tuple[str, str, str]]:
+    """(kind, first label, body) of every top-level block, in order (HCL keeps top-level
+    blocks at column 0)."""
     starts = [(m.start(), m.group(1), m.group(2)) for m in BLOCK.finditer(text)]
-    for index, (start, block_kind, name) in enumerate(starts):
-        end = starts[index + 1][0] if index + 1 < len(starts) else len(text)
-        if block_kind == kind:
-            found[name] = text[start:end]
-    return found
+    ends = [start for start, _, _ in starts[1:]] + [len(text)]
+    return [
+        (kind, label, text[start:end])
+        for (start, kind, label), end in zip(starts, ends[: len(starts)], strict=True)
+    ]
+
+
+def _blocks(text: str, kind: str) -> dict[str, str]:
+    """Top-level blocks of one kind, first label -> body."""
+    return {label: body for k, label, body in _top_level_blocks(text) if k == kind}
 
 
 def _names(path: Path, kind: str) -> list[str]:
@@ -268,3 +273,31 @@ def test_wrapper_uses_the_cli_config_only_when_the_mirror_exists(
     ).stdout
     expected = f"config={tree / 'cli-config.tfrc'}" if mirror_exists else "config=unset"
     assert out.strip() == f"{expected} checkpoint=1"
+
+
+def test_every_iam_role_takes_the_permissions_boundary() -> None:
+    """modules/platform's `permissions_boundary` is set "on every IAM role of the platform":
+    every aws_iam_role sets it, and every call of a module that creates roles passes it on
+    (grafana_irsa did not: its role was the one outside the boundary, and an account that
+    requires one on iam:CreateRole would have failed the apply there)."""
+    role_modules = set()
+    roles = 0
+    for path in ALL_TF_FILES:
+        for kind, label, body in _top_level_blocks(path.read_text()):
+            if kind == "resource" and label == "aws_iam_role":
+                roles += 1
+                role_modules.add(path.parent.name)
+                assert re.search(r"^\s+permissions_boundary\s*=", body, re.M), (
+                    f"{path.relative_to(TERRAFORM_DIR)}: an aws_iam_role without it"
+                )
+    calls = 0
+    for path in ALL_TF_FILES:
+        for kind, label, body in _top_level_blocks(path.read_text()):
+            source = re.search(r'^\s+source\s*=\s*"\.\./([^"/]+)"', body, re.M)
+            if kind == "module" and source and source.group(1) in role_modules:
+                calls += 1
+                assert re.search(
+                    r"^\s+permissions_boundary\s*=\s*var\.permissions_boundary\s*$", body, re.M
+                ), f"{path.relative_to(TERRAFORM_DIR)}: module {label} does not pass it on"
+    assert roles >= 4, roles
+    assert calls >= 4, calls

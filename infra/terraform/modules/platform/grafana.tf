@@ -26,5 +26,7 @@ module "grafana_irsa" {
   namespace         = "monitoring"
   service_account   = "kube-prometheus-stack-grafana"
   policy_arns       = { grafana_admin_read = aws_iam_policy.grafana_admin_read.arn }
-  tags              = local.tags
+
+  permissions_boundary = var.permissions_boundary
+  tags                 = local.tags
 }
