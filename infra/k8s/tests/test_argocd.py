@@ -16,6 +16,7 @@ from k8s_manifests import (
     one,
     render,
     render_text,
+    without_hash_suffixes,
 )
 
 from aux_service.config import Settings as AuxSettings
@@ -364,14 +365,11 @@ def test_the_previous_service_token_outlives_a_rotation_interval(env: str) -> No
     """
     values = _effective_values(_applications(env)["secrets-store-csi-driver"])
     interval = _seconds(values["rotationPollInterval"])
-    config = [
-        o
-        for o in find(render(f"overlays/{env}"), "ConfigMap")
-        if o["metadata"]["name"].startswith("aux-service-config-")
-    ]
-    assert len(config) == 1
+    config = one(
+        without_hash_suffixes(render(f"overlays/{env}")), "ConfigMap", "aux-service-config"
+    )
     default = AuxSettings.model_fields["service_token_grace_seconds"].default
-    grace = float(config[0]["data"].get("SERVICE_TOKEN_GRACE_SECONDS", default))
+    grace = float(config["data"].get("SERVICE_TOKEN_GRACE_SECONDS", default))
     assert grace >= interval + 60, (env, grace, interval)
 
 

@@ -16,6 +16,7 @@ logger = logging.getLogger(__name__)
 # under this file name, presented by main-api to aux-service in this header.
 SERVICE_TOKEN_FILE = "service-token"  # noqa: S105 - a file name, not a secret
 SERVICE_TOKEN_HEADER = "X-Service-Token"  # noqa: S105 - a header name
+_KEPT = "secret could not be read; keeping the value read last"
 
 
 def matches_any(offered: str, accepted: Iterable[str]) -> bool:
@@ -50,33 +51,33 @@ class SecretFiles:
         self._loaded = False
         # Each file's non-empty value before its last change, and when it changed (grace).
         self._previous: dict[str, tuple[str, float]] = {}
-        self._undecodable: set[str] = set()
-        self._failing: set[str] = set()  # files (or "." for the directory) that failed to read
+        # (problem, file) pairs of the last read, so each is logged once per occurrence.
+        self._problems: set[tuple[str, str]] = set()
         self._checked_at = float("-inf")
 
     def __repr__(self) -> str:
         return f"SecretFiles({self._directory}, {len(self._values)} files)"
 
-    def _read_failed(self, name: str, exc: OSError, failing: set[str]) -> None:
-        failing.add(name)
-        if name not in self._failing:  # once per occurrence, never the content
-            logger.warning(
-                "secret could not be read; keeping the value read last",
-                extra={"file": name, "error": exc.strerror or type(exc).__name__},
-            )
+    def _problem(
+        self, problems: set[tuple[str, str]], message: str, name: str, **extra: str
+    ) -> None:
+        """Record a problem of this read; log it when the last read did not have it (never
+        the content)."""
+        problems.add((message, name))
+        if (message, name) not in self._problems:
+            logger.warning(message, extra={"file": name, **extra})
 
     def _read(self) -> dict[str, str]:
-        failing: set[str] = set()
+        problems: set[tuple[str, str]] = set()
         try:
             entries = sorted(self._directory.iterdir())
         except (FileNotFoundError, NotADirectoryError):
             entries = []
         except OSError as exc:
-            self._read_failed(".", exc, failing)
-            self._failing = failing
+            self._problem(problems, _KEPT, ".", error=exc.strerror or type(exc).__name__)
+            self._problems = problems
             return dict(self._values)
         values: dict[str, str] = {}
-        undecodable: set[str] = set()
         for path in entries:
             # The CSI driver's atomic writer keeps `..data`-style dirs; only files count.
             if path.name.startswith(".") or not path.is_file():
@@ -86,22 +87,18 @@ class SecretFiles:
             except FileNotFoundError:  # removed since the listing
                 continue
             except OSError as exc:
-                self._read_failed(path.name, exc, failing)
+                self._problem(problems, _KEPT, path.name, error=exc.strerror or type(exc).__name__)
                 if path.name in self._values:
                     values[path.name] = self._values[path.name]
                 continue
             except UnicodeDecodeError:
-                undecodable.add(path.name)
-                if path.name not in self._undecodable:  # once per occurrence, never the bytes
-                    logger.warning(
-                        "secret file is not UTF-8 text; treated as missing",
-                        extra={"file": path.name},
-                    )
+                self._problem(
+                    problems, "secret file is not UTF-8 text; treated as missing", path.name
+                )
                 continue
             if value:
                 values[path.name] = value
-        self._undecodable = undecodable
-        self._failing = failing
+        self._problems = problems
         return values
 
     def refresh(self, force: bool = False) -> None:

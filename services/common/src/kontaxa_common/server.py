@@ -51,12 +51,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     head_timeout_seconds = 10.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        """Start the head timer: a connection that sends no complete head in time is closed."""
+        """Start the request timer: a connection that sends no complete request in time is
+        closed."""
         super().connection_made(transport)
         self._head_bytes = 0
         self._in_head = True
-        self._head_timer: asyncio.TimerHandle | None = self.loop.call_later(
-            self.head_timeout_seconds, self._head_timed_out
+        self._request_timer: asyncio.TimerHandle | None = self.loop.call_later(
+            self.head_timeout_seconds, self._request_timed_out
         )
 
     def data_received(self, data: bytes) -> None:
@@ -64,8 +65,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if not self._in_head:
             super().data_received(data)
             return
-        if self._head_timer is None:  # the first bytes of the next request on this connection
-            self._head_timer = self.loop.call_later(self.head_timeout_seconds, self._head_timed_out)
+        if self._request_timer is None:  # the first bytes of the next request on this connection
+            self._request_timer = self.loop.call_later(
+                self.head_timeout_seconds, self._request_timed_out
+            )
         room = self.max_head_bytes - self._head_bytes
         if len(data) <= room:
             self._head_bytes += len(data)
@@ -86,26 +89,26 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         """The request is complete: stop timing it; the next bytes are the next request's."""
         self._in_head = True
-        self._cancel_head_timer()
+        self._cancel_request_timer()
         super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Drop the timer with the connection."""
-        self._cancel_head_timer()
+        self._cancel_request_timer()
         super().connection_lost(exc)
 
-    def _cancel_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+    def _cancel_request_timer(self) -> None:
+        if self._request_timer is not None:
+            self._request_timer.cancel()
+            self._request_timer = None
 
-    def _head_timed_out(self) -> None:
-        self._head_timer = None  # runs only while a request is being received
+    def _request_timed_out(self) -> None:
+        self._request_timer = None  # runs only while a request is being received
         if not self.transport.is_closing():
             self.transport.close()
 
     def _refuse(self) -> None:
-        self._cancel_head_timer()
+        self._cancel_request_timer()
         if not self.transport.is_closing():
             self.transport.write(_TOO_LARGE)
             self.transport.close()
