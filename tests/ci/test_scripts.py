@@ -51,7 +51,9 @@ class Tools:
 @pytest.fixture
 def tools(tmp_path: Path) -> Tools:
     log = tmp_path / "calls.log"
-    record = f'printf "%q " "$(basename "$0")" "$@" >>{log}; echo >>{log}\n'
+    # One write per call: the two ends of a pipe (`aws ... | docker login`) run at once, and
+    # two writes each would interleave their lines.
+    record = f'line=$(printf "%q " "$(basename "$0")" "$@"); echo "$line" >>{log}\n'
     bin_dir = tmp_path / "bin"
     # aws: the account, how many images carry the tag ($IMAGES_IN_ECR, default 0), its digest.
     fake_command(
