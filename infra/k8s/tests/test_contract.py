@@ -178,6 +178,27 @@ def test_aux_service_url_names_the_service(env_name: str) -> None:
     assert url.port == svc["spec"]["ports"][0]["port"]
 
 
+def _effective(objects: tuple[Obj, ...], service: str) -> BaseSettings:
+    """The settings a service's container gets from its ConfigMap (defaults for the rest)."""
+    data = generated(objects, "ConfigMap", f"{service}-config")["data"]
+    values = {k.lower(): v for k, v in data.items() if not k.startswith("AWS_ACCESS")}
+    return _settings_class(SERVICES[service])(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("env_name", ENVIRONMENTS)
+def test_aux_service_answers_before_main_api_gives_up(env_name: str) -> None:
+    """aux-service's AWS deadline ends before main-api's read timeout of its replies.
+
+    Otherwise a slow AWS reaches the client as main-api's own 504 `upstream_timeout`:
+    aux-service's answer (504 `aws_timeout`, which says where the time went) is never read,
+    and aux-service goes on working for a caller that has left.
+    """
+    objects = render(f"overlays/{env_name}")
+    deadline = _effective(objects, "aux-service").aws_deadline_seconds  # type: ignore[attr-defined]
+    read_timeout = _effective(objects, "main-api").aux_read_timeout_seconds  # type: ignore[attr-defined]
+    assert deadline < read_timeout, (env_name, deadline, read_timeout)
+
+
 def _emulator_service(url: str, platform: tuple[Obj, ...]) -> Obj:
     """The Service an in-cluster URL names (<name>.<namespace>.svc:<port>)."""
     parts = urlsplit(url)

@@ -1,9 +1,11 @@
-"""AWS failures mapped to HTTP: denied 403, throttled 429 with Retry-After, unreachable 503.
+"""AWS failures mapped to HTTP: denied 403, throttled 429 with Retry-After, unreachable 503,
+slow 504 at AWS_DEADLINE_SECONDS.
 
 The failing AWS endpoint is a scripted fake: the one place a fake is allowed (fault injection).
 """
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,4 +81,24 @@ def test_unreachable_endpoint_is_503_and_ready_fails(secrets_root: Path) -> None
         ready = aux.http.get("/ready")
         assert ready.status_code == 503
         assert ready.json()["checks"]["aws"] == "aws_unavailable"
+        assert aux.http.get("/health").status_code == 200
+
+
+def test_a_slow_aws_is_504_at_the_deadline_not_after_every_attempt(secrets_root: Path) -> None:
+    """AWS_DEADLINE_SECONDS bounds the call whatever botocore's timeouts and attempts allow:
+    here two attempts of a 2 s read timeout (4 s and more) against a 1 s deadline."""
+    slow = FakeUpstream(FakeReply(body={}, delay=5.0))
+    overrides = {
+        "aws_read_timeout_seconds": 2.0,
+        "aws_max_attempts": 2,
+        "aws_deadline_seconds": 1.0,
+    }
+    with slow, start_aux(slow.url, secrets_root, SeedData(), **overrides) as aux:
+        started = time.monotonic()
+        response = aux.get("/parameters/welcome-message")
+        elapsed = time.monotonic() - started
+        assert response.status_code == 504
+        assert response.json()["error"]["code"] == "aws_timeout"
+        assert 1.0 <= elapsed < 2.0, elapsed
+        # The service stays responsive while the abandoned call runs out in its thread.
         assert aux.http.get("/health").status_code == 200

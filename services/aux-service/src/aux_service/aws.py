@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
+import anyio
 import anyio.to_thread
 import boto3
 from botocore.config import Config
@@ -53,6 +54,7 @@ class AwsGateway:
 
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
         self._metrics = metrics
+        self._deadline = settings.aws_deadline_seconds
         self._prefix = settings.parameter_prefix.rstrip("/")
         config = Config(
             region_name=settings.aws_region,
@@ -70,9 +72,20 @@ class AwsGateway:
         started = time.perf_counter()
         outcome = "error"
         try:
-            result = await anyio.to_thread.run_sync(fn)
+            # The deadline bounds every page and attempt of the call. At the deadline the
+            # request is answered and the worker thread is left to finish on its own, which
+            # botocore's timeouts bound (attempts x (connect + read) per page).
+            with anyio.fail_after(self._deadline):
+                result = await anyio.to_thread.run_sync(fn, abandon_on_cancel=True)
             outcome = "ok"
             return result
+        except TimeoutError as exc:
+            outcome = "deadline"
+            logger.warning(
+                "AWS call exceeded AWS_DEADLINE_SECONDS",
+                extra={"operation": operation, "seconds": self._deadline},
+            )
+            raise ApiError(504, "aws_timeout", "AWS did not answer in time") from exc
         except ClientError as exc:
             outcome = exc.response.get("Error", {}).get("Code", "ClientError")
             raise _client_error(exc, subject) from exc

@@ -20,6 +20,13 @@ class Settings(ServiceSettings):
     aws_max_attempts: int = Field(
         2, ge=1, le=5, description="Attempts per AWS call, first included (botocore standard mode)."
     )
+    aws_deadline_seconds: float = Field(
+        4.0,
+        gt=0,
+        description="Time for the AWS work of one request at most (every page and attempt), "
+        "then 504; below main-api's AUX_READ_TIMEOUT_SECONDS, so main-api reads this answer "
+        "instead of timing out first.",
+    )
     parameter_prefix: str = Field(
         "/kontaxa/app",
         pattern=r"^/[A-Za-z0-9_.\-/]*$",
