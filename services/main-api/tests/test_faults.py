@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from kontaxa_e2e.inprocess import Keys, scrape_app
-from kontaxa_e2e.servers import FakeReply, FakeUpstream
+from kontaxa_e2e.servers import FakeReply, FakeUpstream, eventually
 from kontaxa_local.process_runtime import free_port
 
 from .conftest import start_main
@@ -96,6 +96,39 @@ def test_aux_refusing_the_service_token_is_502(keys: Keys, secrets_root: Path) -
         response = http.get("/buckets", headers=_auth(keys))
         assert response.status_code == 502
         assert "service token" in response.json()["error"]["message"]
+
+
+def test_upstream_up_and_health_follow_how_aux_answered(keys: Keys, secrets_root: Path) -> None:
+    """1 for aux-service's own answers (a 404 here), 0 for a 5xx and for a refused token;
+    the readiness probe's tokenless /health call never clears a refusal (docs/monitoring.md)."""
+    envelope = {"error": {"code": "not_found", "message": "no parameter 'x'"}}
+    answers = {"data": FakeReply(status=404, body=envelope)}
+
+    def reply(path: str) -> FakeReply:
+        return FakeReply(body={"status": "ok"}) if path == "/health" else answers["data"]
+
+    def state(app: Any, http: Any) -> tuple[str, str]:
+        up = 'upstream_up{service="main-api",upstream="aux-service"} 1.0' in scrape_app(app)
+        return http.get("/health").json()["checks"]["aux_service"], "1" if up else "0"
+
+    with FakeUpstream(reply) as aux, start_main(aux.url, keys, secrets_root) as (_, app, http):
+        assert http.get("/parameters/x", headers=_auth(keys)).status_code == 404
+        assert state(app, http) == ("ok", "1")
+        answers["data"] = FakeReply(status=500)
+        assert http.get("/parameters/x", headers=_auth(keys)).status_code == 502
+        assert state(app, http) == ("failed", "0")
+        answers["data"] = FakeReply(status=401)
+        assert http.get("/parameters/x", headers=_auth(keys)).status_code == 502
+        assert state(app, http) == ("refused", "0")
+        probes = 'upstream_request_duration_seconds_count{operation="health",outcome="ok",'
+        assert probes not in scrape_app(app)
+        assert http.get("/ready").status_code == 200  # starts the background probe
+        # Its outcome is counted in the same step as the state is set: once counted, decided.
+        assert eventually(lambda: probes in scrape_app(app))
+        assert state(app, http) == ("refused", "0")
+        answers["data"] = FakeReply(status=404, body=envelope)
+        assert http.get("/parameters/x", headers=_auth(keys)).status_code == 404
+        assert state(app, http) == ("ok", "1")
 
 
 def test_aux_garbage_is_502(keys: Keys, secrets_root: Path) -> None:

@@ -38,9 +38,9 @@ class HealthResponse(models.HealthResponse[Meta]):
     """Liveness, with how aux-service last answered."""
 
     checks: dict[str, str] = Field(
-        description="`aux_service`: how aux-service last answered (ok, unreachable, timeout, "
-        "protocol_error; unknown before the first call). Informational: liveness never "
-        "depends on it."
+        description="`aux_service`: how aux-service last answered (ok, refused, failed, "
+        "unreachable, timeout, protocol_error; unknown before the first call). Informational: "
+        "liveness never depends on it."
     )
 
 

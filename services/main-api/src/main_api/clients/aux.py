@@ -199,7 +199,9 @@ class AuxClient:
         url = urlsplit(settings.aux_service_url)
         if url.scheme != "http" or not url.hostname:
             raise ValueError(f"AUX_SERVICE_URL must be http://host[:port], not {url.geturl()!r}")
-        # How the last call went: "ok" (aux-service answered), or why it did not.
+        # How the last call went: "ok" (aux-service answered as designed), or why it did
+        # not: "refused" (the token), "failed" (a 5xx), "unreachable", "timeout",
+        # "protocol_error"; "unknown" before the first call.
         self.state = "unknown"
         self._probe: asyncio.Task[bool] | None = None
         # Swappable only so the benchmark can compare other clients (e2e/bench).
@@ -261,15 +263,17 @@ class AuxClient:
                         502, "upstream_error", "aux-service sent an unusable reply"
                     ) from exc
                 self._metadata.learn(AUX_SERVICE, reply.version)
-                body = self._result(reply)
-                outcome = "ok"
-                return body
+                outcome = _outcome(reply.status)
+                return self._result(reply)
             raise AssertionError("unreachable")  # pragma: no cover
         finally:
             self._metrics.observe_upstream(
                 AUX_SERVICE, operation, outcome, time.perf_counter() - started
             )
-            if outcome != "error" and outcome != self.state:  # "error": main-api's own
+            # "error": main-api's own. A call without the token (the probe, /version) cannot
+            # tell whether aux-service now accepts it, so it never clears a refusal.
+            cleared_blindly = self.state == "refused" and not authenticated
+            if outcome not in ("error", self.state) and not cleared_blindly:
                 self.state = outcome
                 self._metrics.set_upstream_up(AUX_SERVICE, outcome == "ok")
 
@@ -341,6 +345,14 @@ class AuxClient:
         return await self._read(
             "parameters/" + quote(name, safe="/"), "get_parameter", OneParameter
         )
+
+
+def _outcome(status: int) -> str:
+    """How a call that got a reply went: "ok" when aux-service answered as designed (a 200,
+    or its own 400/403/404/429), "refused" when it refused the service token, else "failed"."""
+    if status == 200 or status in _PASSED_THROUGH:
+        return "ok"
+    return "refused" if status == 401 else "failed"
 
 
 def _describe(exc: PyreqwestError) -> str:

@@ -23,9 +23,9 @@ def build_router(metadata: VersionMetadata, secrets: SecretFiles, aux: AuxClient
     async def health() -> dict[str, object]:
         """Liveness: answers as long as the process serves requests; waits on no dependency.
 
-        `checks.aux_service` is how aux-service last answered ("ok", "unreachable",
-        "timeout", "protocol_error", or "unknown" before the first call): detail for
-        people and dashboards, never a reason to fail.
+        `checks.aux_service` is how aux-service last answered ("ok", "refused", "failed",
+        "unreachable", "timeout", "protocol_error", or "unknown" before the first call):
+        detail for people and dashboards, never a reason to fail.
         """
         return {"status": "ok", "checks": {"aux_service": aux.state}, "meta": metadata.meta()}
 
