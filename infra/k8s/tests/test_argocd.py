@@ -19,7 +19,7 @@ from k8s_manifests import (
     without_hash_suffixes,
 )
 
-from aux_service.config import Settings as AuxSettings
+from kontaxa_common.settings import ServiceSettings
 
 CLUSTER_SCOPED = {
     "Namespace",
@@ -357,18 +357,19 @@ def test_rotation_interval_per_environment() -> None:
 
 
 @pytest.mark.parametrize("env", ["local", "eks"])
-def test_the_previous_service_token_outlives_a_rotation_interval(env: str) -> None:
-    """aux-service accepts the previous service token for SERVICE_TOKEN_GRACE_SECONDS after
-    its own mount changes; the driver polls each pod's mount on its own, so main-api's may
-    change up to one rotation interval later. A shorter grace refuses main-api (502 on every
-    data call) for the rest of that interval: on EKS, most of an hour at the default 120 s.
+@pytest.mark.parametrize("service", ["main-api", "aux-service"])
+def test_the_previous_service_token_outlives_a_rotation_interval(env: str, service: str) -> None:
+    """Both services keep the service token before a rotation in use for
+    SERVICE_TOKEN_GRACE_SECONDS after their own mount changes (aux-service accepts it,
+    main-api tries it when aux-service refuses the new one); the driver polls each pod's
+    mount on its own, so the other's may change up to one rotation interval later. A shorter
+    grace refuses main-api (502 on every data call) for the rest of that interval: on EKS,
+    most of an hour at the default 120 s.
     """
     values = _effective_values(_applications(env)["secrets-store-csi-driver"])
     interval = _seconds(values["rotationPollInterval"])
-    config = one(
-        without_hash_suffixes(render(f"overlays/{env}")), "ConfigMap", "aux-service-config"
-    )
-    default = AuxSettings.model_fields["service_token_grace_seconds"].default
+    config = one(without_hash_suffixes(render(f"overlays/{env}")), "ConfigMap", f"{service}-config")
+    default = ServiceSettings.model_fields["service_token_grace_seconds"].default
     grace = float(config["data"].get("SERVICE_TOKEN_GRACE_SECONDS", default))
     assert grace >= interval + 60, (env, grace, interval)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from kontaxa_common.secrets import SERVICE_TOKEN_FILE
 from kontaxa_e2e.inprocess import Keys, scrape_app
 from kontaxa_e2e.servers import FakeReply, FakeUpstream, eventually
 from kontaxa_local.process_runtime import free_port
@@ -129,6 +130,42 @@ def test_upstream_up_and_health_follow_how_aux_answered(keys: Keys, secrets_root
         answers["data"] = FakeReply(status=404, body=envelope)
         assert http.get("/parameters/x", headers=_auth(keys)).status_code == 404
         assert state(app, http) == ("ok", "1")
+
+
+def test_a_token_rotated_here_first_goes_once_more_with_the_one_before(
+    keys: Keys, secrets_root: Path
+) -> None:
+    """main-api's mount has the new service token before aux-service's does: refused, the GET
+    goes once more with the token before it, for SERVICE_TOKEN_GRACE_SECONDS; a token that
+    aux-service accepts goes once."""
+    old, new = keys.service_token, "rotated-" + keys.service_token
+    accepted = {old}
+    envelope = {"error": {"code": "not_found", "message": "no parameter 'x'"}}
+
+    def reply(path: str) -> FakeReply:
+        sent = {k.lower(): v for k, v in aux.requests[-1][2].items()}["x-service-token"]
+        return FakeReply(status=404, body=envelope) if sent in accepted else FakeReply(401)
+
+    def sent() -> list[str]:
+        tokens = [{k.lower(): v for k, v in h.items()} for _, _, h in aux.requests]
+        return [t["x-service-token"] for t in tokens]
+
+    grace = {"service_token_grace_seconds": 1.0}
+    aux = FakeUpstream(reply)
+    with aux, start_main(aux.url, keys, secrets_root, **grace) as (_, _, http):
+        assert http.get("/parameters/x", headers=_auth(keys)).status_code == 404
+        (secrets_root / SERVICE_TOKEN_FILE).write_text(new)
+        assert http.get("/parameters/x", headers=_auth(keys)).status_code == 404
+        assert sent() == [old, new, old]
+        accepted.add(new)  # aux-service's mount caught up
+        assert http.get("/parameters/x", headers=_auth(keys)).status_code == 404
+        assert sent()[3:] == [new]
+        accepted.discard(new)
+        time.sleep(1.1)  # the grace is over: the old token is no longer sent
+        response = http.get("/parameters/x", headers=_auth(keys))
+        assert response.status_code == 502
+        assert "service token" in response.json()["error"]["message"]
+        assert sent()[4:] == [new]
 
 
 def test_aux_garbage_is_502(keys: Keys, secrets_root: Path) -> None:

@@ -36,12 +36,6 @@ class Settings(ServiceSettings):
         30.0, ge=0, description="Lifetime of cached parameter reads; 0 disables the cache."
     )
     parameter_cache_max_entries: int = Field(1024, ge=1, description="Cached names at most.")
-    service_token_grace_seconds: float = Field(
-        120.0,
-        ge=0,
-        description="How long the previous service token stays valid after a "
-        "rotation (main-api's mount may rotate up to one CSI poll interval later).",
-    )
     ready_cache_seconds: float = Field(
         5.0, ge=0, description="How long a readiness check of AWS is reused."
     )

@@ -33,6 +33,13 @@ class ServiceSettings(BaseSettings):
     secrets_reload_seconds: float = Field(
         1.0, ge=0, description="At most this often the secret files are checked for changes."
     )
+    service_token_grace_seconds: float = Field(
+        120.0,
+        ge=0,
+        description="How long the service token this pod's mount held before a rotation "
+        "stays in use: aux-service accepts it, main-api tries it when aux-service refuses the "
+        "new one. The two pods' mounts rotate up to one CSI poll interval apart.",
+    )
     log_level: str = Field("INFO", description="Python log level.")
     api_docs: bool = Field(
         False,

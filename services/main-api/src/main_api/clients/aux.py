@@ -225,6 +225,19 @@ class AuxClient:
             raise ApiError(503, "not_ready", "main-api's service token is not a valid header value")
         return {SERVICE_TOKEN_HEADER: token}
 
+    async def _with_previous_token(
+        self, path: str, headers: dict[str, str], refused: Reply
+    ) -> Reply:
+        """aux-service refused the token: when this pod's mount replaced it within
+        SERVICE_TOKEN_GRACE_SECONDS, aux-service's mount may not have caught up (each pod's
+        is polled on its own), so the GET goes once more with the token before it."""
+        tokens = self._secrets.with_previous(
+            SERVICE_TOKEN_FILE, self._settings.service_token_grace_seconds
+        )
+        if len(tokens) < 2 or not _HEADER_VALUE.fullmatch(tokens[1]):
+            return refused
+        return await self.transport.get(path, {**headers, SERVICE_TOKEN_HEADER: tokens[1]})
+
     async def get(self, path: str, operation: str, *, authenticated: bool = True) -> bytes:
         """GET `path` from aux-service and return its 200 body, or raise ApiError."""
         headers = {REQUEST_ID_HEADER: current_request_id.get()}
@@ -237,6 +250,8 @@ class AuxClient:
             for attempt in range(attempts):
                 try:
                     reply = await self.transport.get(path, headers)
+                    if reply.status == 401 and authenticated:
+                        reply = await self._with_previous_token(path, headers, reply)
                 except UpstreamUnreachable as exc:
                     # Refused, no connection in time, or closed before replying (a dying
                     # upstream, or a pooled connection it had just closed): nothing was
