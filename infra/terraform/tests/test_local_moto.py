@@ -579,17 +579,38 @@ def test_aws_root_plans_a_new_cluster_hardened_with_its_addons(
     assert all(addon["addon_version"] for addon in addons.values())
     assert json.loads(addons["vpc-cni"]["configuration_values"]) == {"enableNetworkPolicy": "true"}
     calls = plan["configuration"]["root_module"]["module_calls"]["platform"]["module"]
-    irsa = calls["module_calls"]["eks"]["module"]["module_calls"]["ebs_csi_irsa"]["expressions"]
-    assert (irsa["namespace"]["constant_value"], irsa["service_account"]["constant_value"]) == (
-        "kube-system",
-        "ebs-csi-controller-sa",
-    )
-    attachment = after[
-        f'{eks}.module.ebs_csi_irsa[0].aws_iam_role_policy_attachment.this["ebs_csi"]'
-    ]
-    assert (
-        attachment["policy_arn"] == "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
-    )
+    eks_calls = calls["module_calls"]["eks"]["module"]["module_calls"]
+    # The EBS CSI driver and the VPC CNI each on a role of their own, trusted by their service
+    # account only; the node role keeps neither policy (EKS User Guide, "Configure Amazon VPC
+    # CNI plugin to use IRSA").
+    for module, account, policy in [
+        ("ebs_csi_irsa", "ebs-csi-controller-sa", "service-role/AmazonEBSCSIDriverPolicy"),
+        ("vpc_cni_irsa", "aws-node", "AmazonEKS_CNI_Policy"),
+    ]:
+        irsa = eks_calls[module]["expressions"]
+        assert (irsa["namespace"]["constant_value"], irsa["service_account"]["constant_value"]) == (
+            "kube-system",
+            account,
+        )
+        (attachment,) = [
+            v
+            for a, v in after.items()
+            if a.startswith(f"{eks}.module.{module}[0].aws_iam_role_") and "policy_arn" in v
+        ]
+        assert attachment["policy_arn"] == f"arn:aws:iam::aws:policy/{policy}"
+    node_policies = {
+        v["policy_arn"].rsplit("/", 1)[-1]
+        for a, v in after.items()
+        if a.startswith(f"{eks}.aws_iam_role_policy_attachment.node[")
+    }
+    assert node_policies == {"AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly"}
+    unknown = {
+        c["change"]["after"]["addon_name"]: c["change"]["after_unknown"]
+        for c in plan["resource_changes"]
+        if ".aws_eks_addon." in c["address"]
+    }
+    assert unknown["vpc-cni"].get("service_account_role_arn") is True  # the new role's ARN
+    assert addons["kube-proxy"]["service_account_role_arn"] is None
 
     cluster = after[f"{eks}.aws_eks_cluster.this[0]"]
     assert cluster["version"] == "1.35"

@@ -6,16 +6,36 @@ locals {
   # namespace's default deny and the services' NetworkPolicies hold from the first pod) and
   # kube-proxy. Source: Amazon EKS User Guide, "Restrict Pod network traffic with Kubernetes
   # network policies": enableNetworkPolicy in the vpc-cni add-on configuration.
+  # The VPC CNI runs on a role of its own (IRSA), not the node role. Source: Amazon EKS User
+  # Guide, "Configure Amazon VPC CNI plugin to use IRSA": the plugin's service account is
+  # kube-system/aws-node, its permissions (IPv4) the AWS managed policy AmazonEKS_CNI_Policy,
+  # and a separate role is the recommended place for it.
   addons_before_nodes = local.create_node_group ? {
     "vpc-cni" = {
       version       = var.addon_versions.vpc_cni
       configuration = jsonencode({ enableNetworkPolicy = "true" })
+      role_arn      = module.vpc_cni_irsa[0].role_arn
     }
     "kube-proxy" = {
       version       = var.addon_versions.kube_proxy
       configuration = null
+      role_arn      = null
     }
   } : {}
+}
+
+module "vpc_cni_irsa" {
+  source = "../irsa"
+  count  = local.create_node_group ? 1 : 0
+
+  role_name            = "${var.cluster_name}-vpc-cni"
+  oidc_provider_arn    = aws_iam_openid_connect_provider.this[0].arn
+  oidc_issuer_url      = aws_eks_cluster.this[0].identity[0].oidc[0].issuer
+  namespace            = "kube-system"
+  service_account      = "aws-node"
+  policy_arns          = { cni = "arn:${local.partition}:iam::aws:policy/AmazonEKS_CNI_Policy" }
+  permissions_boundary = var.permissions_boundary
+  tags                 = var.tags
 }
 
 resource "aws_eks_addon" "before_nodes" {
@@ -25,6 +45,7 @@ resource "aws_eks_addon" "before_nodes" {
   addon_name                  = each.key
   addon_version               = each.value.version
   configuration_values        = each.value.configuration
+  service_account_role_arn    = each.value.role_arn
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "OVERWRITE"
   tags                        = var.tags

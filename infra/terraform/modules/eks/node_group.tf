@@ -1,8 +1,9 @@
 locals {
   create_node_group = var.create && var.create_node_group
+  # AmazonEKS_CNI_Policy is not here: the VPC CNI holds it on a role of its own (addons.tf), so
+  # the nodes, and anything that reaches their credentials, cannot manage network interfaces.
   node_policies = toset([
     "AmazonEKSWorkerNodePolicy",
-    "AmazonEKS_CNI_Policy",
     "AmazonEC2ContainerRegistryReadOnly",
   ])
 }
