@@ -70,10 +70,11 @@ def test_terraform_installs_the_ebs_csi_driver_with_its_own_role() -> None:
     block = re.search(r'resource "aws_eks_addon" "ebs_csi_driver" \{(.*?)\n\}', text, re.S)
     assert block, "no aws_eks_addon for the EBS CSI driver"
     assert '"aws-ebs-csi-driver"' in block.group(1)
-    assert "service_account_role_arn    = module.ebs_csi_irsa[0].role_arn" in block.group(1)
-    irsa = re.search(r'module "ebs_csi_irsa" \{(.*?)\n\}', text, re.S)
+    role = 'module.addon_irsa["ebs-csi-driver"].role_arn'
+    assert f"service_account_role_arn    = {role}" in block.group(1)
+    irsa = re.search(r'^    "ebs-csi-driver" = \{(.*?)\n    \}', text, re.S | re.M)
     assert irsa
-    assert 'service_account      = "ebs-csi-controller-sa"' in irsa.group(1)
+    assert 'service_account = "ebs-csi-controller-sa"' in irsa.group(1)
     assert "policy/service-role/AmazonEBSCSIDriverPolicy" in irsa.group(1)
 
 

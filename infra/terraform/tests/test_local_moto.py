@@ -578,24 +578,21 @@ def test_aws_root_plans_a_new_cluster_hardened_with_its_addons(
     assert set(addons) == {"vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver"}
     assert all(addon["addon_version"] for addon in addons.values())
     assert json.loads(addons["vpc-cni"]["configuration_values"]) == {"enableNetworkPolicy": "true"}
-    calls = plan["configuration"]["root_module"]["module_calls"]["platform"]["module"]
-    eks_calls = calls["module_calls"]["eks"]["module"]["module_calls"]
     # The EBS CSI driver and the VPC CNI each on a role of their own, trusted by their service
     # account only; the node role keeps neither policy (EKS User Guide, "Configure Amazon VPC
     # CNI plugin to use IRSA").
-    for module, account, policy in [
-        ("ebs_csi_irsa", "ebs-csi-controller-sa", "service-role/AmazonEBSCSIDriverPolicy"),
-        ("vpc_cni_irsa", "aws-node", "AmazonEKS_CNI_Policy"),
+    for addon, account, policy in [
+        ("ebs-csi-driver", "ebs-csi-controller-sa", "service-role/AmazonEBSCSIDriverPolicy"),
+        ("vpc-cni", "aws-node", "AmazonEKS_CNI_Policy"),
     ]:
-        irsa = eks_calls[module]["expressions"]
-        assert (irsa["namespace"]["constant_value"], irsa["service_account"]["constant_value"]) == (
-            "kube-system",
-            account,
-        )
+        module = f'{eks}.module.addon_irsa["{addon}"]'
+        role = after[f"{module}.aws_iam_role.this"]
+        assert role["name"] == f"kontaxa-new-{addon}"
+        # The trust policy waits for the new cluster's issuer; its subject is known now.
+        trust = after[f"{module}.data.aws_iam_policy_document.trust"]
+        assert f'"system:serviceaccount:kube-system:{account}"' in json.dumps(trust)
         (attachment,) = [
-            v
-            for a, v in after.items()
-            if a.startswith(f"{eks}.module.{module}[0].aws_iam_role_") and "policy_arn" in v
+            v for a, v in after.items() if a.startswith(f"{module}.aws_iam_role_policy_attachment")
         ]
         assert attachment["policy_arn"] == f"arn:aws:iam::aws:policy/{policy}"
     node_policies = {

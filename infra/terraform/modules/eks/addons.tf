@@ -6,15 +6,11 @@ locals {
   # namespace's default deny and the services' NetworkPolicies hold from the first pod) and
   # kube-proxy. Source: Amazon EKS User Guide, "Restrict Pod network traffic with Kubernetes
   # network policies": enableNetworkPolicy in the vpc-cni add-on configuration.
-  # The VPC CNI runs on a role of its own (IRSA), not the node role. Source: Amazon EKS User
-  # Guide, "Configure Amazon VPC CNI plugin to use IRSA": the plugin's service account is
-  # kube-system/aws-node, its permissions (IPv4) the AWS managed policy AmazonEKS_CNI_Policy,
-  # and a separate role is the recommended place for it.
   addons_before_nodes = local.create_node_group ? {
     "vpc-cni" = {
       version       = var.addon_versions.vpc_cni
       configuration = jsonencode({ enableNetworkPolicy = "true" })
-      role_arn      = module.vpc_cni_irsa[0].role_arn
+      role_arn      = module.addon_irsa["vpc-cni"].role_arn
     }
     "kube-proxy" = {
       version       = var.addon_versions.kube_proxy
@@ -22,20 +18,46 @@ locals {
       role_arn      = null
     }
   } : {}
+
+  # The add-ons that call AWS, each on a role of its own (IRSA) that only its kube-system
+  # service account can assume; the node role holds neither policy.
+  addon_roles = local.create_node_group ? {
+    # Source: Amazon EKS User Guide, "Configure Amazon VPC CNI plugin to use IRSA": the
+    # plugin's service account is aws-node, its permissions (IPv4) the AWS managed policy
+    # AmazonEKS_CNI_Policy, and a separate role is the recommended place for it.
+    "vpc-cni" = {
+      service_account = "aws-node"
+      policy_arns     = { cni = "arn:${local.partition}:iam::aws:policy/AmazonEKS_CNI_Policy" }
+    }
+    # The EBS CSI driver: Kubernetes has provisioned EBS volumes only through it since 1.23,
+    # and the gp3 StorageClass of infra/k8s (platform/eks) names it. Source: Amazon EKS User
+    # Guide, "Step 1: Create an IAM role" of "Use Kubernetes volume storage with Amazon EBS"
+    # (service account name and managed policy).
+    "ebs-csi-driver" = {
+      service_account = "ebs-csi-controller-sa"
+      policy_arns     = { ebs_csi = "arn:${local.partition}:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy" }
+    }
+  } : {}
 }
 
-module "vpc_cni_irsa" {
-  source = "../irsa"
-  count  = local.create_node_group ? 1 : 0
+module "addon_irsa" {
+  source   = "../irsa"
+  for_each = local.addon_roles
 
-  role_name            = "${var.cluster_name}-vpc-cni"
+  role_name            = "${var.cluster_name}-${each.key}"
   oidc_provider_arn    = aws_iam_openid_connect_provider.this[0].arn
   oidc_issuer_url      = aws_eks_cluster.this[0].identity[0].oidc[0].issuer
   namespace            = "kube-system"
-  service_account      = "aws-node"
-  policy_arns          = { cni = "arn:${local.partition}:iam::aws:policy/AmazonEKS_CNI_Policy" }
+  service_account      = each.value.service_account
+  policy_arns          = each.value.policy_arns
   permissions_boundary = var.permissions_boundary
   tags                 = var.tags
+}
+
+# The EBS CSI driver's role had a module call of its own: the same role, not a new one.
+moved {
+  from = module.ebs_csi_irsa[0]
+  to   = module.addon_irsa["ebs-csi-driver"]
 }
 
 resource "aws_eks_addon" "before_nodes" {
@@ -64,32 +86,13 @@ resource "aws_eks_addon" "coredns" {
   depends_on = [aws_eks_node_group.this]
 }
 
-# The EBS CSI driver: Kubernetes has provisioned EBS volumes only through it since 1.23, and
-# the gp3 StorageClass of infra/k8s (platform/eks) names it. Its controller runs as
-# kube-system/ebs-csi-controller-sa with a role of its own holding the AWS managed policy
-# AmazonEBSCSIDriverPolicy. Source: Amazon EKS User Guide, "Step 1: Create an IAM role" of
-# "Use Kubernetes volume storage with Amazon EBS" (service account name and managed policy).
-module "ebs_csi_irsa" {
-  source = "../irsa"
-  count  = local.create_node_group ? 1 : 0
-
-  role_name            = "${var.cluster_name}-ebs-csi-driver"
-  oidc_provider_arn    = aws_iam_openid_connect_provider.this[0].arn
-  oidc_issuer_url      = aws_eks_cluster.this[0].identity[0].oidc[0].issuer
-  namespace            = "kube-system"
-  service_account      = "ebs-csi-controller-sa"
-  policy_arns          = { ebs_csi = "arn:${local.partition}:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy" }
-  permissions_boundary = var.permissions_boundary
-  tags                 = var.tags
-}
-
 resource "aws_eks_addon" "ebs_csi_driver" {
   count = local.create_node_group ? 1 : 0
 
   cluster_name                = aws_eks_cluster.this[0].name
   addon_name                  = "aws-ebs-csi-driver"
   addon_version               = var.addon_versions.ebs_csi_driver
-  service_account_role_arn    = module.ebs_csi_irsa[0].role_arn
+  service_account_role_arn    = module.addon_irsa["ebs-csi-driver"].role_arn
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "OVERWRITE"
   tags                        = var.tags

@@ -50,7 +50,7 @@ output "cluster_security_group_id" {
 
 output "ebs_csi_driver_role_arn" {
   description = "IRSA role of the EBS CSI driver controller (kube-system/ebs-csi-controller-sa); null without the node group."
-  value       = try(module.ebs_csi_irsa[0].role_arn, null)
+  value       = try(module.addon_irsa["ebs-csi-driver"].role_arn, null)
 }
 
 output "addons" {
