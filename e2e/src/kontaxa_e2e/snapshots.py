@@ -19,15 +19,16 @@ WRITE = os.environ.get("KONTAXA_WRITE_SNAPSHOTS") == "1"
 VARYING = {"date"}
 # The emulator's creation and modification times of the seeded data, and the build time, in
 # the bodies. Their length varies too: a time whose fraction is zero is written without one
-# (`…:38Z`, not `…:38.000000Z`), so each is masked to one token and content-length is
-# compared as the length of the masked body would be.
-SEEDED_AT = re.compile(r"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?")
+# (`…:38Z`, not `…:38.000000Z`), so date, time and fraction are masked to one token, the zone
+# kept (a change of zone format shows), and content-length is compared as the length of the
+# masked body would be.
+SEEDED_AT = re.compile(r"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(Z|[+-]\d\d:\d\d)?")
 TIME = "<time>"
 
 
 def mask(body: str, content_length: int | None) -> tuple[str, int | None]:
-    """`body` with each time in it replaced by TIME, and `content_length` changed alike."""
-    masked = SEEDED_AT.sub(TIME, body)
+    """`body` with each time in it replaced by TIME and its zone, `content_length` alike."""
+    masked = SEEDED_AT.sub(lambda m: TIME + (m[1] or ""), body)
     if content_length is None:
         return masked, None
     return masked, content_length + len(masked.encode()) - len(body.encode())

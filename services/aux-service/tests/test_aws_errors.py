@@ -4,13 +4,16 @@ slow 504 at AWS_DEADLINE_SECONDS.
 The failing AWS endpoint is a scripted fake: the one place a fake is allowed (fault injection).
 """
 
+import contextlib
 import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from aux_service import aws as aws_module
 from kontaxa_e2e.inprocess import SeedData
 from kontaxa_e2e.servers import FakeReply, FakeUpstream
 from kontaxa_local.process_runtime import free_port
@@ -84,21 +87,43 @@ def test_unreachable_endpoint_is_503_and_ready_fails(secrets_root: Path) -> None
         assert aux.http.get("/health").status_code == 200
 
 
+@contextlib.contextmanager
+def _slow_aws(secrets_root: Path, read: float, attempts: int, deadline: float) -> Iterator[Any]:
+    """aux-service against an AWS endpoint that answers after 5 s: (the endpoint, aux)."""
+    timeouts = {
+        "aws_read_timeout_seconds": read,
+        "aws_max_attempts": attempts,
+        "aws_deadline_seconds": deadline,
+    }
+    slow = FakeUpstream(FakeReply(body={}, delay=5.0))
+    with slow, start_aux(slow.url, secrets_root, SeedData(), **timeouts) as aux:
+        yield slow, aux
+
+
 def test_a_slow_aws_is_504_at_the_deadline_not_after_every_attempt(secrets_root: Path) -> None:
     """AWS_DEADLINE_SECONDS bounds the call whatever botocore's timeouts and attempts allow:
     here two attempts of a 2 s read timeout (4 s and more) against a 1 s deadline."""
-    slow = FakeUpstream(FakeReply(body={}, delay=5.0))
-    overrides = {
-        "aws_read_timeout_seconds": 2.0,
-        "aws_max_attempts": 2,
-        "aws_deadline_seconds": 1.0,
-    }
-    with slow, start_aux(slow.url, secrets_root, SeedData(), **overrides) as aux:
-        started = time.monotonic()
-        response = aux.get("/parameters/welcome-message")
-        elapsed = time.monotonic() - started
-        assert response.status_code == 504
-        assert response.json()["error"]["code"] == "aws_timeout"
-        assert 1.0 <= elapsed < 2.0, elapsed
-        # The service stays responsive while the abandoned call runs out in its thread.
-        assert aux.http.get("/health").status_code == 200
+    with _slow_aws(secrets_root, read=2.0, attempts=2, deadline=1.0) as (_, aux):
+        for path in ("/parameters/welcome-message", "/buckets"):
+            started = time.monotonic()
+            response = aux.get(path)
+            elapsed = time.monotonic() - started
+            assert response.status_code == 504, path
+            assert response.json()["error"]["code"] == "aws_timeout"
+            assert 1.0 <= elapsed < 3.0, (path, elapsed)
+
+
+def test_calls_past_their_deadline_still_hold_their_slot(
+    secrets_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A call past its deadline runs on in its thread until botocore gives up, and keeps its
+    slot: with every slot taken, a request is refused at once (503, Retry-After), so a stalled
+    AWS cannot pile up threads and connections."""
+    monkeypatch.setattr(aws_module, "MAX_AWS_CALLS", 1)
+    with _slow_aws(secrets_root, read=3.0, attempts=1, deadline=0.5) as (slow, aux):
+        assert aux.get("/parameters/welcome-message").status_code == 504
+        busy = aux.get("/parameters/feature-flags")
+        assert busy.status_code == 503
+        assert busy.json()["error"]["code"] == "aws_unavailable"
+        assert busy.headers["Retry-After"] == "1"
+        assert len(slow.requests) == 1  # the refused request never reached AWS

@@ -73,9 +73,12 @@ def test_a_time_masks_alike_with_or_without_its_fraction() -> None:
     not hang on the millisecond the seed ran in."""
     with_fraction = '{"last_modified":"2026-12-02T00:05:38.825000Z","n":1}'
     without = '{"last_modified":"2026-12-02T00:05:38Z","n":1}'
-    masked = f'{{"last_modified":"{TIME}","n":1}}'
+    masked = f'{{"last_modified":"{TIME}Z","n":1}}'
     assert mask(with_fraction, len(with_fraction)) == (masked, len(masked))
     assert mask(without, len(without)) == (masked, len(masked))
+    # The zone is kept: a change of its format is a change of the response.
+    offset = '{"last_modified":"2026-12-02T00:05:38+00:00","n":1}'
+    assert mask(offset, len(offset))[0] == f'{{"last_modified":"{TIME}+00:00","n":1}}'
     # A HEAD answer has a length but no body: the length is the one sent.
     assert mask("", 218) == ("", 218)
 

@@ -99,9 +99,12 @@ def test_aux_refusing_the_service_token_is_502(keys: Keys, secrets_root: Path) -
         assert "service token" in response.json()["error"]["message"]
 
 
-def test_upstream_up_and_health_follow_how_aux_answered(keys: Keys, secrets_root: Path) -> None:
-    """1 for aux-service's own answers (a 404 here), 0 for a 5xx and for a refused token;
-    the readiness probe's tokenless /health call never clears a refusal (docs/monitoring.md)."""
+def test_upstream_up_says_whether_aux_answered_and_health_how(
+    keys: Keys, secrets_root: Path
+) -> None:
+    """upstream_up is 1 whatever aux-service answered (the readiness probe's /health call
+    included) and 0 when it did not answer; /health's checks.aux_service says how it answered
+    last (docs/monitoring.md)."""
     envelope = {"error": {"code": "not_found", "message": "no parameter 'x'"}}
     answers = {"data": FakeReply(status=404, body=envelope)}
 
@@ -112,28 +115,30 @@ def test_upstream_up_and_health_follow_how_aux_answered(keys: Keys, secrets_root
         up = 'upstream_up{service="main-api",upstream="aux-service"} 1.0' in scrape_app(app)
         return http.get("/health").json()["checks"]["aux_service"], "1" if up else "0"
 
-    with FakeUpstream(reply) as aux, start_main(aux.url, keys, secrets_root) as (_, app, http):
-        assert http.get("/parameters/x", headers=_auth(keys)).status_code == 404
-        assert state(app, http) == ("ok", "1")
-        answers["data"] = FakeReply(status=500)
-        assert http.get("/parameters/x", headers=_auth(keys)).status_code == 502
-        assert state(app, http) == ("failed", "0")
-        answers["data"] = FakeReply(status=401)
-        assert http.get("/parameters/x", headers=_auth(keys)).status_code == 502
-        assert state(app, http) == ("refused", "0")
+    with (
+        FakeUpstream(reply) as aux,
+        start_main(aux.url, keys, secrets_root, aux_read_timeout_seconds=0.5) as (_, app, http),
+    ):
+        for answer, status, expected in [
+            (FakeReply(status=404, body=envelope), 404, ("ok", "1")),
+            (FakeReply(status=500), 502, ("failed", "1")),
+            (FakeReply(status=504), 504, ("failed", "1")),
+            (FakeReply(delay=1.5), 504, ("timeout", "0")),
+            (FakeReply(status=401), 502, ("refused", "1")),
+        ]:
+            answers["data"] = answer
+            assert http.get("/parameters/x", headers=_auth(keys)).status_code == status, answer
+            assert state(app, http) == expected, answer
         probes = 'upstream_request_duration_seconds_count{operation="health",outcome="ok",'
         assert probes not in scrape_app(app)
         assert http.get("/ready").status_code == 200  # starts the background probe
         # Its outcome is counted in the same step as the state is set: once counted, decided.
         assert eventually(lambda: probes in scrape_app(app))
-        assert state(app, http) == ("refused", "0")
-        answers["data"] = FakeReply(status=404, body=envelope)
-        assert http.get("/parameters/x", headers=_auth(keys)).status_code == 404
         assert state(app, http) == ("ok", "1")
 
 
 def test_a_token_rotated_here_first_goes_once_more_with_the_one_before(
-    keys: Keys, secrets_root: Path
+    keys: Keys, secrets_root: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     """main-api's mount has the new service token before aux-service's does: refused, the GET
     goes once more with the token before it, for SERVICE_TOKEN_GRACE_SECONDS; a token that
@@ -156,16 +161,21 @@ def test_a_token_rotated_here_first_goes_once_more_with_the_one_before(
         assert http.get("/parameters/x", headers=_auth(keys)).status_code == 404
         (secrets_root / SERVICE_TOKEN_FILE).write_text(new)
         assert http.get("/parameters/x", headers=_auth(keys)).status_code == 404
-        assert sent() == [old, new, old]
+        assert http.get("/parameters/x", headers=_auth(keys)).status_code == 404
+        assert sent() == [old, new, old, new, old]
         accepted.add(new)  # aux-service's mount caught up
         assert http.get("/parameters/x", headers=_auth(keys)).status_code == 404
-        assert sent()[3:] == [new]
+        assert sent()[5:] == [new]
         accepted.discard(new)
         time.sleep(1.1)  # the grace is over: the old token is no longer sent
         response = http.get("/parameters/x", headers=_auth(keys))
         assert response.status_code == 502
         assert "service token" in response.json()["error"]["message"]
-        assert sent()[4:] == [new]
+        assert sent()[6:] == [new]
+    log = capfd.readouterr().err
+    assert log.count("refused the new service token") == 1  # once per token, not per call
+    assert old not in log
+    assert new not in log
 
 
 def test_aux_garbage_is_502(keys: Keys, secrets_root: Path) -> None:

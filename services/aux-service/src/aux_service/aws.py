@@ -5,6 +5,7 @@ AWS, LocalStack or moto; credentials come from the default chain (IRSA on EKS).
 """
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
@@ -47,6 +48,13 @@ _THROTTLED = {
 }
 _UNREACHABLE = (EndpointConnectionError, ConnectTimeoutError, ConnectionClosedError)
 RETRY_AFTER_SECONDS = 1
+# AWS calls alive at once, those past their deadline included (their threads run on until
+# botocore gives up); botocore's connection pool holds as many.
+MAX_AWS_CALLS = 32
+
+
+class _Busy(Exception):
+    """Every AWS call slot is taken: the request is refused before it reaches AWS."""
 
 
 class AwsGateway:
@@ -55,37 +63,60 @@ class AwsGateway:
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
         self._metrics = metrics
         self._deadline = settings.aws_deadline_seconds
+        self._calls = threading.BoundedSemaphore(MAX_AWS_CALLS)
         self._prefix = settings.parameter_prefix.rstrip("/")
         config = Config(
             region_name=settings.aws_region,
             connect_timeout=settings.aws_connect_timeout_seconds,
             read_timeout=settings.aws_read_timeout_seconds,
             retries={"total_max_attempts": settings.aws_max_attempts, "mode": "standard"},
-            max_pool_connections=32,
+            max_pool_connections=MAX_AWS_CALLS,
         )
         session = boto3.session.Session(region_name=settings.aws_region)
         endpoint = settings.aws_endpoint_url or None
         self.s3 = session.client("s3", endpoint_url=endpoint, config=config)
         self.ssm = session.client("ssm", endpoint_url=endpoint, config=config)
 
+    def _slot(self, fn: Callable[[], T]) -> Callable[[], T]:
+        """`fn`, holding one of MAX_AWS_CALLS slots while it runs (in its worker thread)."""
+
+        def run() -> T:
+            if not self._calls.acquire(blocking=False):
+                raise _Busy
+            try:
+                return fn()
+            finally:
+                self._calls.release()
+
+        return run
+
     async def _call(self, operation: str, subject: str, fn: Callable[[], T]) -> T:
         started = time.perf_counter()
         outcome = "error"
         try:
             # The deadline bounds every page and attempt of the call. At the deadline the
-            # request is answered and the worker thread is left to finish on its own, which
-            # botocore's timeouts bound (attempts x (connect + read) per page).
-            with anyio.fail_after(self._deadline):
-                result = await anyio.to_thread.run_sync(fn, abandon_on_cancel=True)
+            # request is answered and the worker thread left to finish on its own: botocore's
+            # timeouts end it (attempts x (connect + read) per page, at most the deadline by
+            # default), and its slot bounds how many such threads there are.
+            with anyio.move_on_after(self._deadline) as deadline:
+                result = await anyio.to_thread.run_sync(self._slot(fn), abandon_on_cancel=True)
+            if deadline.cancelled_caught:
+                outcome = "deadline"
+                logger.warning(
+                    "AWS call exceeded AWS_DEADLINE_SECONDS",
+                    extra={"operation": operation, "seconds": self._deadline},
+                )
+                raise ApiError(504, "aws_timeout", "AWS did not answer in time")
             outcome = "ok"
             return result
-        except TimeoutError as exc:
-            outcome = "deadline"
-            logger.warning(
-                "AWS call exceeded AWS_DEADLINE_SECONDS",
-                extra={"operation": operation, "seconds": self._deadline},
-            )
-            raise ApiError(504, "aws_timeout", "AWS did not answer in time") from exc
+        except _Busy as exc:
+            outcome = "busy"
+            raise ApiError(
+                503,
+                "aws_unavailable",
+                "too many AWS calls are still running",
+                {"Retry-After": str(RETRY_AFTER_SECONDS)},
+            ) from exc
         except ClientError as exc:
             outcome = exc.response.get("Error", {}).get("Code", "ClientError")
             raise _client_error(exc, subject) from exc

@@ -204,6 +204,8 @@ class AuxClient:
         # "protocol_error"; "unknown" before the first call.
         self.state = "unknown"
         self._probe: asyncio.Task[bool] | None = None
+        # The token last sent after a refusal of the current one (logged once per token).
+        self._fallback_logged: str | None = None
         # Swappable only so the benchmark can compare other clients (e2e/bench).
         self.transport = transport or AuxTransport(settings, metadata.peer_header_name(AUX_SERVICE))
 
@@ -230,13 +232,21 @@ class AuxClient:
     ) -> Reply:
         """aux-service refused the token: when this pod's mount replaced it within
         SERVICE_TOKEN_GRACE_SECONDS, aux-service's mount may not have caught up (each pod's
-        is polled on its own), so the GET goes once more with the token before it."""
+        is polled on its own), so the GET goes once more with the other token held."""
+        sent = headers[SERVICE_TOKEN_HEADER]
         tokens = self._secrets.with_previous(
             SERVICE_TOKEN_FILE, self._settings.service_token_grace_seconds
         )
-        if len(tokens) < 2 or not _HEADER_VALUE.fullmatch(tokens[1]):
+        other = next((t for t in tokens if t != sent and _HEADER_VALUE.fullmatch(t)), None)
+        if other is None:
             return refused
-        return await self.transport.get(path, {**headers, SERVICE_TOKEN_HEADER: tokens[1]})
+        if self._fallback_logged != other:
+            self._fallback_logged = other
+            logger.warning(
+                "aux-service refused the new service token; the previous one is sent until "
+                "aux-service's mount has the new one (SERVICE_TOKEN_GRACE_SECONDS at most)"
+            )
+        return await self.transport.get(path, {**headers, SERVICE_TOKEN_HEADER: other})
 
     async def get(self, path: str, operation: str, *, authenticated: bool = True) -> bytes:
         """GET `path` from aux-service and return its 200 body, or raise ApiError."""
@@ -285,12 +295,9 @@ class AuxClient:
             self._metrics.observe_upstream(
                 AUX_SERVICE, operation, outcome, time.perf_counter() - started
             )
-            # "error": main-api's own. A call without the token (the probe, /version) cannot
-            # tell whether aux-service now accepts it, so it never clears a refusal.
-            cleared_blindly = self.state == "refused" and not authenticated
-            if outcome not in ("error", self.state) and not cleared_blindly:
+            if outcome not in ("error", self.state):  # "error": main-api's own
                 self.state = outcome
-                self._metrics.set_upstream_up(AUX_SERVICE, outcome == "ok")
+                self._metrics.set_upstream_up(AUX_SERVICE, outcome in _ANSWERED)
 
     def _result(self, reply: Reply) -> bytes:
         status = reply.status
@@ -305,6 +312,8 @@ class AuxClient:
             raise ApiError(status, return_code, message or f"aux-service answered {status}", extra)
         if status == 401:
             raise ApiError(502, "upstream_error", "aux-service refused main-api's service token")
+        if status == 504:  # aux-service's AWS deadline: the time ran out behind it
+            raise ApiError(504, "upstream_timeout", "aux-service did not get AWS's answer in time")
         raise ApiError(502, "upstream_error", f"aux-service failed with status {status}")
 
     async def _read(
@@ -360,6 +369,10 @@ class AuxClient:
         return await self._read(
             "parameters/" + quote(name, safe="/"), "get_parameter", OneParameter
         )
+
+
+# Outcomes of a call that aux-service answered: it is up (upstream_up 1), whatever it said.
+_ANSWERED = {"ok", "refused", "failed"}
 
 
 def _outcome(status: int) -> str:
