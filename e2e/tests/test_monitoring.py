@@ -73,7 +73,7 @@ def test_prometheus_sends_to_the_local_alertmanager(target: Target, prometheus: 
 def test_stopping_aux_service_makes_the_availability_alerts_pending(workout: Workout) -> None:
     """At the cluster's rules (no window shortened), all pending (their `for:` is minutes):
     KontaxaTargetDown for aux-service (`slo: availability`), which Prometheus cannot scrape;
-    KontaxaAuxServiceUnreachable, main-api getting no usable reply from it; and main-api's
+    KontaxaAuxServiceUnreachable, main-api getting no answer from it; and main-api's
     KontaxaAvailabilityBudgetBurnFast, since main-api answers 503 meanwhile."""
     held = {
         (a["labels"]["alertname"], a["labels"].get("job") or a["labels"].get("service")): a

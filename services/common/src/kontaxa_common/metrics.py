@@ -39,7 +39,7 @@ class Metrics:
         )
         self.upstream_up = Gauge(
             "upstream_up",
-            "1 when the last call to the upstream got a usable reply, 0 when it did not.",
+            "1 when the upstream answered the last call (any status), 0 when it did not.",
             ["service", "upstream"],
             registry=self.registry,
         )
