@@ -198,7 +198,8 @@ def test_the_timeouts_nest(env_name: str) -> None:
     aux: Any = _effective(objects, "aux-service")
     main: Any = _effective(objects, "main-api")
     attempt = aux.aws_connect_timeout_seconds + aux.aws_read_timeout_seconds
-    assert aux.aws_max_attempts * attempt <= aux.aws_deadline_seconds, env_name
+    # 0.1 s left for botocore's backoff between attempts (under 50 ms) and the scheduling.
+    assert aux.aws_max_attempts * attempt + 0.1 <= aux.aws_deadline_seconds, env_name
     assert aux.aws_deadline_seconds + 0.5 <= main.aux_read_timeout_seconds, env_name
 
 

@@ -124,6 +124,9 @@ def test_calls_past_their_deadline_still_hold_their_slot(
         assert aux.get("/parameters/welcome-message").status_code == 504
         busy = aux.get("/parameters/feature-flags")
         assert busy.status_code == 503
-        assert busy.json()["error"]["code"] == "aws_unavailable"
+        assert busy.json()["error"]["code"] == "aws_busy"
         assert busy.headers["Retry-After"] == "1"
         assert len(slow.requests) == 1  # the refused request never reached AWS
+        # Busy is not broken: readiness keeps its last result and makes no call.
+        assert aux.http.get("/ready").json()["checks"]["aws"] == "unchecked"
+        assert len(slow.requests) == 1

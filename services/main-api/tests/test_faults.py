@@ -104,7 +104,7 @@ def test_upstream_up_says_whether_aux_answered_and_health_how(
 ) -> None:
     """upstream_up is 1 whatever aux-service answered (the readiness probe's /health call
     included) and 0 when it did not answer; /health's checks.aux_service says how it answered
-    last (docs/monitoring.md)."""
+    last, a tokenless call never clearing a refusal (docs/monitoring.md)."""
     envelope = {"error": {"code": "not_found", "message": "no parameter 'x'"}}
     answers = {"data": FakeReply(status=404, body=envelope)}
 
@@ -134,6 +134,10 @@ def test_upstream_up_says_whether_aux_answered_and_health_how(
         assert http.get("/ready").status_code == 200  # starts the background probe
         # Its outcome is counted in the same step as the state is set: once counted, decided.
         assert eventually(lambda: probes in scrape_app(app))
+        # The probe's tokenless /health checks no token: the refusal stands.
+        assert state(app, http) == ("refused", "1")
+        answers["data"] = FakeReply(status=404, body=envelope)
+        assert http.get("/parameters/x", headers=_auth(keys)).status_code == 404
         assert state(app, http) == ("ok", "1")
 
 

@@ -53,6 +53,9 @@ RETRY_AFTER_SECONDS = 1
 MAX_AWS_CALLS = 32
 
 
+BUSY = "aws_busy"  # the error code when every slot is taken
+
+
 class _Busy(Exception):
     """Every AWS call slot is taken: the request is refused before it reaches AWS."""
 
@@ -113,7 +116,7 @@ class AwsGateway:
             outcome = "busy"
             raise ApiError(
                 503,
-                "aws_unavailable",
+                BUSY,
                 "too many AWS calls are still running",
                 {"Retry-After": str(RETRY_AFTER_SECONDS)},
             ) from exc

@@ -16,7 +16,7 @@ class Settings(ServiceSettings):
         None, description="Endpoint override for an emulator (moto, LocalStack); unset on AWS."
     )
     aws_connect_timeout_seconds: float = Field(0.5, gt=0, description="Connect timeout to AWS.")
-    aws_read_timeout_seconds: float = Field(1.5, gt=0, description="Read timeout for AWS replies.")
+    aws_read_timeout_seconds: float = Field(1.4, gt=0, description="Read timeout for AWS replies.")
     aws_max_attempts: int = Field(
         2, ge=1, le=5, description="Attempts per AWS call, first included (botocore standard mode)."
     )

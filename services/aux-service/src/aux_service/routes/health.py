@@ -4,7 +4,7 @@ import time
 
 from fastapi import APIRouter, Response
 
-from aux_service.aws import AwsGateway
+from aux_service.aws import BUSY, AwsGateway
 from aux_service.config import SERVICE_NAME, Settings
 from aux_service.models import HealthResponse, ReadyResponse, VersionResponse
 from kontaxa_common.errors import ApiError
@@ -29,6 +29,10 @@ class AwsCheck:
                 await self._aws.ping()
                 self.status = "ok"
             except ApiError as exc:
+                if exc.code == BUSY:
+                    # Busy, not broken: the calls in flight say nothing of AWS's health, and
+                    # every pod leaving the Service under load would make it worse.
+                    return self.status
                 self.status = exc.code
             self._checked_at = now
         return self.status

@@ -295,7 +295,11 @@ class AuxClient:
             self._metrics.observe_upstream(
                 AUX_SERVICE, operation, outcome, time.perf_counter() - started
             )
-            if outcome not in ("error", self.state):  # "error": main-api's own
+            # "error": main-api's own. A call without the token (the readiness probe,
+            # /version) reaches no AWS and checks no token: it cannot clear "refused" or
+            # "failed" (aux-service is up in either, so upstream_up is 1 all the same).
+            blind = not authenticated and outcome == "ok" and self.state in ("refused", "failed")
+            if outcome not in ("error", self.state) and not blind:
                 self.state = outcome
                 self._metrics.set_upstream_up(AUX_SERVICE, outcome in _ANSWERED)
 
