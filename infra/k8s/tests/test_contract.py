@@ -70,6 +70,20 @@ def _check_env(env: dict[str, tuple[str, Any]], settings: type[BaseSettings]) ->
         assert origin != "secret", f"{name}: secrets are files, never env"
 
 
+def _settings_of(objects: tuple[Obj, ...], container: Obj, module: str) -> Any:
+    """The settings a container's plain env (ConfigMaps and values) builds, defaults for the
+    rest."""
+    env = _container_env(objects, container)
+    values = {k.lower(): v for k, (origin, v) in env.items() if origin in ("configmap", "value")}
+    return _settings_class(module)(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def _effective(objects: tuple[Obj, ...], service: str) -> Any:
+    """The settings a service's container gets."""
+    (container,) = pod_spec(one(objects, "Deployment", service))["containers"]
+    return _settings_of(objects, container, SERVICES[service])
+
+
 @pytest.mark.parametrize("env_name", ENVIRONMENTS)
 @pytest.mark.parametrize("service", sorted(SERVICES))
 def test_container_command_env_and_port(env_name: str, service: str) -> None:
@@ -92,11 +106,10 @@ def test_container_command_env_and_port(env_name: str, service: str) -> None:
         {"name": "http", "containerPort": 8080, "protocol": "TCP"},
         {"name": "metrics", "containerPort": 9090, "protocol": "TCP"},
     ]
-    values = {k.lower(): v for k, (origin, v) in env.items() if origin in ("configmap", "value")}
-    settings = settings_class(_env_file=None, **values)  # type: ignore[call-arg]
-    assert settings.secrets_dir.as_posix() == "/mnt/secrets"  # type: ignore[attr-defined]
+    settings = _settings_of(objects, container, module)
+    assert settings.secrets_dir.as_posix() == "/mnt/secrets"
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
-    assert settings.secrets_dir.as_posix() in mounts  # type: ignore[attr-defined]
+    assert settings.secrets_dir.as_posix() in mounts
 
 
 def test_env_check_can_fail() -> None:
@@ -178,13 +191,6 @@ def test_aux_service_url_names_the_service(env_name: str) -> None:
     assert url.port == svc["spec"]["ports"][0]["port"]
 
 
-def _effective(objects: tuple[Obj, ...], service: str) -> BaseSettings:
-    """The settings a service's container gets from its ConfigMap (defaults for the rest)."""
-    data = generated(objects, "ConfigMap", f"{service}-config")["data"]
-    values = {k.lower(): v for k, v in data.items() if not k.startswith("AWS_ACCESS")}
-    return _settings_class(SERVICES[service])(_env_file=None, **values)  # type: ignore[call-arg]
-
-
 @pytest.mark.parametrize("env_name", ENVIRONMENTS)
 def test_the_timeouts_nest(env_name: str) -> None:
     """Each layer gives up before the one above it: botocore's attempts fit in aux-service's
@@ -195,8 +201,8 @@ def test_the_timeouts_nest(env_name: str) -> None:
     left; and a retry of a slow AWS read never happens inside the deadline.
     """
     objects = render(f"overlays/{env_name}")
-    aux: Any = _effective(objects, "aux-service")
-    main: Any = _effective(objects, "main-api")
+    aux = _effective(objects, "aux-service")
+    main = _effective(objects, "main-api")
     attempt = aux.aws_connect_timeout_seconds + aux.aws_read_timeout_seconds
     # 0.1 s left for botocore's backoff between attempts (under 50 ms) and the scheduling.
     assert aux.aws_max_attempts * attempt + 0.1 <= aux.aws_deadline_seconds, env_name
