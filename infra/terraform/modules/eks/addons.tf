@@ -24,7 +24,9 @@ locals {
   addon_roles = local.create_node_group ? {
     # Source: Amazon EKS User Guide, "Configure Amazon VPC CNI plugin to use IRSA": the
     # plugin's service account is aws-node, its permissions (IPv4) the AWS managed policy
-    # AmazonEKS_CNI_Policy, and a separate role is the recommended place for it.
+    # AmazonEKS_CNI_Policy, and a separate role is the recommended place for it. At the pinned
+    # release, aws/amazon-vpc-cni-k8s v1.21.1 config/master/aws-k8s-cni.yaml declares that
+    # ServiceAccount as kube-system/aws-node.
     "vpc-cni" = {
       service_account = "aws-node"
       policy_arns     = { cni = "arn:${local.partition}:iam::aws:policy/AmazonEKS_CNI_Policy" }
