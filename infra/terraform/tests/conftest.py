@@ -291,13 +291,41 @@ def emulator_env(endpoint_url: str, access_key: str = "test") -> dict[str, str]:
     )
 
 
+# What a Terraform run leaves in a root: never copied, so a copy starts as a clean clone's.
+_TERRAFORM_LEFTOVERS = (
+    ".terraform",
+    ".terraform-*",
+    "*.tfstate*",
+    "localstack_providers_override.tf",
+)
+
+
 def copy_terraform_tree(destination: Path) -> Path:
     """Copy modules/ and environments/ (no state, no data dirs) so a run writes nothing here."""
-    ignore = shutil.ignore_patterns(
-        ".terraform", ".terraform-*", "*.tfstate*", "localstack_providers_override.tf"
-    )
+    ignore = shutil.ignore_patterns(*_TERRAFORM_LEFTOVERS)
     for part in ("modules", "environments"):
         shutil.copytree(TERRAFORM_DIR / part, destination / part, ignore=ignore)
+    return destination
+
+
+def copy_repository(destination: Path) -> Path:
+    """Copy the repository's own files (no git, environments, caches or Terraform leftovers),
+    for a Task target that writes into the tree it runs in (tflocal's provider override in
+    the local root): run in the copy, it cannot disturb a test that reads the repository at
+    the same time (`task test` runs two workers)."""
+    ignore = shutil.ignore_patterns(
+        ".git",
+        ".venv",
+        ".tools",
+        ".local",
+        ".task",
+        ".*_cache",
+        ".hypothesis",
+        "__pycache__",
+        "node_modules",
+        *_TERRAFORM_LEFTOVERS,
+    )
+    shutil.copytree(REPO_ROOT, destination, ignore=ignore, symlinks=True)
     return destination
 
 

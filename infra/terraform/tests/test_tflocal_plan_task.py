@@ -21,7 +21,7 @@ from kontaxa_local import terraform as local_terraform
 from kontaxa_local.executor import Executor
 from kontaxa_local.settings import Settings
 
-from .conftest import REPO_ROOT, Emulator, clean_env, uv_binary
+from .conftest import REPO_ROOT, Emulator, clean_env, copy_repository, uv_binary
 
 pytestmark = [pytest.mark.usefixtures("terraform_available"), pytest.mark.timeout(900)]
 
@@ -50,9 +50,11 @@ def test_tflocal_plan_after_local_up_shows_no_changes(
     env = clean_env(
         LOCAL_STATE_DIR=str(state_dir), PATH=f"{Path(task).parent}:{clean_env()['PATH']}"
     )
+    # In a copy of the repository: tflocal writes its override into the root it plans.
+    checkout = copy_repository(tmp_path / "repo")
     result = subprocess.run(
         [task, "tflocal:plan", "--", "-detailed-exitcode", "-no-color"],
-        cwd=REPO_ROOT,
+        cwd=checkout,
         env=env,
         capture_output=True,
         text=True,
