@@ -338,6 +338,84 @@ def test_the_promotion_uses_a_github_app_token() -> None:
         assert caller["permissions"] == {"contents": "read"}, name
 
 
+def _secrets_read(job: dict[str, Any]) -> set[str]:
+    return set(re.findall(r"\bsecrets\.(\w+)", json.dumps(job))) - {"GITHUB_TOKEN"}
+
+
+def test_a_called_job_gets_its_environments_secrets_from_an_inheriting_caller() -> None:
+    """A reusable workflow's job that names an environment reads that environment's secrets
+    only when its caller passes secrets on with `inherit`; otherwise they read empty, with no
+    error (actions/runner#1490: "Environment Secrets are not available on Reusable Workflow").
+    The promotion's App key is such a secret, so without it no promotion would be opened."""
+    checked = 0
+    for path in WORKFLOW_FILES:
+        called = _workflow(path)
+        if "workflow_call" not in called["on"]:
+            continue
+        if not any(j.get("environment") and _secrets_read(j) for j in called["jobs"].values()):
+            continue
+        for caller_path in WORKFLOW_FILES:
+            for job_id, job in _workflow(caller_path)["jobs"].items():
+                if oidc_subjects._called_file(job.get("uses")) == path.name:
+                    checked += 1
+                    assert job.get("secrets") == "inherit", (
+                        f"{caller_path.name}/{job_id} calls {path.name} without secrets: inherit"
+                    )
+    assert checked == 2, "both service pipelines call promote.yaml"
+
+
+def test_the_required_check_reports_on_every_pull_request() -> None:
+    """docs/cicd.md tells maintainers which status check to require. GitHub reports a job's
+    check under its `name`, and a required check that never reports leaves the pull request
+    pending ("Handling skipped but required checks"), so the check is a job that runs on every
+    pull request: no path or branch filter, no `if:`, not a reusable workflow's call."""
+    setup = (REPO_ROOT / "docs/cicd.md").read_text()
+    (required,) = re.findall(r"require the status check `([^`]+)`", setup)
+    found = [
+        (path, job)
+        for path in WORKFLOW_FILES
+        for job_id, job in _workflow(path)["jobs"].items()
+        if job.get("name", job_id) == required
+    ]
+    assert len(found) == 1, f"one job reports the check {required!r}: {found}"
+    ((path, job),) = found
+    pull_request = _workflow(path)["on"].get("pull_request", False)
+    assert pull_request is None or pull_request == {}, (
+        f"{path.name}: pull_request must have no filter ({pull_request})"
+    )
+    assert "if" not in job
+    assert "uses" not in job
+
+
+# Workflows each of whose runs must finish: a concurrency group keeps one pending run, and a
+# newer run cancels the pending one (docs.github.com, "Control the concurrency of workflows
+# and jobs"), so their group is one commit's.
+EVERY_RUN_MATTERS = {"release-tag.yaml"}
+
+
+@pytest.mark.parametrize("name", sorted(EVERY_RUN_MATTERS))
+def test_a_workflow_whose_every_run_matters_has_a_group_per_commit(name: str) -> None:
+    group = _workflow(WORKFLOWS / name)["concurrency"]["group"]
+    assert "github.sha" in group, f"{name}: a later run would cancel a pending one ({group})"
+
+
+@pytest.mark.parametrize("name", ["main-api-ci-cd.yaml", "aux-service-ci-cd.yaml"])
+def test_a_service_pipeline_run_by_hand_on_main_publishes_and_promotes(name: str) -> None:
+    """The commit that writes Terraform's outputs changes no service path, so the first
+    images come from a run by hand (docs/deployment-guide.md, step 5): on main it runs every
+    job a push does, and on another branch none that publishes."""
+    analysis = oidc_subjects.Analysis(oidc_subjects.load_workflows(WORKFLOWS))
+    main = oidc_subjects.Context("workflow_dispatch", "refs/heads/main")
+    other = oidc_subjects.Context("workflow_dispatch", f"refs/heads/{oidc_subjects.OTHER_BRANCH}")
+    push = oidc_subjects.Context("push", "refs/heads/main")
+    for job_id in _workflow(WORKFLOWS / name)["jobs"]:
+        contexts = analysis.job_contexts(name, job_id)
+        assert (main in contexts) == (push in contexts), f"{name}/{job_id}"
+        if job_id != "checks":
+            assert other not in contexts, f"{name}/{job_id} runs for a dispatch off main"
+    assert main in analysis.job_contexts(name, "promote")
+
+
 # ---- the static checkers -----------------------------------------------------------------------
 def _task(target: str) -> None:
     result = run([TASK, target], timeout=600)
