@@ -1,15 +1,17 @@
 """`--dry-run` plans of both runtimes: the exact ordered actions, nothing executed."""
 
 import importlib.util
+import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from kontaxa_local.executor import DryRunExecutor
-from kontaxa_local.kind_runtime import KindRuntime
+from kontaxa_local.executor import DryRunExecutor, Executor
+from kontaxa_local.kind_runtime import RESTARTED_AFTER_LOAD, KindRuntime
 from kontaxa_local.process_runtime import ProcessRuntime
 from kontaxa_local.settings import REPO_ROOT, Settings
 from kontaxa_local.version import working_tree_revision
@@ -264,3 +266,49 @@ def test_kind_plan_with_localstack(tmp_path: Path) -> None:
     _manifest_checks().validate_object(root)
     apply = next(a for a in executor.actions if a.what == "terraform apply")
     assert "create_ecr_repositories=false" in apply.command
+
+
+def test_a_reused_cluster_restarts_what_keeps_its_image_tag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After `kind load`, the workloads whose pod template never changes are restarted where
+    they exist (a reused cluster), so they run the image just built; the names are the
+    rendered manifests' own. kubectl is a stand-in that records its calls; the secrets
+    provider exists, the git server not yet."""
+    calls = tmp_path / "calls"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    kubectl = bin_dir / "kubectl"
+    kubectl.write_text(
+        "#!/usr/bin/env bash\n"
+        f'echo "$*" >> {calls}\n'
+        'if [[ "$*" == *"get daemonset kontaxa-secrets-provider"* ]]; then\n'
+        "  echo daemonset.apps/kontaxa-secrets-provider\n"
+        "fi\n"
+    )
+    kubectl.chmod(0o755)
+    # The names are the rendered manifests' own (the real kubectl, before the stand-in).
+    rendered = {
+        (o["metadata"].get("namespace"), o["kind"].lower(), o["metadata"]["name"])
+        for path in ("infra/k8s/platform/secrets-provider", "local/kind/git-server")
+        for o in yaml.safe_load_all(
+            subprocess.run(
+                ["kubectl", "kustomize", str(REPO_ROOT / path)],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+    }
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    runtime = KindRuntime(_settings(tmp_path, runtime="kind"), Executor())
+    (tmp_path / "state/logs").mkdir(parents=True)
+    runtime._restart_on_new_images()
+    provider = f"--context {runtime.context} -n kube-system"
+    git_server = f"--context {runtime.context} -n git-server"
+    assert calls.read_text().splitlines() == [
+        f"{provider} get daemonset kontaxa-secrets-provider --ignore-not-found -o name",
+        f"{provider} rollout restart daemonset/kontaxa-secrets-provider",
+        f"{git_server} get deployment git-server --ignore-not-found -o name",
+    ]
+    assert set(RESTARTED_AFTER_LOAD) <= rendered

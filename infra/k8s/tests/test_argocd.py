@@ -490,7 +490,8 @@ def _leaf_paths(node: object, prefix: str = "") -> set[str]:
 # every level these keys sit: an unknown key fails the chart's own validation) and the
 # templates _podtemplate.tpl (hostPort, http.redirections.entryPoint -> --entryPoints.web.
 # http.redirections.entryPoint.*), _service.tpl (service.spec copied into the Service spec,
-# service.annotations onto it), ingressclass.yaml, poddisruptionbudget.yaml.
+# service.annotations onto it; ports.<name>.http.sanitizePath -> --entryPoints.<name>.http.
+# sanitizePath), ingressclass.yaml, poddisruptionbudget.yaml, deployment.yaml (updateStrategy).
 TRAEFIK_KEYS = {
     "ingressClass.enabled",
     "ingressClass.isDefaultClass",
@@ -511,7 +512,11 @@ TRAEFIK_KEYS = {
     "ports.web.http.redirections.entryPoint.scheme",
     "ports.web.http.redirections.entryPoint.permanent",
     "ports.web.hostPort",
+    "ports.web.http.sanitizePath",
+    "ports.websecure.http.sanitizePath",
     "ports.websecure.hostPort",
+    "updateStrategy.rollingUpdate.maxUnavailable",
+    "updateStrategy.rollingUpdate.maxSurge",
     "nodeSelector.ingress-ready",
     "nodeSelector.kubernetes.io/os",
     "tolerations",
@@ -557,6 +562,28 @@ IN_TREE_AWS_LB_ANNOTATIONS = {
 
 def _traefik_values(env: str) -> dict:
     return merge_values(_values("traefik", "common"), _values("traefik", env))
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_traefik_passes_request_paths_on_as_sent(env: str) -> None:
+    """Traefik v3.7 cleans request paths unless told not to (sanitizePath defaults to true:
+    traefik v3.7.9 pkg/config/static/entrypoints.go HTTPConfig.SetDefaults; unreserved
+    escapes decoded, then /./, /../ and repeated slashes removed, server_entrypoint_tcp.go).
+    Behind it, /parameters/a//b would reach main-api as the valid name a/b, and
+    /parameters/%2e%2e/x as /x: an invalid name answered as another. main-api validates
+    names itself (e2e/tests/test_faults.py sends both through the Ingress on kind)."""
+    ports = _traefik_values(env)["ports"]
+    for entry_point in ("web", "websecure"):
+        assert ports[entry_point]["http"]["sanitizePath"] is False, entry_point
+
+
+def test_traefik_on_kind_rolls_out_with_its_node_ports_held() -> None:
+    """On kind Traefik holds the node's ports 80 and 443 (hostPort) on the one node, so a
+    surge pod is never scheduled; the chart's default strategy (traefik-helm-chart v41.3.0
+    values.yaml: maxUnavailable 0, maxSurge 1) would never finish a rollout."""
+    values = _traefik_values("local")
+    assert values["ports"]["web"]["hostPort"] == 80
+    assert values["updateStrategy"]["rollingUpdate"] == {"maxUnavailable": 1, "maxSurge": 0}
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

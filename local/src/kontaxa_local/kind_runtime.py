@@ -37,6 +37,14 @@ IMAGES = (
     "kontaxa/git-server",
     "kontaxa/aws-emulator",  # moto from the locked wheels (LocalStack: the upstream image)
 )
+# Workloads that run a loaded image under the same tag and pod template on every bring-up:
+# on a reused cluster their pods keep the image they started with (IfNotPresent), so they
+# are restarted after a load. (main-api and aux-service roll by themselves: the build time
+# in their ConfigMaps changes. The emulator is not restarted: it holds Terraform's state.)
+RESTARTED_AFTER_LOAD = (
+    ("kube-system", "daemonset", "kontaxa-secrets-provider"),
+    ("git-server", "deployment", "git-server"),
+)
 # The service account issuer of a kind cluster: what IRSA roles trust locally.
 KIND_ISSUER = "https://kubernetes.default.svc.cluster.local"
 EMULATOR = ("aws-emulator", "aws-emulator", 4566)  # namespace, service, port
@@ -160,6 +168,25 @@ class KindRuntime:
             log=self.log,
             timeout=1800,
         )
+        self._restart_on_new_images()
+
+    def _restart_on_new_images(self) -> None:
+        """Restart what RESTARTED_AFTER_LOAD names, where it exists (a reused cluster)."""
+        if self.executor.dry_run:  # a plan lists no cluster, so nothing exists yet
+            return
+        for namespace, kind, name in RESTARTED_AFTER_LOAD:
+            found = run_command(
+                f"look for {kind}/{name}",
+                self.kubectl(
+                    "-n", namespace, "get", kind, name, "--ignore-not-found", "-o", "name"
+                ),
+            )
+            if found.strip():
+                self.executor.run(
+                    f"restart {kind}/{name} on the image just loaded",
+                    self.kubectl("-n", namespace, "rollout", "restart", f"{kind}/{name}"),
+                    log=self.log,
+                )
 
     def _apply_kustomization(self, step: str, path: Path, edit: Any = None) -> None:
         command = self.kubectl("apply", "--server-side", "--force-conflicts")

@@ -130,3 +130,35 @@ def test_calls_past_their_deadline_still_hold_their_slot(
         # Busy is not broken: readiness keeps its last result and makes no call.
         assert aux.http.get("/ready").json()["checks"]["aws"] == "unchecked"
         assert len(slow.requests) == 1
+
+
+def test_a_throttled_aws_leaves_the_pod_ready(faulty: tuple[FakeUpstream, Aux]) -> None:
+    """Throttling is an answer: the pod serves (its cache, and the 429 with Retry-After), so it
+    stays in the Service. SSM's quota is the account's and region's, shared by every pod:
+    failing readiness on it would take every aux-service pod out at once."""
+    upstream, aux = faulty
+    upstream.reply = _aws_error("ThrottlingException")
+    assert aux.get("/parameters/welcome-message").status_code == 429
+    ready = aux.http.get("/ready")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"]["aws"] == "throttled"
+
+
+def test_a_listing_past_its_deadline_stops_at_the_page_in_flight(secrets_root: Path) -> None:
+    """At the deadline the request is answered 504 and the listing thrown away, so its thread
+    makes no further page's call: SSM pages of 0.2 s, a deadline of 0.5 s, and no call after
+    the one in flight (without the stop it went on through every page, holding its slot)."""
+    pages = iter(range(1_000_000))
+
+    def page(_: str) -> FakeReply:
+        return FakeReply(body={"Parameters": [], "NextToken": f"t{next(pages)}"}, delay=0.2)
+
+    settings = {"aws_deadline_seconds": 0.5, "aws_read_timeout_seconds": 2.0}
+    with FakeUpstream(page) as ssm, start_aux(ssm.url, secrets_root, SeedData(), **settings) as aux:
+        response = aux.get("/parameters")
+        assert response.status_code == 504
+        assert response.json()["error"]["code"] == "aws_timeout"
+        calls = len(ssm.requests)
+        assert calls >= 2, "the listing went past its first page before the deadline"
+        time.sleep(1.0)  # five more pages' time
+        assert len(ssm.requests) - calls <= 1, (calls, len(ssm.requests))

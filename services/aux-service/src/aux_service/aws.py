@@ -7,7 +7,7 @@ AWS, LocalStack or moto; credentials come from the default chain (IRSA on EKS).
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, TypeVar
 
 import anyio
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+P = TypeVar("P")
 
 _NOT_FOUND = {"ParameterNotFound", "ParameterVersionNotFound", "NoSuchBucket"}
 _DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "Forbidden"}
@@ -93,17 +94,24 @@ class AwsGateway:
 
         return run
 
-    async def _call(self, operation: str, subject: str, fn: Callable[[], T]) -> T:
+    async def _call(self, operation: str, subject: str, fn: Callable[[threading.Event], T]) -> T:
+        """Run `fn` in a worker thread within the deadline; `fn` gets the event set when the
+        deadline passed, which a call of several pages checks between them."""
         started = time.perf_counter()
         outcome = "error"
+        expired = threading.Event()
         try:
             # The deadline bounds every page and attempt of the call. At the deadline the
-            # request is answered and the worker thread left to finish on its own: botocore's
-            # timeouts end it (attempts x (connect + read) per page, at most the deadline by
-            # default), and its slot bounds how many such threads there are.
+            # request is answered and the worker thread left to finish on its own: it makes
+            # no further page's call (`expired`), botocore's timeouts end the call in flight
+            # (attempts x (connect + read), at most the deadline by default), and its slot
+            # bounds how many such threads there are.
             with anyio.move_on_after(self._deadline) as deadline:
-                result = await anyio.to_thread.run_sync(self._slot(fn), abandon_on_cancel=True)
+                result = await anyio.to_thread.run_sync(
+                    self._slot(lambda: fn(expired)), abandon_on_cancel=True
+                )
             if deadline.cancelled_caught:
+                expired.set()
                 outcome = "deadline"
                 logger.warning(
                     "AWS call exceeded AWS_DEADLINE_SECONDS",
@@ -146,9 +154,9 @@ class AwsGateway:
     async def list_buckets(self) -> list[Bucket]:
         """Every bucket the credentials can list (S3 ListBuckets)."""
 
-        def call() -> list[Bucket]:
+        def call(expired: threading.Event) -> list[Bucket]:
             buckets: list[Bucket] = []
-            for page in self.s3.get_paginator("list_buckets").paginate():
+            for page in _until(expired, self.s3.get_paginator("list_buckets").paginate()):
                 buckets += [
                     Bucket(name=b["Name"], created=b.get("CreationDate"))
                     for b in page.get("Buckets", [])
@@ -160,7 +168,7 @@ class AwsGateway:
     async def get_parameter(self, full_name: str) -> Parameter:
         """One parameter (SSM GetParameter); SecureString values are never decrypted."""
 
-        def call() -> Parameter:
+        def call(_: threading.Event) -> Parameter:
             reply = self.ssm.get_parameter(Name=full_name, WithDecryption=False)
             return self._parameter(reply["Parameter"])
 
@@ -169,12 +177,13 @@ class AwsGateway:
     async def list_parameters(self) -> list[Parameter]:
         """Every parameter under the prefix, recursively (SSM GetParametersByPath, all pages)."""
 
-        def call() -> list[Parameter]:
+        def call(expired: threading.Event) -> list[Parameter]:
             paginator = self.ssm.get_paginator("get_parameters_by_path")
-            parameters: list[Parameter] = []
-            for page in paginator.paginate(
+            pages = paginator.paginate(
                 Path=self._prefix or "/", Recursive=True, WithDecryption=False
-            ):
+            )
+            parameters: list[Parameter] = []
+            for page in _until(expired, pages):
                 parameters += [self._parameter(p) for p in page.get("Parameters", [])]
             return sorted(parameters, key=lambda p: p.full_name)
 
@@ -183,7 +192,7 @@ class AwsGateway:
     async def ping(self) -> None:
         """A cheap call the service's IAM policy allows, to prove AWS answers."""
 
-        def call() -> None:
+        def call(_: threading.Event) -> None:
             self.ssm.get_parameters_by_path(Path=self._prefix or "/", MaxResults=1)
 
         await self._call("GetParametersByPath", "parameters", call)
@@ -206,6 +215,20 @@ class AwsGateway:
             value=None if secure else raw.get("Value"),
             last_modified=raw.get("LastModifiedDate"),
         )
+
+
+class _Abandoned(Exception):
+    """The request this call was for has been answered (its deadline passed)."""
+
+
+def _until(expired: threading.Event, pages: Iterable[P]) -> Iterator[P]:
+    """`pages`, stopping before the next page's call once `expired` is set: a listing past
+    its deadline is answered 504 and thrown away, so its thread (and its slot) end with the
+    page in flight instead of fetching every other page too."""
+    for page in pages:
+        yield page
+        if expired.is_set():
+            raise _Abandoned
 
 
 def _client_error(exc: ClientError, subject: str) -> ApiError:

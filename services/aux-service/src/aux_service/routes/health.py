@@ -38,6 +38,13 @@ class AwsCheck:
         return self.status
 
 
+# What the AWS check may say of a pod that serves: AWS answered. Throttled is an answer:
+# the pod serves its cache and passes the 429 with Retry-After on. SSM's quota is the
+# account's and region's, shared by every pod, so failing readiness on it would take every
+# aux-service pod out of the Service at once, and main-api would answer 503 unreachable.
+SERVING = {"ok", "throttled"}
+
+
 def build_router(
     settings: Settings, metadata: VersionMetadata, secrets: SecretFiles, aws: AwsGateway
 ) -> APIRouter:
@@ -60,7 +67,7 @@ def build_router(
         aws_status = await aws_check.current()
         secrets_ok = secrets.get(SERVICE_TOKEN_FILE) is not None
         checks = {"aws": aws_status, "secrets": "ok" if secrets_ok else "missing"}
-        ok = secrets_ok and aws_status == "ok"
+        ok = secrets_ok and aws_status in SERVING
         response.status_code = 200 if ok else 503
         return {"status": "ready" if ok else "not_ready", "checks": checks, "meta": metadata.meta()}
 
