@@ -6,6 +6,7 @@ run `python -m main_api` (kontaxa_common.server.serve) and talk raw TCP to it.
 """
 
 import os
+import re
 import select
 import socket
 import subprocess
@@ -151,3 +152,38 @@ def test_requests_within_the_limits_are_served(main_api: int) -> None:
         response = client.get("/health", headers={"X-Big": "a" * 20_000})
         assert response.status_code == 431
         assert response.json()["error"]["code"] == "request_headers_too_large"
+
+
+def _statuses(port: int, requests: bytes) -> list[int]:
+    """Send `requests` (pipelined) in one write; the status of every reply until the server
+    closes the connection, in order."""
+    connection = _connect(port)
+    connection.sendall(requests)
+    replies = b""
+    try:
+        while chunk := connection.recv(65536):
+            replies += chunk
+    except (TimeoutError, ConnectionResetError):
+        pass
+    connection.close()
+    return [int(code) for code in re.findall(rb"HTTP/1\.1 (\d{3}) ", replies)]
+
+
+GET = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+LAST_GET = b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+
+
+def test_pipelined_requests_within_the_limits_are_all_answered(main_api: int) -> None:
+    """The head limit is per request: a thousand small heads in one read (33 KB, over the
+    32 KiB limit together) and heads of 15 KB behind a small one are each within it."""
+    assert _statuses(main_api, GET * 999 + LAST_GET) == [200] * 1000
+    big = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Fine: " + b"a" * 15_000 + b"\r\n\r\n"
+    assert len(big) < 16 * 1024
+    assert _statuses(main_api, GET + big * 3 + LAST_GET) == [200] * 5
+
+
+def test_a_head_over_the_limit_is_refused_after_the_replies_before_it(main_api: int) -> None:
+    """A client reads replies in order: the 431 comes after the answer to the request
+    pipelined before the oversized head, not in its place."""
+    oversized = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 40_000 + b"\r\n\r\n"
+    assert _statuses(main_api, GET * 3 + oversized + GET) == [200, 200, 200, 431]

@@ -4,7 +4,8 @@ uvicorn (0.54) reads a request head of any size and for any time: its httptools 
 feeds every byte to the parser before the app sees a header, starts no timer on a new
 connection, and cancels its keep-alive timer on any byte, so a client can hold a connection
 with an idle socket or one header byte a second, or make it parse 64 MiB of header first.
-`BoundedHttpToolsProtocol` bounds the head where it is read: its size (431 and close) and
+`BoundedHttpToolsProtocol` bounds each head where it is read: its size (431 and close, after
+the replies to requests pipelined before it; pipelined heads in one read count each on its own) and
 the time to receive the request, head and body (close), from the connection's first byte or a
 request's first byte (a body dripped a byte at a time would hold the connection too).
 The middleware's own 431 (kontaxa_common.middleware) stays the finer check of what was read.
@@ -56,34 +57,45 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         self._head_bytes = 0
         self._in_head = True
+        self._refusing = False
+        self._heads = 0  # request heads completed on this connection
         self._request_timer: asyncio.TimerHandle | None = self.loop.call_later(
             self.head_timeout_seconds, self._request_timed_out
         )
 
     def data_received(self, data: bytes) -> None:
-        """Count the bytes of a request head before the parser sees them."""
-        if not self._in_head:
-            super().data_received(data)
-            return
-        if self._request_timer is None:  # the first bytes of the next request on this connection
-            self._request_timer = self.loop.call_later(
-                self.head_timeout_seconds, self._request_timed_out
-            )
-        room = self.max_head_bytes - self._head_bytes
-        if len(data) <= room:
-            self._head_bytes += len(data)
-            super().data_received(data)
-            return
-        super().data_received(data[:room])  # the head may end within the limit ...
-        if self._in_head:  # ... or not: refuse before reading more of it
-            self._refuse()
-            return
-        super().data_received(data[room:])
+        """Count the bytes of each request head before the parser sees them."""
+        while data and not self._refusing and not self.transport.is_closing():
+            if not self._in_head:  # a body, and whatever follows it in this read
+                super().data_received(data)
+                return
+            if self._request_timer is None:  # the first bytes of the next request
+                self._request_timer = self.loop.call_later(
+                    self.head_timeout_seconds, self._request_timed_out
+                )
+            room = self.max_head_bytes - self._head_bytes
+            if len(data) <= room:
+                self._head_bytes += len(data)
+                super().data_received(data)
+                return
+            # More than this head may still take. Pipelined requests share a read: pass on
+            # the head up to its end when it ends within the limit, and count what follows
+            # as the next request's (a request without a body ends with its head).
+            end = data.find(b"\r\n\r\n", 0, room)
+            taken = end + 4 if end >= 0 else room
+            self._head_bytes += taken
+            heads = self._heads
+            super().data_received(data[:taken])
+            if end < 0 and self._in_head and self._heads == heads:  # no end within the limit
+                self._refuse()  # (an end split across two reads completes a head here)
+                return
+            data = data[taken:]
 
     def on_headers_complete(self) -> None:
         """The head is complete: stop counting it (the timer runs until the body is in)."""
         self._in_head = False
         self._head_bytes = 0
+        self._heads += 1
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
@@ -107,8 +119,29 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if not self.transport.is_closing():
             self.transport.close()
 
+    def on_response_complete(self) -> None:
+        """A response went out; a refusal waiting on it goes once none is left."""
+        super().on_response_complete()
+        if self._refusing and not self._responding():
+            self._send_refusal()
+
+    def _responding(self) -> bool:
+        """Whether an earlier request of this connection has yet to get its response."""
+        cycle = self.cycle
+        return bool(self.pipeline) or (cycle is not None and not cycle.response_complete)
+
     def _refuse(self) -> None:
+        """431 and close, after the responses to the requests before this one (pipelined on
+        the connection): a client reads replies in order, so an earlier 431 would read as the
+        answer to an earlier request. Nothing more is read meanwhile."""
         self._cancel_request_timer()
+        self._refusing = True
+        if self._responding():
+            self.flow.pause_reading()
+            return
+        self._send_refusal()
+
+    def _send_refusal(self) -> None:
         if not self.transport.is_closing():
             self.transport.write(_TOO_LARGE)
             self.transport.close()
