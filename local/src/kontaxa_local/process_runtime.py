@@ -36,14 +36,23 @@ CACHE_DIR = "cache"  # kept by local-down (the LocalStack venv); local-reset rem
 PORT_ENV = {"metrics": "METRICS_PORT"}
 
 
+# Every port free_port has handed out in this process. A port is free when chosen but taken
+# only when its server binds it, a second later for a service: a port chosen meanwhile (the
+# next component's) could be the same one, and one of the two servers would fail to start.
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
+    """A free TCP port on 127.0.0.1, never one this process handed out before."""
     import socket
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def emulator_session() -> boto3.session.Session:
