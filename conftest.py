@@ -4,9 +4,10 @@ schedules the tests of `task test` on its two workers (pytest-xdist, `--dist loa
 Each test file is one unit of work, run by one worker, so a file's module fixtures (an
 emulator, a Terraform apply) start once. The e2e suite and the container tier are one unit
 ("stacks"): they share session fixtures (the stacks under test, the built images) and
-measure latency (the soak, the resilience bounds), so they run last, when the other worker
-has nothing left to start. The files that take longest (Terraform applies, the services on
-Python 3.12, whole bring-ups) go first, so the two workers finish close together.
+measure latency (the soak, the resilience bounds), so they run last and alone: once both
+workers are down to their last tests of everything else, one takes them and the other
+stops. Before that, the files that take longest (Terraform applies, the services on Python
+3.12, whole bring-ups) go first, so the two workers finish the rest close together.
 
 The units come from `pytest_xdist_make_scheduler` below rather than `--dist loadgroup` with
 `xdist_group` marks: pytest-xdist 3.8 names a group by rewriting `item._nodeid`, which
@@ -55,11 +56,26 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """Under `--dist loadfile`: units as `unit_of` says (the other modes are xdist's own)."""
     if config.getvalue("dist") != "loadfile":
         return None
-    from xdist.scheduler import LoadFileScheduling
+    from xdist.scheduler import LoadFileScheduling  # type: ignore[import-untyped]
 
-    class FileUnits(LoadFileScheduling):
+    class FileUnits(LoadFileScheduling):  # type: ignore[misc]
         def _split_scope(self, nodeid: str) -> str:
             return unit_of(nodeid)
+
+        def _assign_work_unit(self, node: Any) -> None:
+            if next(iter(self.workqueue)) != STACKS:
+                super()._assign_work_unit(node)
+                return
+            # The last unit runs alone: the worker that finishes last gets it, and the
+            # others stop. "Finishes": two tests or fewer left, as xdist counts it (a worker
+            # holds its last test back until it gets more work or is told to stop).
+            others = [work for other, work in self.assigned_work.items() if other is not node]
+            if any(self._pending_of(work) > 2 for work in others):
+                return
+            super()._assign_work_unit(node)
+            for other in self.nodes:
+                if other is not node and not other.shutting_down:
+                    other.shutdown()
 
     return FileUnits(config, log)
 

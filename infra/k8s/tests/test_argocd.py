@@ -566,7 +566,7 @@ def _traefik_values(env: str) -> dict:
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_traefik_passes_request_paths_on_as_sent(env: str) -> None:
-    """Traefik v3.7 cleans request paths unless told not to (sanitizePath defaults to true:
+    """Traefik cleans request paths unless told not to (sanitizePath defaults to true:
     traefik v3.7.9 pkg/config/static/entrypoints.go HTTPConfig.SetDefaults; unreserved
     escapes decoded, then /./, /../ and repeated slashes removed, server_entrypoint_tcp.go).
     Behind it, /parameters/a//b would reach main-api as the valid name a/b, and

@@ -309,23 +309,23 @@ def copy_terraform_tree(destination: Path) -> Path:
 
 
 def copy_repository(destination: Path) -> Path:
-    """Copy the repository's own files (no git, environments, caches or Terraform leftovers),
-    for a Task target that writes into the tree it runs in (tflocal's provider override in
-    the local root): run in the copy, it cannot disturb a test that reads the repository at
-    the same time (`task test` runs two workers)."""
-    ignore = shutil.ignore_patterns(
-        ".git",
-        ".venv",
-        ".tools",
-        ".local",
-        ".task",
-        ".*_cache",
-        ".hypothesis",
-        "__pycache__",
-        "node_modules",
-        *_TERRAFORM_LEFTOVERS,
-    )
-    shutil.copytree(REPO_ROOT, destination, ignore=ignore, symlinks=True)
+    """Copy the repository's files as git sees them (tracked, and untracked but not ignored:
+    no caches, environments, build output or Terraform leftovers), for a Task target that
+    writes into the tree it runs in (tflocal's provider override in the local root): run in
+    the copy, it cannot disturb a test that reads the repository at the same time (`task
+    test` runs two workers)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
+    for name in filter(None, listed.decode().split("\0")):
+        source = REPO_ROOT / name
+        if source.is_file():  # a tracked file deleted in the working tree is not copied
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target, follow_symlinks=False)
     return destination
 
 

@@ -154,11 +154,19 @@ def test_requests_within_the_limits_are_served(main_api: int) -> None:
         assert response.json()["error"]["code"] == "request_headers_too_large"
 
 
-def _statuses(port: int, requests: bytes) -> list[int]:
-    """Send `requests` (pipelined) in one write; the status of every reply until the server
-    closes the connection, in order."""
+def _statuses(port: int, *writes: bytes) -> list[int]:
+    """The status of every reply to `_replies`, in order."""
+    return [int(code) for code in re.findall(rb"HTTP/1\.1 (\d{3}) ", _replies(port, *writes))]
+
+
+def _replies(port: int, *writes: bytes) -> bytes:
+    """Send pipelined requests, each of `writes` in one write (a tenth of a second apart);
+    every byte the server answers until it closes the connection."""
     connection = _connect(port)
-    connection.sendall(requests)
+    for index, data in enumerate(writes):
+        if index:
+            time.sleep(0.1)
+        connection.sendall(data)
     replies = b""
     try:
         while chunk := connection.recv(65536):
@@ -166,7 +174,7 @@ def _statuses(port: int, requests: bytes) -> list[int]:
     except (TimeoutError, ConnectionResetError):
         pass
     connection.close()
-    return [int(code) for code in re.findall(rb"HTTP/1\.1 (\d{3}) ", replies)]
+    return replies
 
 
 GET = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -187,3 +195,20 @@ def test_a_head_over_the_limit_is_refused_after_the_replies_before_it(main_api: 
     pipelined before the oversized head, not in its place."""
     oversized = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 40_000 + b"\r\n\r\n"
     assert _statuses(main_api, GET * 3 + oversized + GET) == [200, 200, 200, 431]
+
+
+def test_a_head_over_the_limit_is_refused_wherever_it_starts_in_a_read(main_api: int) -> None:
+    """The head is counted from its first byte, also where it follows a body or another head
+    in the same read, or ends in a later one: each is refused (431), not parsed whole."""
+    oversized = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 120_000 + b"\r\n\r\n"
+    with_body = b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx"
+    head = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 62_000 + b"\r\n\r\n"
+    for writes, first in (
+        ((with_body + oversized,), 405),
+        ((GET + head[:32_000], head[32_000:]), 200),
+    ):
+        replies = _replies(main_api, *writes)
+        assert [int(c) for c in re.findall(rb"HTTP/1\.1 (\d{3}) ", replies)] == [first, 431]
+        # The server's own refusal, before the parser read the head (not the app's 431,
+        # which comes after the whole head was parsed).
+        assert replies.endswith(b"request head is too large\r\n"), replies[-200:]

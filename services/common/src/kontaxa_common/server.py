@@ -59,37 +59,57 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = True
         self._refusing = False
         self._heads = 0  # request heads completed on this connection
+        self._body_bytes = 0  # request body bytes the parser passed on, on this connection
         self._request_timer: asyncio.TimerHandle | None = self.loop.call_later(
             self.head_timeout_seconds, self._request_timed_out
         )
 
     def data_received(self, data: bytes) -> None:
-        """Count the bytes of each request head before the parser sees them."""
-        while data and not self._refusing and not self.transport.is_closing():
-            if not self._in_head:  # a body, and whatever follows it in this read
-                super().data_received(data)
+        """Count the bytes of each request head before the parser sees them.
+
+        Pipelined requests share a read, so the parser gets it in pieces whose bounds are
+        known: a head up to its end (when it ends within the limit), a body a slice at a
+        time. Where a request ends within a piece, what follows it in the piece is counted
+        as the next head's (`_count_after`).
+        """
+        if self._refusing:  # a 431 waits on earlier replies: read nothing more
+            self.flow.pause_reading()
+            return
+        while data and not self.transport.is_closing():
+            in_head = self._in_head
+            if in_head:
+                if self._request_timer is None:  # the first bytes of the next request
+                    self._request_timer = self.loop.call_later(
+                        self.head_timeout_seconds, self._request_timed_out
+                    )
+                room = self.max_head_bytes - self._head_bytes
+                end = data.find(b"\r\n\r\n", 0, room)
+                size = end + 4 if end >= 0 else min(len(data), room)
+                self._head_bytes += size
+            else:  # a body: what may follow it in this read is the next request
+                end, size = -1, min(len(data), self.max_head_bytes)
+            piece, data = data[:size], data[size:]
+            heads, body_bytes = self._heads, self._body_bytes
+            super().data_received(piece)
+            if self._in_head and (self._heads != heads or not in_head):
+                self._count_after(piece, self._body_bytes - body_bytes)
+            elif self._in_head and end < 0 and data:  # the head does not end within the limit
+                self._refuse()
                 return
-            if self._request_timer is None:  # the first bytes of the next request
-                self._request_timer = self.loop.call_later(
-                    self.head_timeout_seconds, self._request_timed_out
-                )
-            room = self.max_head_bytes - self._head_bytes
-            if len(data) <= room:
-                self._head_bytes += len(data)
-                super().data_received(data)
-                return
-            # More than this head may still take. Pipelined requests share a read: pass on
-            # the head up to its end when it ends within the limit, and count what follows
-            # as the next request's (a request without a body ends with its head).
-            end = data.find(b"\r\n\r\n", 0, room)
-            taken = end + 4 if end >= 0 else room
-            self._head_bytes += taken
-            heads = self._heads
-            super().data_received(data[:taken])
-            if end < 0 and self._in_head and self._heads == heads:  # no end within the limit
-                self._refuse()  # (an end split across two reads completes a head here)
-                return
-            data = data[taken:]
+
+    def _count_after(self, piece: bytes, body_bytes: int) -> None:
+        """A request ended within `piece`: count what follows it as the next head's. Two
+        bounds, never below it: what follows the piece's last head end (a head's bytes
+        contain no head end), and the piece less its body bytes (exact after a body of known
+        length); the smaller is counted."""
+        last = piece.rfind(b"\r\n\r\n")
+        after_heads = len(piece) - (last + 4) if last >= 0 else len(piece)
+        self._head_bytes = min(after_heads, len(piece) - body_bytes)
+
+    def on_body(self, body: bytes) -> None:
+        """Count the body's bytes (to find where a request ends in a read), then uvicorn's."""
+        self._body_bytes += len(body)
+        super().on_body(body)
 
     def on_headers_complete(self) -> None:
         """The head is complete: stop counting it (the timer runs until the body is in)."""
@@ -121,9 +141,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         """A response went out; a refusal waiting on it goes once none is left."""
-        super().on_response_complete()
-        if self._refusing and not self._responding():
-            self._send_refusal()
+        super().on_response_complete()  # resumes reading, which a waiting refusal undoes
+        if self._refusing:
+            if self._responding():
+                self.flow.pause_reading()
+            else:
+                self._send_refusal()
 
     def _responding(self) -> bool:
         """Whether an earlier request of this connection has yet to get its response."""
