@@ -1,7 +1,6 @@
 """Fixtures of the secrets-provider tests: a real moto server on 127.0.0.1, seeded per test."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ from typing import Any
 
 import boto3
 import pytest
+
+from kontaxa_local.process_runtime import free_port
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -36,16 +37,10 @@ SERVICE_TOKEN = "token-0123456789abcdef"
 API_KEYS = '{"primary": "primary-key-1111", "secondary": "secondary-key-2222"}'
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A moto server process on a free loopback port, stopped by its PID at the end."""
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
     with log.open("wb") as output:
         process = subprocess.Popen(

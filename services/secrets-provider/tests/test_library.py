@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from kontaxa_local.process_runtime import free_port
 from secrets_provider import (
     MountError,
     ObjectContentError,
@@ -378,11 +379,7 @@ def test_failed_first_mount_creates_nothing(store: Any, tmp_path: Path) -> None:
 
 
 def test_unreachable_store_is_a_store_error(tmp_path: Path) -> None:
-    import socket
-
-    with socket.socket() as probe:  # a loopback port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    closed = f"http://127.0.0.1:{free_port()}"  # a loopback port nobody listens on
 
     with pytest.raises(StoreError, match=r"is the emulator running at http://127\.0\.0\.1"):
         fetch_files(
