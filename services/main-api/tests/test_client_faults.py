@@ -131,6 +131,42 @@ def test_a_close_delimited_body_is_read_not_retried(run: Any) -> None:
         assert upstream.requests == ["/parameters/first"]  # one request, no retry
 
 
+CUT_SHORT = {
+    # aux-service killed between writing a reply's head and its body (uvicorn writes
+    # them apart): pyreqwest calls this one a BodyDecodeError, the 502 of the e2e failure.
+    "content-length": b"Content-Length: 200\r\n\r\n" + b'{"parameter": ',
+    "in a chunk": b"Transfer-Encoding: chunked\r\n\r\n40\r\n" + b'{"parameter": ',
+    "in a chunk-size line": b"Transfer-Encoding: chunked\r\n\r\n4",
+}
+
+
+@pytest.mark.parametrize("cut", CUT_SHORT.values(), ids=CUT_SHORT.keys())
+def test_a_reply_cut_short_by_the_connection_closing_is_retried(run: Any, cut: bytes) -> None:
+    # A GET whose reply never arrived whole: nothing usable was answered, so it goes again.
+    def first_cut(connection: socket.socket, path: str) -> str | None:
+        if len(upstream.requests) > 1:
+            connection.sendall(http_reply(parameter_body(path)))
+            return None
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + cut)
+        return "close"
+
+    with run(first_cut) as (main, upstream):
+        assert main.value_of("first") == "value of first"
+        assert upstream.requests == ["/parameters/first"] * 2
+
+
+def test_replies_always_cut_short_are_503_unreachable(run: Any) -> None:
+    def always_cut(connection: socket.socket, path: str) -> str:
+        connection.sendall(b"HTTP/1.1 200 OK\r\n" + CUT_SHORT["content-length"])
+        return "close"
+
+    with run(always_cut, aux_max_retries=1) as (main, upstream):
+        response = main.parameter("first")
+        assert response.status_code == 503, response.text
+        assert response.json()["error"]["code"] == "upstream_unavailable"
+        assert upstream.requests == ["/parameters/first"] * 2
+
+
 def test_a_chunked_body_split_across_reads(run: Any) -> None:
     def chunked_drip(connection: socket.socket, path: str) -> None:
         body = parameter_body(path)

@@ -101,6 +101,21 @@ def _connect_failed(exc: PyreqwestError) -> bool:
     return any(cause.get("message") == "client error (Connect)" for cause in causes)
 
 
+# hyper's IncompleteBody (src/proto/h1/decode.rs): the connection closed before the body's
+# Content-Length or the current chunk had arrived, an io::ErrorKind::UnexpectedEof, as when
+# aux-service dies between writing a reply's head and its body. pyreqwest 0.15 tells
+# connection errors by a list of messages of its own (src/exceptions/utils.rs,
+# CONNECTION_ERROR_PATTERN) that misses this one, so it arrives as a BodyDecodeError,
+# not the NetworkError an EOF in a chunk-size line or a reset is.
+_CUT_SHORT = "end of file before message length reached"
+
+
+def _cut_short(exc: PyreqwestError) -> bool:
+    """Whether the reply's body was cut short by the connection closing: no reply came."""
+    causes = getattr(exc, "details", {}).get("causes") or []
+    return any(cause.get("message") == _CUT_SHORT for cause in causes)
+
+
 class AuxTransport:
     """GETs to aux-service over pyreqwest's pool, outcomes as Reply or this module's errors."""
 
@@ -176,6 +191,8 @@ class AuxTransport:
         except NetworkError as exc:  # refused, reset or closed before a complete reply
             raise UpstreamUnreachable(_describe(exc)) from exc
         except PyreqwestError as exc:  # a malformed or oversized reply, a broken body
+            if _cut_short(exc):
+                raise UpstreamUnreachable(_describe(exc)) from exc
             raise UpstreamProtocolError(_describe(exc)) from exc
         except ValueError as exc:  # a header that is not text (obs-text bytes), from get_header
             raise UpstreamProtocolError("a reply header that is not text") from exc
