@@ -61,18 +61,30 @@ Where `terraform apply` of the local root spends its time (`TF_LOG=trace`, moto 
 - `terraform init` (1.4 s of CPU) ran on every bring-up; its working directory now lives in
   the cache that local-down keeps, and init runs only when the root, the modules or the CLI
   configuration changed (a digest says so).
+- moto's first call to a service builds that service's backend, and the plan walk makes two
+  such calls one after the other on its path: `iam:GetUser` when the provider is configured
+  (`allowed_account_ids` needs it, which keeps this root off real accounts) took 1.1 s
+  (`TF_LOG=debug`; 1.4 to 1.8 s cold from boto3, with the AWS managed policies loaded), and
+  `ec2:DescribeAvailabilityZones` for the EKS subnets 2.8 s (2.5 to 2.8 s from boto3). The
+  runner now makes both calls itself while Terraform starts its providers
+  (`kontaxa_local.terraform.warm`): applies of the root to a fresh moto took 29.7 and 29.8 s
+  with it against 34.8 and 31.6 s without, alternating in one run, and `local-up` 35.4 to
+  37.4 s against 39.8 s.
 - What does not matter here: refresh (a fresh state has nothing to refresh: "no state, so
   not refreshing"), `-parallelism` (the slow path is one chain of waits), the account check
-  (one `iam:GetUser` per configured provider, 0.08 s on a fresh moto; `allowed_account_ids`
-  needs it, which keeps this root off real accounts), moto itself (about 250 calls, 7 to 8 s
-  of its CPU in all, most under 0.1 s each, spread over the walks). The update check
+  on a warm moto (0.02 s), moto's other calls (about 250, most under 0.1 s each, spread
+  over the walks). The update check
   (`checkpoint-api.hashicorp.com`) is now off (`CHECKPOINT_DISABLE=1`): the runner calls no
   host but the emulator.
 - One provider process for all four walks is not possible: started once in its `-debug`
   mode and attached with `TF_REATTACH_PROVIDERS`, a `terraform plan` of the applied root took
   11.7 s against 14.5 s, but the next command on the same process failed in the provider's
   configure ("unable to add custom RootCAs HTTPClient"), which each plan and apply walk
-  calls: the provider is built to be configured once per process.
+  calls: the provider is built to be configured once per process. Two processes started
+  ahead, one for `terraform plan -out` and one for `terraform apply` of that plan, gain
+  nothing: the process is up in under a second and the cost is in serving the schema, which
+  each command asks for again (the plan's process spent 7.9 s of CPU; the whole apply took
+  29.1 s against 30.4 s for a plain apply in the same run).
 - So with the same resources and the same Terraform, the floor is the apply walk's waits
   (about 11 s) plus four provider starts and the plan: below 12 s in total is out of reach
   on this machine while the root creates the VPC with DNS hostnames and the KMS key with

@@ -8,7 +8,8 @@ from typing import Any
 
 from moto.server import ThreadedMotoServer
 
-from kontaxa_local.process_runtime import emulator_session, free_port
+from kontaxa_local.emulator import emulator_session
+from kontaxa_local.process_runtime import free_port
 from kontaxa_local.settings import EMULATOR_CREDENTIALS
 
 # The runner's emulator credentials, as boto3 keyword arguments (valid nowhere but emulators).

@@ -8,9 +8,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
+
 from kontaxa_local.errors import StepFailed
 from kontaxa_local.executor import Executor
-from kontaxa_local.settings import EMULATOR_CREDENTIALS, Settings
+from kontaxa_local.settings import EMULATOR_CREDENTIALS, REGION, Settings
 
 # localstack-core on the host (Python 3.13 only); the pins beside it keep its
 # dependencies at releases it works with (newer ones break it). The Terraform
@@ -23,6 +25,15 @@ LOCALSTACK_REQUIREMENTS = [
     "service-identity",
 ]
 LOCALSTACK_SERVICES = "s3,ssm,secretsmanager,iam,sts,kms"
+
+
+def emulator_session() -> boto3.session.Session:
+    """boto3 with the emulator's dummy credentials, never the developer's AWS profile."""
+    return boto3.session.Session(
+        aws_access_key_id=EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        region_name=REGION,
+    )
 
 
 @dataclass

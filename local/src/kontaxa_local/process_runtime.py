@@ -12,15 +12,12 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import boto3
-
 from kontaxa_local import console, emulator, manifests, monitoring, procs, terraform, version
 from kontaxa_local.errors import StepFailed
 from kontaxa_local.executor import Executor
 from kontaxa_local.manifests import Workload
 from kontaxa_local.settings import (
     API_KEY_FILE,
-    EMULATOR_CREDENTIALS,
     MAIN_SERVICE,
     OVERLAY,
     REGION,
@@ -53,15 +50,6 @@ def free_port() -> int:
         if port not in _HANDED_OUT:
             _HANDED_OUT.add(port)
             return port
-
-
-def emulator_session() -> boto3.session.Session:
-    """boto3 with the emulator's dummy credentials, never the developer's AWS profile."""
-    return boto3.session.Session(
-        aws_access_key_id=EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        region_name=REGION,
-    )
 
 
 def http_ok(url: str) -> bool:
@@ -427,7 +415,7 @@ class ProcessRuntime:
                     parameters,
                     default_region=REGION,
                     endpoint_url=emulator_url,
-                    session=emulator_session(),
+                    session=emulator.emulator_session(),
                 )
             except MountError as exc:
                 raise StepFailed(f"mount secrets of {workload.name}", str(exc)) from exc
