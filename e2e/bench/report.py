@@ -68,8 +68,10 @@ Where `terraform apply` of the local root spends its time (`TF_LOG=trace`, moto 
   `ec2:DescribeAvailabilityZones` for the EKS subnets 2.8 s (2.5 to 2.8 s from boto3). The
   runner now makes both calls itself while Terraform starts its providers
   (`kontaxa_local.terraform.warm`): applies of the root to a fresh moto took 29.7 and 29.8 s
-  with it against 34.8 and 31.6 s without, alternating in one run, and `local-up` 35.4 to
-  37.4 s against 39.8 s.
+  with it against 34.8 and 31.6 s without, alternating in one run, so the warming is worth
+  2 to 5 s. The rest of the drop from the previous report's 40.2 s to the table above is the
+  machine: that report ran at a load average of about 2, this one at 1.2 to 1.6 (three
+  `local-up` runs just before this report, at a load near 2: 35.4 to 37.4 s).
 - What does not matter here: refresh (a fresh state has nothing to refresh: "no state, so
   not refreshing"), `-parallelism` (the slow path is one chain of waits), the account check
   on a warm moto (0.02 s), moto's other calls (about 250, most under 0.1 s each, spread

@@ -2,16 +2,19 @@
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from kontaxa_e2e.emulator import Emulator
+from kontaxa_e2e.emulator import moto_server
 from kontaxa_local import terraform
+from kontaxa_local.executor import Action, DryRunExecutor, Executor
 from kontaxa_local.process_runtime import free_port
 from kontaxa_local.settings import REPO_ROOT, Settings
 
 TERRAFORM_PROVIDERS = "infra/terraform/environments/local/providers.tf"
-EKS_MODULE = "infra/terraform/modules/eks/vpc.tf"
+EKS_VPC = "infra/terraform/modules/eks/vpc.tf"
+PLATFORM_CLUSTER = "infra/terraform/modules/platform/cluster.tf"
 
 
 def test_terraform_calls_no_update_host_and_runs_with_the_go_settings(tmp_path: Path) -> None:
@@ -44,20 +47,64 @@ def test_init_runs_once_until_an_input_changes(tmp_path: Path, inputs: Path) -> 
     assert terraform.needs_init(settings)
 
 
-def test_warming_makes_the_plan_walks_first_calls_on_a_real_emulator(emulator: Emulator) -> None:
-    warming = terraform.warm(emulator.url)
-    warming.join(timeout=120)
+def test_warming_makes_the_plan_walks_first_calls_on_a_fresh_emulator() -> None:
+    with moto_server() as fresh:  # its own: no other test built its backends
+        warming = terraform.warm(fresh.url, {})
+        warming.join(timeout=120)
     assert not warming.is_alive()
     assert warming.failed == {}
     assert warming.done == ["iam.get_user", "ec2.describe_availability_zones"]
-    # They stay the root's first calls: the account check (allowed_account_ids needs
-    # iam:GetUser) and the zones for the EKS subnets.
+    assert warming.summary() == (
+        "warming the emulator: done iam.get_user, ec2.describe_availability_zones"
+    )
+
+
+def test_the_zones_are_warmed_only_where_the_root_reads_them() -> None:
+    # The account check: every configured provider (allowed_account_ids needs it).
     assert "allowed_account_ids" in (REPO_ROOT / TERRAFORM_PROVIDERS).read_text()
-    assert 'data "aws_availability_zones"' in (REPO_ROOT / EKS_MODULE).read_text()
+    # The zones: only the EKS network reads them, and create_eks turns it on.
+    assert "count = var.create && length(var.availability_zones) == 0 ? 1 : 0" in (
+        (REPO_ROOT / EKS_VPC).read_text()
+    )
+    assert "create                       = var.create_eks" in (
+        (REPO_ROOT / PLATFORM_CLUSTER).read_text()
+    )
+    assert terraform.first_calls({}) == [terraform.ACCOUNT_CHECK, terraform.EKS_ZONES]
+    # The kind runtime and LocalStack apply the root without EKS.
+    assert terraform.first_calls({"create_eks": "false"}) == [terraform.ACCOUNT_CHECK]
 
 
-def test_warming_an_emulator_that_is_not_there_only_notes_it() -> None:
-    warming = terraform.warm(f"http://127.0.0.1:{free_port()}")
+def test_warming_an_emulator_that_is_not_there_is_noted_in_the_log_line() -> None:
+    warming = terraform.warm(f"http://127.0.0.1:{free_port()}", {"create_eks": "false"})
     warming.join(timeout=60)
     assert warming.done == []
-    assert sorted(warming.failed) == ["ec2.describe_availability_zones", "iam.get_user"]
+    assert list(warming.failed) == ["iam.get_user"]
+    assert warming.summary().startswith("warming the emulator: done nothing; iam.get_user failed: ")
+
+
+class NoTerraform(Executor):
+    """Records the commands instead of running Terraform (no emulator here)."""
+
+    def run(self, step: str, command: list[str], **kwargs: Any) -> str:
+        self.actions.append(Action("run", step, list(command)))
+        return ""
+
+
+def test_apply_warms_the_emulator_and_logs_it_but_a_dry_run_does_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[list[tuple[str, str]]] = []
+
+    class Recorded(terraform.Warming):
+        def start(self) -> None:  # recorded, not run
+            started.append(self.calls)
+
+    monkeypatch.setattr(terraform, "Warming", Recorded)
+    settings = Settings(state_dir=tmp_path)
+    terraform.data_dir(settings).mkdir(parents=True)  # where init would have written
+    log = tmp_path / "terraform.log"
+    for executor in (DryRunExecutor(), NoTerraform()):
+        terraform.apply(executor, settings, "http://127.0.0.1:1", {"create_eks": "false"}, log)
+        assert "terraform apply" in [action.what for action in executor.actions]
+    assert started == [[terraform.ACCOUNT_CHECK]]  # the real run only
+    assert log.read_text() == "warming the emulator: done nothing\n"

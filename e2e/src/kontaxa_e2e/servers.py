@@ -204,6 +204,10 @@ class ScriptedUpstream:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        # shutdown first: a close alone leaves the socket listening while a thread is in
+        # accept(), so a later connection would still be taken.
+        with contextlib.suppress(OSError):
+            self._server.shutdown(socket.SHUT_RDWR)
         self._server.close()
         for connection in self._open:
             with contextlib.suppress(OSError):

@@ -40,28 +40,37 @@ INIT_STAMP = "kontaxa-init.sha256"
 
 # An emulator builds a service's backend on the first call to it: in moto, EC2's (its
 # regions, zones and default VPC) took 2.5 to 2.8 s here and IAM's (with the AWS managed
-# policies loaded) 1.4 to 1.8 s. The plan walk makes these two calls first, one after the
-# other (iam:GetUser when the provider is configured, ec2:DescribeAvailabilityZones for the
-# EKS subnets), after about 9 s of provider starts. Made during those starts, they are off
-# the apply's path: 29.7 s against 31.6 to 34.8 s (docs/performance.md, bring-up).
-FIRST_CALLS = (("iam", "get_user"), ("ec2", "describe_availability_zones"))
+# policies loaded) 1.4 to 1.8 s. The plan walk makes these calls first, one after the other
+# (iam:GetUser when the provider is configured; ec2:DescribeAvailabilityZones for the EKS
+# subnets, only with create_eks), after about 9 s of provider starts. Made during those
+# starts, they are off the apply's path (docs/performance.md, bring-up).
+ACCOUNT_CHECK = ("iam", "get_user")
+EKS_ZONES = ("ec2", "describe_availability_zones")
+
+
+def first_calls(variables: dict[str, str]) -> list[tuple[str, str]]:
+    """The emulator calls the plan walk makes first with these root variables."""
+    eks = variables.get("create_eks", "true") != "false"  # the root's default is true
+    return [ACCOUNT_CHECK, EKS_ZONES] if eks else [ACCOUNT_CHECK]
 
 
 class Warming(threading.Thread):
-    """FIRST_CALLS against the emulator, in the background. A call that fails is only
-    noted in `failed`: the calls read nothing Terraform needs, and Terraform reports a real
-    fault itself (LocalStack here runs no EC2, say)."""
+    """`calls` against the emulator, in the background. A call that fails is only noted
+    in `failed` (and the Terraform log): the calls read nothing Terraform needs, and
+    Terraform reports a real fault itself."""
 
-    def __init__(self, endpoint_url: str) -> None:
+    def __init__(self, endpoint_url: str, calls: list[tuple[str, str]]) -> None:
         super().__init__(name="warm-emulator", daemon=True)
         self.endpoint_url = endpoint_url
+        self.calls = calls
         self.done: list[str] = []
         self.failed: dict[str, str] = {}
 
     def run(self) -> None:
+        """Make each call once: one attempt, bounded by its timeouts."""
         session = emulator_session()
         config = Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=60)
-        for service, operation in FIRST_CALLS:
+        for service, operation in self.calls:
             name = f"{service}.{operation}"
             try:
                 client = session.client(
@@ -70,15 +79,24 @@ class Warming(threading.Thread):
                     config=config,
                 )
                 getattr(client, operation)()
-            except (BotoCoreError, ClientError) as exc:
+            except (BotoCoreError, ClientError, ValueError) as exc:
                 self.failed[name] = str(exc)
             else:
                 self.done.append(name)
 
+    def summary(self) -> str:
+        """One line for the Terraform log: what was made, what failed and why."""
+        if self.is_alive():
+            return f"warming the emulator: still running ({', '.join(self.done) or 'no call done'})"
+        failed = "; ".join(f"{name} failed: {why}" for name, why in self.failed.items())
+        return f"warming the emulator: done {', '.join(self.done) or 'nothing'}" + (
+            f"; {failed}" if failed else ""
+        )
 
-def warm(endpoint_url: str) -> Warming:
-    """Start making the emulator's first calls (FIRST_CALLS) while Terraform starts."""
-    warming = Warming(endpoint_url)
+
+def warm(endpoint_url: str, variables: dict[str, str]) -> Warming:
+    """Start making the emulator's first calls (`first_calls`) while Terraform starts."""
+    warming = Warming(endpoint_url, first_calls(variables))
     warming.start()
     return warming
 
@@ -144,8 +162,6 @@ def apply(
     env = environment(settings)
     chdir = f"-chdir={TERRAFORM_ROOT}"
     seconds = {}
-    if not executor.dry_run:
-        warm(endpoint_url)
     started = time.monotonic()
     if executor.dry_run or needs_init(settings):
         executor.run(
@@ -158,22 +174,28 @@ def apply(
             (data_dir(settings) / INIT_STAMP).write_text(init_digest())
     seconds["terraform init"] = time.monotonic() - started
     started = time.monotonic()
-    executor.run(
-        "terraform apply",
-        [
-            "terraform",
-            chdir,
-            "apply",
-            "-no-color",
-            "-auto-approve",
-            "-input=false",
-            f"-state={state_file(settings)}",
-            *_vars(endpoint_url, extra),
-        ],
-        env=env,
-        log=log,
-        timeout=1800,
-    )
+    warming = None if executor.dry_run else warm(endpoint_url, extra)
+    try:
+        executor.run(
+            "terraform apply",
+            [
+                "terraform",
+                chdir,
+                "apply",
+                "-no-color",
+                "-auto-approve",
+                "-input=false",
+                f"-state={state_file(settings)}",
+                *_vars(endpoint_url, extra),
+            ],
+            env=env,
+            log=log,
+            timeout=1800,
+        )
+    finally:
+        if warming is not None:
+            with log.open("a") as handle:
+                handle.write(warming.summary() + "\n")
     seconds["terraform apply"] = time.monotonic() - started
     return seconds
 

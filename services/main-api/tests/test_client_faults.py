@@ -8,6 +8,7 @@ client and main-api are real.
 
 import json
 import socket
+import struct
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -136,18 +137,32 @@ CUT_SHORT = {
     # them apart): pyreqwest calls this one a BodyDecodeError, the 502 of the e2e failure.
     "content-length": b"Content-Length: 200\r\n\r\n" + b'{"parameter": ',
     "in a chunk": b"Transfer-Encoding: chunked\r\n\r\n40\r\n" + b'{"parameter": ',
+    "before a chunk's CRLF": b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}",
     "in a chunk-size line": b"Transfer-Encoding: chunked\r\n\r\n4",
+    "in the last chunk": b"Transfer-Encoding: chunked\r\n\r\n0\r\n",
 }
+HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
 
 
+def _reset(connection: socket.socket) -> None:
+    """Close with a reset (RST), as the kernel does for a killed process with unread data."""
+    time.sleep(0.2)  # the head and the first bytes are read first
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+@pytest.mark.parametrize("how", ["closed", "reset"])
 @pytest.mark.parametrize("cut", CUT_SHORT.values(), ids=CUT_SHORT.keys())
-def test_a_reply_cut_short_by_the_connection_closing_is_retried(run: Any, cut: bytes) -> None:
+def test_a_reply_cut_short_by_the_connection_ending_is_retried(
+    run: Any, cut: bytes, how: str
+) -> None:
     # A GET whose reply never arrived whole: nothing usable was answered, so it goes again.
     def first_cut(connection: socket.socket, path: str) -> str | None:
         if len(upstream.requests) > 1:
             connection.sendall(http_reply(parameter_body(path)))
             return None
-        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + cut)
+        connection.sendall(HEAD + cut)
+        if how == "reset":
+            _reset(connection)
         return "close"
 
     with run(first_cut) as (main, upstream):
@@ -155,16 +170,32 @@ def test_a_reply_cut_short_by_the_connection_closing_is_retried(run: Any, cut: b
         assert upstream.requests == ["/parameters/first"] * 2
 
 
-def test_replies_always_cut_short_are_503_unreachable(run: Any) -> None:
+def test_replies_always_cut_short_are_502_after_the_retries(run: Any) -> None:
+    # Every try got a head: aux-service is up and breaks its replies, which is no
+    # "unreachable" (503, and upstream_up 0 would point the operator elsewhere).
     def always_cut(connection: socket.socket, path: str) -> str:
-        connection.sendall(b"HTTP/1.1 200 OK\r\n" + CUT_SHORT["content-length"])
+        connection.sendall(HEAD + CUT_SHORT["content-length"])
         return "close"
 
     with run(always_cut, aux_max_retries=1) as (main, upstream):
         response = main.parameter("first")
+        assert response.status_code == 502, response.text
+        assert response.json()["error"]["code"] == "upstream_error"
+        assert upstream.requests == ["/parameters/first"] * 2
+
+
+def test_a_reply_cut_short_then_refused_is_503_unreachable(run: Any) -> None:
+    # The e2e kill under load: cut short by the dying process, then nothing listens.
+    def cut_then_gone(connection: socket.socket, path: str) -> str:
+        connection.sendall(HEAD + CUT_SHORT["content-length"])
+        upstream.__exit__()  # the listener closes: the retry is refused
+        return "close"
+
+    with run(cut_then_gone, aux_max_retries=1) as (main, upstream):
+        response = main.parameter("first")
         assert response.status_code == 503, response.text
         assert response.json()["error"]["code"] == "upstream_unavailable"
-        assert upstream.requests == ["/parameters/first"] * 2
+        assert upstream.requests == ["/parameters/first"]
 
 
 def test_a_chunked_body_split_across_reads(run: Any) -> None:

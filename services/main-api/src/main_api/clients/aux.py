@@ -3,10 +3,11 @@
 The HTTP/1.1 work is pyreqwest's (reqwest and hyper, in Rust), chosen by measurement
 (docs/performance.md): the fault catalogue in tests/test_client_faults.py passes (1xx
 before the reply, 101, garbage after a body, close-delimited and split chunked bodies,
-oversized heads and bodies, slow drips, a full pool) and it costs the least CPU per call of
-the clients measured. This module only maps its outcomes onto main-api's errors: a GET that
-got no answer is retried, a timeout is 504, an unusable reply 502, aux-service's own
-statuses as `_result` says. Nothing outside this module knows how requests are made.
+replies cut short, oversized heads and bodies, slow drips, a full pool) and it costs the
+least CPU per call of the clients measured. This module only maps its outcomes onto
+main-api's errors: a GET that got no whole answer is retried, a timeout is 504, an unusable
+reply 502, aux-service's own statuses as `_result` says. Nothing outside this module knows
+how requests are made.
 """
 
 import asyncio
@@ -48,9 +49,19 @@ Shape = TypeVar("Shape", bound=BaseModel)
 
 
 class UpstreamUnreachable(ConnectionError):
-    """No reply came: refused, timed out connecting, or closed before replying.
+    """No whole reply came: refused, timed out connecting, reset, or closed before the
+    reply was complete.
 
-    Nothing was answered, so an idempotent GET may be sent again.
+    Nothing usable was answered, so an idempotent GET may be sent again.
+    """
+
+
+class UpstreamCutShort(UpstreamUnreachable):
+    """A reply's head came, then the connection closed before its body was whole.
+
+    As when aux-service dies between writing a head and its body: the GET goes again. When
+    the last try is cut short as well, aux-service is up and sending broken replies (a body
+    shorter than its Content-Length): a 502, not "unreachable".
     """
 
 
@@ -97,8 +108,7 @@ def _connect_failed(exc: PyreqwestError) -> bool:
     timeout before the reply's head; only the cause chain tells them apart. Pinned by
     tests/test_client_faults.py (a listener whose backlog is full, and a stalled upstream).
     """
-    causes = getattr(exc, "details", {}).get("causes") or []
-    return any(cause.get("message") == "client error (Connect)" for cause in causes)
+    return "client error (Connect)" in _causes(exc)
 
 
 # hyper's IncompleteBody (src/proto/h1/decode.rs): the connection closed before the body's
@@ -110,10 +120,10 @@ def _connect_failed(exc: PyreqwestError) -> bool:
 _CUT_SHORT = "end of file before message length reached"
 
 
-def _cut_short(exc: PyreqwestError) -> bool:
-    """Whether the reply's body was cut short by the connection closing: no reply came."""
+def _causes(exc: PyreqwestError) -> list[str]:
+    """The messages of a pyreqwest error's cause chain, outermost first."""
     causes = getattr(exc, "details", {}).get("causes") or []
-    return any(cause.get("message") == _CUT_SHORT for cause in causes)
+    return [str(cause.get("message")) for cause in causes]
 
 
 class AuxTransport:
@@ -190,9 +200,9 @@ class AuxTransport:
             raise TimeoutError(str(exc.message)) from exc
         except NetworkError as exc:  # refused, reset or closed before a complete reply
             raise UpstreamUnreachable(_describe(exc)) from exc
-        except PyreqwestError as exc:  # a malformed or oversized reply, a broken body
-            if _cut_short(exc):
-                raise UpstreamUnreachable(_describe(exc)) from exc
+        except PyreqwestError as exc:  # a malformed or oversized reply, a body cut short
+            if _CUT_SHORT in _causes(exc):
+                raise UpstreamCutShort(_describe(exc)) from exc
             raise UpstreamProtocolError(_describe(exc)) from exc
         except ValueError as exc:  # a header that is not text (obs-text bytes), from get_header
             raise UpstreamProtocolError("a reply header that is not text") from exc
@@ -280,9 +290,15 @@ class AuxClient:
                     if reply.status == 401 and authenticated:
                         reply = await self._with_previous_token(path, headers, reply)
                 except UpstreamUnreachable as exc:
-                    # Refused, no connection in time, or closed before replying (a dying
-                    # upstream, or a pooled connection it had just closed): nothing was
-                    # answered, so the GET may go again.
+                    # Refused, no connection in time, reset, or closed before the reply was
+                    # whole (a dying upstream, or a pooled connection it had just closed):
+                    # nothing usable was answered, so the GET may go again.
+                    if attempt + 1 == attempts and isinstance(exc, UpstreamCutShort):
+                        outcome = "protocol_error"
+                        logger.warning("aux-service cut its reply short", extra={"error": str(exc)})
+                        raise ApiError(
+                            502, "upstream_error", "aux-service sent an unusable reply"
+                        ) from exc
                     if attempt + 1 == attempts:
                         outcome = "unreachable"
                         logger.warning("aux-service unreachable", extra={"error": str(exc)})
@@ -406,8 +422,7 @@ def _outcome(status: int) -> str:
 
 def _describe(exc: PyreqwestError) -> str:
     """The innermost causes of a pyreqwest error: what hyper or the socket said."""
-    causes = getattr(exc, "details", {}).get("causes") or []
-    return "; ".join(cause["message"] for cause in causes[-2:]) or exc.message
+    return "; ".join(_causes(exc)[-2:]) or exc.message
 
 
 def _first_problem(exc: ValidationError) -> str:
