@@ -61,7 +61,7 @@ def test_slow_aux_is_504_within_the_read_timeout(keys: Keys, secrets_root: Path)
         assert len(slow.requests) == 1  # a timeout is not retried
 
 
-@pytest.mark.parametrize("status", [500, 502, 503])
+@pytest.mark.parametrize("status", [500, 502])
 def test_aux_5xx_is_502_without_its_body(keys: Keys, secrets_root: Path, status: int) -> None:
     reply = FakeReply(status=status, body={"error": {"code": "x", "message": "aux internals"}})
     with (
@@ -72,6 +72,32 @@ def test_aux_5xx_is_502_without_its_body(keys: Keys, secrets_root: Path, status:
         assert response.status_code == 502
         assert "aux internals" not in response.text
         assert len(failing.requests) == 1  # a 5xx is not retried
+
+
+@pytest.mark.parametrize(
+    ("code", "retry_after", "passed_on"),
+    [("aws_busy", "1", "1"), ("aws_unavailable", None, None), ("aws_busy", "soon", None)],
+)
+def test_aux_503_is_503_with_its_retry_after_and_without_its_body(
+    keys: Keys, secrets_root: Path, code: str, retry_after: str | None, passed_on: str | None
+) -> None:
+    # aux-service shedding load (32 AWS calls running) or without AWS: main-api's own 503,
+    # so a client waits as asked rather than retrying a 502 at once.
+    reply = FakeReply(
+        status=503,
+        headers={"Retry-After": retry_after} if retry_after else {},
+        body={"error": {"code": code, "message": "aux internals"}},
+    )
+    with (
+        FakeUpstream(reply) as busy,
+        start_main(busy.url, keys, secrets_root) as (_, _, http),
+    ):
+        response = http.get("/parameters/x", headers=_auth(keys))
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "upstream_unavailable"
+        assert response.headers.get("Retry-After") == passed_on
+        assert "aux internals" not in response.text
+        assert len(busy.requests) == 1  # an answer, not retried
 
 
 def test_aux_throttling_passes_through_with_retry_after(keys: Keys, secrets_root: Path) -> None:

@@ -1,5 +1,6 @@
 """The library against a real moto server: every `objects` form, jmesPath, versions, errors."""
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -309,6 +310,14 @@ FAILURES: list[tuple[str, str, type[MountError], str]] = [
         "only a string can be mounted",
     ),
     (
+        # jmespath's own message quotes the value: "invalid type for value: primary-key-1111".
+        "jmesPath function given the wrong type",
+        "- {objectName: kontaxa/api-keys, objectType: secretsmanager, objectAlias: k,"
+        " jmesPath: [{path: 'abs(primary)', objectAlias: p}]}",
+        ObjectContentError,
+        "abs() takes number, not the string it was given",
+    ),
+    (
         "jmesPath on a value that is not JSON",
         "- {objectName: kontaxa/service-token, objectType: secretsmanager, objectAlias: t,"
         " jmesPath: [{path: primary, objectAlias: p}]}",
@@ -341,6 +350,7 @@ FAILURES: list[tuple[str, str, type[MountError], str]] = [
 def test_failed_mount_raises_a_clear_error_and_writes_nothing(
     store: Any,
     contract_secrets: dict[str, dict[str, str]],
+    contract_values: dict[str, str],
     main_api_objects: str,
     tmp_path: Path,
     snapshot_of: Any,
@@ -361,6 +371,11 @@ def test_failed_mount_raises_a_clear_error_and_writes_nothing(
         )
 
     assert message in str(raised.value)
+    # No secret value, whole or a field of it, in the error or what it was raised from.
+    api_keys = json.loads(contract_values["api-keys"])
+    for value in [*contract_values.values(), *api_keys.values()]:
+        assert value not in str(raised.value)
+        assert value not in repr(raised.value.__cause__)
     assert snapshot_of(directory) == before
 
 

@@ -299,7 +299,14 @@ def _json_document(obj: SecretObject, value: bytes) -> Any:
 def _jmes_value(obj: SecretObject, path: str, alias: str, document: Any) -> bytes:
     try:
         found = jmespath.search(path, document)
-    except jmespath.exceptions.JMESPathError as error:
+    except jmespath.exceptions.JMESPathTypeError as error:
+        # Its message quotes the value the function was given: a piece of the secret, which
+        # would reach the log and the pod's FailedMount event. The types say enough.
+        raise ObjectContentError(
+            f"JMES path {path!r} of {_describe(obj)} failed: {error.function_name}() takes "
+            f"{' or '.join(error.expected_types)}, not the {error.actual_type} it was given"
+        ) from None
+    except jmespath.exceptions.JMESPathError as error:  # parse, arity, unknown function
         raise ObjectContentError(
             f"JMES path {path!r} of {_describe(obj)} failed: {error}"
         ) from error

@@ -342,15 +342,23 @@ class AuxClient:
             return reply.body
         if status in _PASSED_THROUGH:
             code, message = _error_fields(reply.body)
-            extra = {}
-            if status == 429 and reply.retry_after and reply.retry_after.isdigit():
-                extra["Retry-After"] = reply.retry_after
+            extra = _retry_after(reply) if status == 429 else {}
             return_code = code or {404: "not_found", 429: "throttled"}.get(status, "bad_request")
             raise ApiError(status, return_code, message or f"aux-service answered {status}", extra)
         if status == 401:
             raise ApiError(502, "upstream_error", "aux-service refused main-api's service token")
         if status == 504:  # aux-service's AWS deadline: the time ran out behind it
             raise ApiError(504, "upstream_timeout", "aux-service did not get AWS's answer in time")
+        if status == 503:
+            # aux-service shedding load (aws_busy, with Retry-After), or AWS unavailable
+            # behind it: main-api's own 503, with the wait it asked for; its message stays
+            # inside (it names aux-service's configuration).
+            raise ApiError(
+                503,
+                "upstream_unavailable",
+                "aux-service cannot serve this now",
+                _retry_after(reply),
+            )
         raise ApiError(502, "upstream_error", f"aux-service failed with status {status}")
 
     async def _read(
@@ -418,6 +426,15 @@ def _outcome(status: int) -> str:
     if status == 200 or status in _PASSED_THROUGH:
         return "ok"
     return "refused" if status == 401 else "failed"
+
+
+def _retry_after(reply: Reply) -> dict[str, str]:
+    """The reply's Retry-After as a header to pass on, when it is a delay in seconds (the
+    only form passed on); else nothing."""
+    value = reply.retry_after
+    if value is not None and value.isascii() and value.isdigit():
+        return {"Retry-After": value}
+    return {}
 
 
 def _describe(exc: PyreqwestError) -> str:
