@@ -100,6 +100,19 @@ def test_aux_503_is_503_with_its_retry_after_and_without_its_body(
         assert len(busy.requests) == 1  # an answer, not retried
 
 
+def test_the_background_probe_carries_its_own_request_id(keys: Keys, secrets_root: Path) -> None:
+    with (
+        FakeUpstream(FakeReply(body={"status": "ok"})) as aux,
+        start_main(aux.url, keys, secrets_root) as (_, _, http),
+    ):
+        assert http.get("/ready", headers={"X-Request-ID": "chosen-by-a-client"}).status_code == 200
+        assert eventually(lambda: any(path == "/health" for _, path, _ in aux.requests))
+        sent = [headers for _, path, headers in aux.requests if path == "/health"]
+        ids = {{k.lower(): v for k, v in headers.items()}.get("x-request-id") for headers in sent}
+        assert "chosen-by-a-client" not in ids
+        assert all(id_ and len(id_) == 32 for id_ in ids), ids  # a fresh one of its own
+
+
 def test_aux_throttling_passes_through_with_retry_after(keys: Keys, secrets_root: Path) -> None:
     reply = FakeReply(
         status=429,

@@ -11,6 +11,7 @@ how requests are made.
 """
 
 import asyncio
+import contextvars
 import json
 import logging
 import random
@@ -33,7 +34,7 @@ from pyreqwest.exceptions import (
 from kontaxa_common import models
 from kontaxa_common.errors import ApiError
 from kontaxa_common.metrics import Metrics
-from kontaxa_common.requestid import REQUEST_ID_HEADER, current_request_id
+from kontaxa_common.requestid import REQUEST_ID_HEADER, current_request_id, new_request_id
 from kontaxa_common.secrets import SERVICE_TOKEN_FILE, SERVICE_TOKEN_HEADER, SecretFiles
 from kontaxa_common.version import VersionMetadata
 from main_api.config import AUX_SERVICE, Settings
@@ -392,7 +393,11 @@ class AuxClient:
         readiness probe) never waits on aux-service.
         """
         if self._probe is None or self._probe.done():
-            self._probe = asyncio.create_task(self.is_reachable())
+            # Work of its own, not the request's that happened to start it: its own request
+            # ID (a caller's chosen X-Request-ID would otherwise tag the probe's calls).
+            context = contextvars.Context()
+            context.run(current_request_id.set, new_request_id())
+            self._probe = asyncio.create_task(self.is_reachable(), context=context)
 
     async def version(self) -> ComponentVersion | None:
         """aux-service's version, or None when it cannot be had."""
