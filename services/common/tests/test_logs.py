@@ -8,7 +8,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from kontaxa_common.logs import AccessLog, BatchingStreamHandler, JsonFormatter, Redactor
+from kontaxa_common.logs import (
+    MAX_LOGGED_PATH,
+    AccessLog,
+    BatchingStreamHandler,
+    JsonFormatter,
+    Redactor,
+)
 from kontaxa_common.requestid import current_request_id
 
 SECRET = 'tok"en-\\ü-1234'  # quote, backslash and non-ASCII: redacted before encoding
@@ -105,3 +111,19 @@ def test_the_access_logger_level_still_decides(
     AccessLog("test-service").write(dict(FIELDS))
     handler.flush()
     assert stream.getvalue() == ""
+
+
+def test_a_long_path_is_cut_after_redaction(
+    sink: tuple[io.StringIO, BatchingStreamHandler],
+) -> None:
+    stream, handler = sink
+    # The secret straddles the cut: cut first, its first half would be written as it is.
+    path = "/parameters/" + "a" * (MAX_LOGGED_PATH - 16) + SECRET + "b" * 30_000
+    AccessLog("test-service").write({**FIELDS, "path": path})
+    handler.flush()
+    (line,) = _lines(stream)
+    logged = str(line["path"])
+    redacted = path.replace(SECRET, "[REDACTED]")
+    assert logged == f"{redacted[:MAX_LOGGED_PATH]}... ({len(redacted)} characters)"
+    assert SECRET[:4] not in logged  # what a cut before redaction would have left
+    assert len(stream.getvalue()) < 2 * MAX_LOGGED_PATH

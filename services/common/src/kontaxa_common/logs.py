@@ -15,6 +15,10 @@ REDACTED = "[REDACTED]"
 # One encoder for every line: json.dumps with any option builds a new one per call.
 _ENCODER = json.JSONEncoder(default=str)
 _NEVER_DEBUG = ("botocore", "boto3", "urllib3", "s3transfer", "aiohttp", "httpx", "httpcore")
+# A `path` field is written up to this many characters: a request head may be 32 KiB
+# (server.py), and an unauthenticated 404 writes its access line as well. The cut comes
+# after redaction, so it never leaves part of a secret the redactor could not recognise.
+MAX_LOGGED_PATH = 1024
 
 
 class Redactor:
@@ -101,7 +105,15 @@ class JsonFormatter(logging.Formatter):
             "request_id": current_request_id.get(),
         }
         entry.update(fields)
-        return _ENCODER.encode(self._redactor.scrub_fields(entry))
+        return _ENCODER.encode(_capped(self._redactor.scrub_fields(entry)))
+
+
+def _capped(entry: dict[str, Any]) -> dict[str, Any]:
+    """`entry` with a `path` longer than MAX_LOGGED_PATH cut, saying how long it was."""
+    path = entry.get("path")
+    if isinstance(path, str) and len(path) > MAX_LOGGED_PATH:
+        return {**entry, "path": f"{path[:MAX_LOGGED_PATH]}... ({len(path)} characters)"}
+    return entry
 
 
 class BatchingStreamHandler(logging.StreamHandler[TextIO]):
