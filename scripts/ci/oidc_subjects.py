@@ -10,8 +10,9 @@ GitHub's token for a job says `sub = repo:OWNER/REPO:<context>`, where context i
     ref:refs/heads/BRANCH   for other events (push, schedule, workflow_dispatch...): the run's ref
     ref:refs/tags/TAG
 
-and repositories created after mid-2026 may present `repo:OWNER@ID/REPO@ID:<context>`. A job
-assumes a role when a step uses aws-actions/configure-aws-credentials with `role-to-assume`.
+and a repository created or renamed since 2026-07-15 presents only
+`repo:OWNER@ID/REPO@ID:<context>`. A job assumes a role when a step uses
+aws-actions/configure-aws-credentials with `role-to-assume`.
 The events a job can run for come from its workflow's triggers (for a reusable workflow: from
 the jobs that call it), narrowed by the job's `if:`, its `needs:` and the step's `if:`. Those
 conditions are evaluated for each event with what is known of it (event name, ref); anything

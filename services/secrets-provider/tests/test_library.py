@@ -318,6 +318,14 @@ FAILURES: list[tuple[str, str, type[MountError], str]] = [
         "abs() takes number, not the string it was given",
     ),
     (
+        # Python's own TypeError, which jmespath lets through (it names only the types).
+        "jmesPath comparing a string with a number",
+        "- {objectName: kontaxa/api-keys, objectType: secretsmanager, objectAlias: k,"
+        " jmesPath: [{path: 'primary > `1`', objectAlias: p}]}",
+        ObjectContentError,
+        "compares or orders values of different types",
+    ),
+    (
         "jmesPath on a value that is not JSON",
         "- {objectName: kontaxa/service-token, objectType: secretsmanager, objectAlias: t,"
         " jmesPath: [{path: primary, objectAlias: p}]}",
@@ -376,6 +384,7 @@ def test_failed_mount_raises_a_clear_error_and_writes_nothing(
     for value in [*contract_values.values(), *api_keys.values()]:
         assert value not in str(raised.value)
         assert value not in repr(raised.value.__cause__)
+        assert raised.value.__suppress_context__ or value not in repr(raised.value.__context__)
     assert snapshot_of(directory) == before
 
 

@@ -306,6 +306,11 @@ def _jmes_value(obj: SecretObject, path: str, alias: str, document: Any) -> byte
             f"JMES path {path!r} of {_describe(obj)} failed: {error.function_name}() takes "
             f"{' or '.join(error.expected_types)}, not the {error.actual_type} it was given"
         ) from None
+    except TypeError:  # jmespath 1.1 lets Python's own escape (`a > \`1\`` on a string)
+        raise ObjectContentError(
+            f"JMES path {path!r} of {_describe(obj)} failed: it compares or orders values of "
+            "different types"
+        ) from None
     except jmespath.exceptions.JMESPathError as error:  # parse, arity, unknown function
         raise ObjectContentError(
             f"JMES path {path!r} of {_describe(obj)} failed: {error}"

@@ -351,9 +351,9 @@ class AuxClient:
         if status == 504:  # aux-service's AWS deadline: the time ran out behind it
             raise ApiError(504, "upstream_timeout", "aux-service did not get AWS's answer in time")
         if status == 503:
-            # aux-service shedding load (aws_busy, with Retry-After), or AWS unavailable
-            # behind it: main-api's own 503, with the wait it asked for; its message stays
-            # inside (it names aux-service's configuration).
+            # aux-service shedding load (aws_busy, with Retry-After), AWS unavailable behind
+            # it, or its token not loaded yet (not_ready): main-api's own 503, with the wait
+            # it asked for; its message stays inside (it names aux-service's configuration).
             raise ApiError(
                 503,
                 "upstream_unavailable",
