@@ -294,13 +294,10 @@ class AuxClient:
                     # Refused, no connection in time, reset, or closed before the reply was
                     # whole (a dying upstream, or a pooled connection it had just closed):
                     # nothing usable was answered, so the GET may go again.
-                    if attempt + 1 == attempts and isinstance(exc, UpstreamCutShort):
-                        outcome = "protocol_error"
-                        logger.warning("aux-service cut its reply short", extra={"error": str(exc)})
-                        raise ApiError(
-                            502, "upstream_error", "aux-service sent an unusable reply"
-                        ) from exc
                     if attempt + 1 == attempts:
+                        if isinstance(exc, UpstreamCutShort):  # up, but breaking its replies
+                            outcome = "protocol_error"
+                            raise _unusable(exc) from exc
                         outcome = "unreachable"
                         logger.warning("aux-service unreachable", extra={"error": str(exc)})
                         raise ApiError(
@@ -317,10 +314,7 @@ class AuxClient:
                     ) from exc
                 except UpstreamProtocolError as exc:
                     outcome = "protocol_error"
-                    logger.warning("aux-service sent an unusable reply", extra={"error": str(exc)})
-                    raise ApiError(
-                        502, "upstream_error", "aux-service sent an unusable reply"
-                    ) from exc
+                    raise _unusable(exc) from exc
                 self._metadata.learn(AUX_SERVICE, reply.version)
                 outcome = _outcome(reply.status)
                 return self._result(reply)
@@ -431,6 +425,12 @@ def _outcome(status: int) -> str:
     if status == 200 or status in _PASSED_THROUGH:
         return "ok"
     return "refused" if status == 401 else "failed"
+
+
+def _unusable(exc: Exception) -> ApiError:
+    """main-api's 502 for a reply it cannot use, logged once with what was wrong with it."""
+    logger.warning("aux-service sent an unusable reply", extra={"error": str(exc)})
+    return ApiError(502, "upstream_error", "aux-service sent an unusable reply")
 
 
 def _retry_after(reply: Reply) -> dict[str, str]:
