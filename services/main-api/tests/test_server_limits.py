@@ -65,7 +65,9 @@ def _closed_within(connection: socket.socket, seconds: float) -> bool:
         while time.monotonic() < deadline:
             if connection.recv(65536) == b"":
                 return True
-    except (TimeoutError, ConnectionResetError):
+    except ConnectionResetError:  # closed, with something of ours unread (see `_drip`)
+        return True
+    except TimeoutError:
         return False
     return False
 
@@ -106,12 +108,14 @@ def _drip(connection: socket.socket, data: bytes, interval: float) -> float | No
     started = time.monotonic()
     try:
         for byte in data:
+            # A close with our unread bytes in its buffer is a reset (RFC 1122 4.2.2.13): it
+            # shows on the next send or on the read, either of which is the server closing.
             try:
                 connection.sendall(bytes([byte]))
+                readable = select.select([connection], [], [], interval)[0]
+                if readable and connection.recv(65536) == b"":
+                    return time.monotonic() - started
             except (BrokenPipeError, ConnectionResetError):
-                return time.monotonic() - started
-            readable = select.select([connection], [], [], interval)[0]
-            if readable and connection.recv(65536) == b"":
                 return time.monotonic() - started
         return None
     finally:
