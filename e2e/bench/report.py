@@ -47,11 +47,20 @@ BRINGUP_FINDINGS = """\
 Where `terraform apply` of the local root spends its time (`TF_LOG=trace`, moto fresh):
 
 - Terraform starts the AWS provider (a 700 MB binary) four times per apply: to read its
-  schema, for the validate walk, for the plan walk and for the apply walk. Each start costs
-  about 3.5 s of CPU before the first resource (`terraform providers schema -json` alone:
-  3.5 to 3.8 s user); a third of it is Go's garbage collector. With `GOGC=off` and
-  `GOMEMLIMIT=400MiB` an apply took 19.5 s of CPU instead of 29.6 (two runs each; peak
-  memory 0.86 GB instead of 0.58), so the runner sets both for Terraform.
+  schema, for the validate walk, for the plan walk and for the apply walk. Only the first
+  start serves the schema: Terraform 1.11 keeps it in a global cache for the later ones
+  (the trace: "Schema for provider ... is in the global cache", "returning cached schema").
+  With `GOGC=off` and `GOMEMLIMIT=400MiB` an apply took 19.5 s of CPU instead of 29.6 (two
+  runs each; peak memory 0.86 GB instead of 0.58), so the runner sets both for Terraform.
+- Each of the three walks validates the provider's configuration, and with an `endpoints`
+  block that took the provider about 2 s of CPU per walk: in the trace, the
+  plugin-framework half of the provider stops for 2.0 to 2.3 s between two attribute
+  checks of `PrepareProviderConfig`, in every walk. A one-resource root with a single
+  endpoint planned in 7.3 and 7.8 s (6.4 and 6.6 s of CPU) against 3.3 s (2.4 s of CPU)
+  without the block. The local root now has none: the runner names the emulator in
+  `AWS_ENDPOINT_URL`, the AWS SDKs' standard variable, which the provider reads for every
+  service (the aws root's offline test relied on it already). `local-up`'s apply took 16.1
+  and 17.5 s without the block against 24.2 and 26.7 s with it, alternating in one run.
 - The provider's own waits, on the path to the EKS cluster: `aws_vpc` sleeps a fixed 10 s
   after enabling DNS hostnames before it checks the attribute (`waitVPCAttributeUpdatedV2`,
   `Delay: 10 * time.Second`), and `aws_kms_key` checks rotation and then tags until each
@@ -69,9 +78,7 @@ Where `terraform apply` of the local root spends its time (`TF_LOG=trace`, moto 
   runner now makes both calls itself while Terraform starts its providers
   (`kontaxa_local.terraform.warm`): applies of the root to a fresh moto took 29.7 and 29.8 s
   with it against 34.8 and 31.6 s without, alternating in one run, so the warming is worth
-  2 to 5 s. The rest of the drop from the previous report's 40.2 s to the table above is the
-  machine: that report ran at a load average of about 2, this one at 1.2 to 1.6 (three
-  `local-up` runs just before this report, at a load near 2: 35.4 to 37.4 s).
+  2 to 5 s.
 - What does not matter here: refresh (a fresh state has nothing to refresh: "no state, so
   not refreshing"), `-parallelism` (the slow path is one chain of waits), the account check
   on a warm moto (0.02 s), moto's other calls (about 250, most under 0.1 s each, spread
@@ -87,10 +94,11 @@ Where `terraform apply` of the local root spends its time (`TF_LOG=trace`, moto 
   nothing: the process is up in under a second and the cost is in serving the schema, which
   each command asks for again (the plan's process spent 7.9 s of CPU; the whole apply took
   29.1 s against 30.4 s for a plain apply in the same run).
-- So with the same resources and the same Terraform, the floor is the apply walk's waits
-  (about 11 s) plus four provider starts and the plan: below 12 s in total is out of reach
-  on this machine while the root creates the VPC with DNS hostnames and the KMS key with
-  rotation and tags (as the EKS module must on AWS).
+- So with the same resources and the same Terraform, the floor is the apply walk's chain of
+  waits (`aws_vpc`'s fixed 10 s, then the subnets, the cluster, its OIDC provider and the
+  IRSA roles: about 13 s) plus the validate and plan walks (about 3 s) and the rest of the
+  bring-up (about 2.5 s): below 12 s in total is out of reach while the root creates the VPC
+  with DNS hostnames (as the EKS module must on AWS).
 """
 
 FINDINGS = """\

@@ -64,7 +64,10 @@ def test_process_plan(tmp_path: Path) -> None:
         assert spawned.env["GIT_SHA"] == working_tree_revision()
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", spawned.env["BUILD_TIME"])
     apply = next(a for a in executor.actions if a.what == "terraform apply")
-    assert "endpoint_url=http://127.0.0.1:14566" in apply.command
+    # The emulator for every AWS service through the SDKs' standard variable, which the
+    # provider reads: the local root has no endpoints block (providers.tf).
+    assert apply.env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:14566"
+    assert not any("endpoint" in argument for argument in apply.command)
     # The runner skips the lifecycle rule's wait; infra/terraform/tests apply the rule.
     assert "enable_bucket_lifecycle=false" in apply.command
     assert not (tmp_path / "state").exists()  # a dry run writes nothing

@@ -58,10 +58,10 @@ STATE_OBJECT_ARN = (
 
 @dataclass
 class Applied:
-    """The applied local root: terraform on it, its variables, the emulator, its state."""
+    """The applied local root: terraform on it (with the emulator's URL in its env, the root's
+    only setting), the emulator, its state."""
 
     terraform: Terraform
-    variables: list[str]
     emulator: Emulator
     state_path: Path
     outputs: dict[str, Any]
@@ -86,11 +86,13 @@ def applied(
     """Init and apply environments/local to the module's moto server (state kept in tmp)."""
     work = tmp_path_factory.mktemp("tf-local-moto")
     state_path = work / "terraform.tfstate"
-    terraform = Terraform(LOCAL_ROOT, work / ".terraform", env=clean_env(**plugin_cache))
+    # AWS_ENDPOINT_URL alone points the root at moto (no endpoints block, providers.tf): the
+    # key, region and accounts are the root's own.
+    env = clean_env(AWS_ENDPOINT_URL=moto_server.endpoint_url, **plugin_cache)
+    terraform = Terraform(LOCAL_ROOT, work / ".terraform", env=env)
     terraform.run("init", f"-backend-config=path={state_path}")
-    variables = [f"-var=endpoint_url={moto_server.endpoint_url}"]
-    terraform.run("apply", "-auto-approve", *variables)
-    return Applied(terraform, variables, moto_server, state_path, terraform.output())
+    terraform.run("apply", "-auto-approve")
+    return Applied(terraform, moto_server, state_path, terraform.output())
 
 
 def _document(raw: str | dict[str, Any]) -> dict[str, Any]:
@@ -774,7 +776,7 @@ def test_a_plan_without_refresh_reads_no_secret(applied: Applied, tmp_path: Path
         log = tmp_path / f"plan{''.join(flags)}.log"
         env = {**applied.terraform.env, "TF_LOG": "debug", "TF_LOG_PATH": str(log)}
         terraform = dataclasses.replace(applied.terraform, env=env)
-        terraform.run("plan", "-lock=false", *flags, *applied.variables)
+        terraform.run("plan", "-lock=false", *flags)
         return aws_actions_called(log.read_text())
 
     # The provider's account lookup: this root skips credential validation, so the provider
@@ -789,7 +791,7 @@ def test_a_plan_without_refresh_reads_no_secret(applied: Applied, tmp_path: Path
 
 
 def test_replan_shows_no_changes(applied: Applied) -> None:
-    result = applied.terraform.run("plan", "-detailed-exitcode", *applied.variables, check=False)
+    result = applied.terraform.run("plan", "-detailed-exitcode", check=False)
     assert result.returncode == 0, (
         f"plan after apply is not clean:\n{result.stdout[-6000:]}{result.stderr}"
     )
@@ -797,7 +799,7 @@ def test_replan_shows_no_changes(applied: Applied) -> None:
 
 
 def test_destroy_leaves_nothing(applied: Applied) -> None:
-    applied.terraform.run("destroy", "-auto-approve", *applied.variables)
+    applied.terraform.run("destroy", "-auto-approve")
     state = applied.terraform.show_state()
     assert "root_module" not in state.get("values", {}) or not state["values"]["root_module"].get(
         "resources"

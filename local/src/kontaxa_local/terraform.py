@@ -1,12 +1,13 @@
 """The Terraform local root, applied to the emulator on the host.
 
 Where an apply's time goes (docs/performance.md, bring-up): Terraform starts the AWS
-provider four times per apply (schema, validate, plan, apply), and each start spends about
-3.5 s of CPU building the provider's schema (a third of it in Go's garbage collector); the
-rest is the provider's own fixed waits (aws_vpc's 10 s delay after enabling DNS hostnames, the KMS
-key's propagation checks) and about 250 calls to the emulator. Hence the Go settings below,
-`terraform init` only when the configuration changed, and the emulator's first calls made
-while Terraform starts (`warm`).
+provider four times per apply (schema, validate, plan, apply) and validates the provider's
+configuration in each of the last three walks; the provider's own fixed waits (aws_vpc's
+10 s delay after enabling DNS hostnames, the KMS key's propagation checks) are most of the
+apply walk, and about 250 calls go to the emulator. Hence the emulator named by
+AWS_ENDPOINT_URL rather than an `endpoints` block (whose validation cost about 2 s of CPU
+per walk), the Go settings below, `terraform init` only when the configuration changed, and
+the emulator's first calls made while Terraform starts (`warm`).
 """
 
 import hashlib
@@ -107,9 +108,11 @@ def data_dir(settings: Settings) -> Path:
     return settings.state_dir / "cache/terraform"
 
 
-def environment(settings: Settings) -> dict[str, str]:
+def environment(settings: Settings, endpoint_url: str | None = None) -> dict[str, str]:
     """Terraform's env: the offline mirror when the machine has it, data dir in the cache,
-    no update check (it would call a HashiCorp host), the Go settings above."""
+    no update check (it would call a HashiCorp host), the Go settings above, and the
+    emulator at `endpoint_url` for every AWS service (the local root has no endpoints of
+    its own)."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/tmp"),  # noqa: S108 - only a fallback
@@ -121,6 +124,8 @@ def environment(settings: Settings) -> dict[str, str]:
     }
     if TERRAFORM_MIRROR.is_dir():
         env["TF_CLI_CONFIG_FILE"] = str(TERRAFORM_CLI_CONFIG)
+    if endpoint_url is not None:
+        env["AWS_ENDPOINT_URL"] = endpoint_url
     return env
 
 
@@ -147,10 +152,10 @@ def state_file(settings: Settings) -> Path:
     return settings.state_dir / "terraform/terraform.tfstate"
 
 
-def _vars(endpoint_url: str, extra: dict[str, str]) -> list[str]:
+def _vars(extra: dict[str, str]) -> list[str]:
     # No bucket lifecycle rule: the AWS provider waits about a minute for it to settle on every
     # apply, most of `local-up`. The Terraform test suite applies the rule against moto.
-    variables = {"endpoint_url": endpoint_url, "enable_bucket_lifecycle": "false", **extra}
+    variables = {"enable_bucket_lifecycle": "false", **extra}
     return [item for key, value in variables.items() for item in ("-var", f"{key}={value}")]
 
 
@@ -159,7 +164,7 @@ def apply(
 ) -> dict[str, float]:
     """`terraform init` (when its inputs changed) and `apply` of the local root against
     `endpoint_url`; returns the seconds each took."""
-    env = environment(settings)
+    env = environment(settings, endpoint_url)
     chdir = f"-chdir={TERRAFORM_ROOT}"
     seconds = {}
     started = time.monotonic()
@@ -186,7 +191,7 @@ def apply(
                 "-auto-approve",
                 "-input=false",
                 f"-state={state_file(settings)}",
-                *_vars(endpoint_url, extra),
+                *_vars(extra),
             ],
             env=env,
             log=log,
@@ -214,9 +219,9 @@ def destroy(
             "-auto-approve",
             "-input=false",
             f"-state={state_file(settings)}",
-            *_vars(endpoint_url, extra),
+            *_vars(extra),
         ],
-        env=environment(settings),
+        env=environment(settings, endpoint_url),
         log=log,
         timeout=1800,
     )

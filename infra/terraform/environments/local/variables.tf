@@ -1,14 +1,3 @@
-variable "endpoint_url" {
-  description = "Base URL of the AWS emulator (moto server or LocalStack) that every service endpoint points at."
-  type        = string
-  default     = "http://127.0.0.1:5000"
-
-  validation {
-    condition     = can(regex("^https?://", var.endpoint_url))
-    error_message = "endpoint_url must be an http(s) URL, such as http://127.0.0.1:5000."
-  }
-}
-
 variable "region" {
   description = "Region the emulator serves."
   type        = string
