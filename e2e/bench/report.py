@@ -23,8 +23,9 @@ METHOD = """\
   started with the same command and env plus `PARAMETER_CACHE_TTL_SECONDS=0`.
 - wrk (one thread, its own process; C, so it takes little of the two cores from the servers
   it measures) drives each case for a fixed time at a fixed number of connections, after an
-  unmeasured warm-up. Latency percentiles are wrk's; errors are its connect, read, write and
-  timeout errors plus non-2xx replies.
+  unmeasured warm-up and a second's pause, in which the servers finish the requests wrk left
+  in flight. Latency percentiles are wrk's; errors are its connect, read, write and timeout
+  errors plus non-2xx replies.
 - The cases run in rounds, each case once per round, so a ratio compares figures taken side
   by side; each ratio is the median of its per-round values (range in brackets). Absolute
   figures vary with whatever else the shared machine runs; the ratios are the result.
