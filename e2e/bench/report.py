@@ -60,14 +60,17 @@ Where `terraform apply` of the local root spends its time (`TF_LOG=trace`, moto 
   endpoint planned in 7.3 and 7.8 s (6.4 and 6.6 s of CPU) against 3.3 s (2.4 s of CPU)
   without the block. The local root now has none: the runner names the emulator in
   `AWS_ENDPOINT_URL`, the AWS SDKs' standard variable, which the provider reads for every
-  service (the aws root's offline test relied on it already). `local-up`'s apply took 16.1
-  and 17.5 s without the block against 24.2 and 26.7 s with it, alternating in one run.
+  service (the Terraform tests of the aws root against moto relied on it already).
+  `local-up`'s apply took 16.1 and 17.5 s without the block against 24.2 and 26.7 s with
+  it, alternating in one run.
 - The provider's own waits, on the path to the EKS cluster: `aws_vpc` sleeps a fixed 10 s
   after enabling DNS hostnames before it checks the attribute (`waitVPCAttributeUpdatedV2`,
   `Delay: 10 * time.Second`), and `aws_kms_key` checks rotation and then tags until each
   has been seen five times in a row a second apart (about 8 s). The cluster needs both, the
-  OIDC provider needs the cluster, the IRSA roles need the OIDC provider: about 11 s of the
-  apply walk are these waits, whatever the machine's speed.
+  OIDC provider needs the cluster, the IRSA roles need the OIDC provider. In one apply
+  (timestamps of Terraform's output) the apply walk took 12.1 s: the VPC 10.7 s of it, the
+  KMS key 8.8 s beside it, then subnets, cluster, OIDC provider and roles 1.5 s. These waits
+  are the same whatever the machine's speed.
 - `terraform init` (1.4 s of CPU) ran on every bring-up; its working directory now lives in
   the cache that local-down keeps, and init runs only when the root, the modules or the CLI
   configuration changed (a digest says so).
@@ -77,9 +80,9 @@ Where `terraform apply` of the local root spends its time (`TF_LOG=trace`, moto 
   (`TF_LOG=debug`; 1.4 to 1.8 s cold from boto3, with the AWS managed policies loaded), and
   `ec2:DescribeAvailabilityZones` for the EKS subnets 2.8 s (2.5 to 2.8 s from boto3). The
   runner now makes both calls itself while Terraform starts its providers
-  (`kontaxa_local.terraform.warm`): applies of the root to a fresh moto took 29.7 and 29.8 s
-  with it against 34.8 and 31.6 s without, alternating in one run, so the warming is worth
-  2 to 5 s.
+  (`kontaxa_local.terraform.warm`): applies of the root to a fresh moto took 16.4, 18.4 and
+  18.7 s with it against 19.2, 19.3 and 19.6 s without, alternating in one run (before the
+  endpoints block went: 29.7 and 29.8 s against 34.8 and 31.6 s).
 - What does not matter here: refresh (a fresh state has nothing to refresh: "no state, so
   not refreshing"), `-parallelism` (the slow path is one chain of waits), the account check
   on a warm moto (0.02 s), moto's other calls (about 250, most under 0.1 s each, spread
@@ -95,11 +98,10 @@ Where `terraform apply` of the local root spends its time (`TF_LOG=trace`, moto 
   nothing: the process is up in under a second and the cost is in serving the schema, which
   each command asks for again (the plan's process spent 7.9 s of CPU; the whole apply took
   29.1 s against 30.4 s for a plain apply in the same run).
-- So with the same resources and the same Terraform, the floor is the apply walk's chain of
-  waits (`aws_vpc`'s fixed 10 s, then the subnets, the cluster, its OIDC provider and the
-  IRSA roles: about 13 s) plus the validate and plan walks (about 3 s) and the rest of the
-  bring-up (about 2.5 s): below 12 s in total is out of reach while the root creates the VPC
-  with DNS hostnames (as the EKS module must on AWS).
+- So with the same resources and the same Terraform, the floor is the apply walk (about
+  12 s, `aws_vpc`'s fixed 10 s delay on its path) plus the validate and plan walks (about
+  4 s) and the rest of the bring-up (about 2.5 s): below 12 s in total is out of reach while
+  the root creates the VPC with DNS hostnames (as the EKS module must on AWS).
 """
 
 FINDINGS = """\
@@ -212,12 +214,14 @@ Where the remaining time goes, per request (CPU time, this machine):
   one dependency alone 15 %), writing the reply 14 %, the aux-service call 14 %, the access
   log 8 %, validating and serialising the response 6 %.
 
-After points 8 and 9, 2/1 and 4/1 sit at or a few hundredths under their targets: 0.71 and
-0.59 in the run before point 9 (load average about 1), 0.68 and 0.55 in the run above, while
-the machine was busier (the ceiling's own CPU per request 342 µs against 263). Their rounds
-spread over 0.2 and more, so one run's median moves by more than the distance to the
-targets; what is left per request is uvicorn's and Starlette's, the path parameter's
-validation and the middleware's request ID, headers and two metric updates.
+After points 8 and 9, 2/1 and 4/1 sit around their targets, on either side by turns. Full
+runs of `task bench` on 2026-12-02 gave 2/1 0.68, 0.70 and 0.74 (target 0.72) and 4/1 0.55,
+0.60 and 0.50 (target 0.60); their rounds spread over 0.1 to 0.3 within each run, so one
+run's median moves by more than the distance to the targets. What is left per request is
+uvicorn's and Starlette's, FastAPI's request handling (its dependency solving, which runs
+for a route without dependencies too: 8 % of aux-service's samples on cached reads under
+wrk, py-spy; four reads of OpenTelemetry's context a request, telemetry off or not), the
+path parameter's validation and the middleware's request ID, headers and two metric updates.
 """
 
 

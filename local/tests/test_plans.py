@@ -122,6 +122,9 @@ def test_kind_plan(tmp_path: Path) -> None:
     ]
     assert "@sha256:" in node_image
     assert "create_eks=false" in commands["terraform apply"]
+    # The emulator in kind, through its port-forward: the root's one endpoint setting.
+    apply = next(a for a in executor.actions if a.what == "terraform apply")
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", apply.env["AWS_ENDPOINT_URL"])
     # scripts/images/lib.sh tags with $IMAGE_TAG from the environment: the tag kind loads.
     build = next(a for a in executor.actions if a.what == "build the golden and service images")
     assert not any(arg.startswith("IMAGE_TAG") for arg in build.command)

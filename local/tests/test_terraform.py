@@ -1,5 +1,6 @@
 """Terraform's environment and when the runner runs `terraform init`."""
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,10 @@ def test_the_emulator_is_named_by_aws_endpoint_url_not_an_endpoints_block(tmp_pa
     root to moto with that variable alone)."""
     env = terraform.environment(Settings(state_dir=tmp_path), "http://127.0.0.1:4566")
     assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:4566"
+    # A service's own AWS_ENDPOINT_URL_<SERVICE> would beat it (infra/terraform/tests/
+    # test_local_tasks.py): the env has none, and no profile file of the developer's is read.
+    assert not [name for name in env if name.startswith("AWS_ENDPOINT_URL_")]
+    assert env["AWS_CONFIG_FILE"] == env["AWS_SHARED_CREDENTIALS_FILE"] == os.devnull
     code = [
         line.split("#")[0].strip()
         for line in (REPO_ROOT / TERRAFORM_PROVIDERS).read_text().splitlines()
@@ -123,4 +128,7 @@ def test_apply_warms_the_emulator_and_logs_it_but_a_dry_run_does_not(
         terraform.apply(executor, settings, "http://127.0.0.1:1", {"create_eks": "false"}, log)
         assert "terraform apply" in [action.what for action in executor.actions]
     assert started == [[terraform.ACCOUNT_CHECK]]  # the real run only
-    assert log.read_text() == "warming the emulator: done nothing\n"
+    assert log.read_text() == (
+        "terraform apply: the emulator is AWS_ENDPOINT_URL=http://127.0.0.1:1\n"
+        "warming the emulator: done nothing\n"
+    )

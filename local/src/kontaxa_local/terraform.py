@@ -43,8 +43,8 @@ INIT_STAMP = "kontaxa-init.sha256"
 # regions, zones and default VPC) took 2.5 to 2.8 s here and IAM's (with the AWS managed
 # policies loaded) 1.4 to 1.8 s. The plan walk makes these calls first, one after the other
 # (iam:GetUser when the provider is configured; ec2:DescribeAvailabilityZones for the EKS
-# subnets, only with create_eks), after about 9 s of provider starts. Made during those
-# starts, they are off the apply's path (docs/performance.md, bring-up).
+# subnets, only with create_eks), after the schema and validate walks. Made while those run,
+# they are off the apply's path: 1 to 3 s of an apply (docs/performance.md, bring-up).
 ACCOUNT_CHECK = ("iam", "get_user")
 EKS_ZONES = ("ec2", "describe_availability_zones")
 
@@ -126,6 +126,10 @@ def environment(settings: Settings, endpoint_url: str | None = None) -> dict[str
         env["TF_CLI_CONFIG_FILE"] = str(TERRAFORM_CLI_CONFIG)
     if endpoint_url is not None:
         env["AWS_ENDPOINT_URL"] = endpoint_url
+        # No profile file of the developer's either, as in the Terraform tests: only these
+        # settings reach the provider (the root gives its key, region and accounts itself).
+        env["AWS_CONFIG_FILE"] = os.devnull
+        env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
     return env
 
 
@@ -179,6 +183,10 @@ def apply(
             (data_dir(settings) / INIT_STAMP).write_text(init_digest())
     seconds["terraform init"] = time.monotonic() - started
     started = time.monotonic()
+    if not executor.dry_run:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a") as handle:
+            handle.write(f"terraform apply: the emulator is AWS_ENDPOINT_URL={endpoint_url}\n")
     warming = None if executor.dry_run else warm(endpoint_url, extra)
     try:
         executor.run(
