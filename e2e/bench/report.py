@@ -23,9 +23,9 @@ METHOD = """\
   started with the same command and env plus `PARAMETER_CACHE_TTL_SECONDS=0`.
 - wrk (one thread, its own process; C, so it takes little of the two cores from the servers
   it measures) drives each case for a fixed time at a fixed number of connections, after an
-  unmeasured warm-up and a second's pause, in which the servers finish the requests wrk left
-  in flight. Latency percentiles are wrk's; errors are its connect, read, write and timeout
-  errors plus non-2xx replies.
+  unmeasured warm-up and a pause in which the servers finish the requests wrk left in flight
+  (`SETTLE_SECONDS` in `e2e/bench/run.py`). Latency percentiles are wrk's; errors are its
+  connect, read, write and timeout errors plus non-2xx replies.
 - The cases run in rounds, each case once per round, so a ratio compares figures taken side
   by side; each ratio is the median of its per-round values (range in brackets). Absolute
   figures vary with whatever else the shared machine runs; the ratios are the result.
@@ -214,10 +214,11 @@ Where the remaining time goes, per request (CPU time, this machine):
   one dependency alone 15 %), writing the reply 14 %, the aux-service call 14 %, the access
   log 8 %, validating and serialising the response 6 %.
 
-After points 8 and 9, 2/1 and 4/1 sit around their targets, on either side by turns. Full
-runs of `task bench` on 2026-12-02 gave 2/1 0.68, 0.70 and 0.74 (target 0.72) and 4/1 0.55,
-0.60 and 0.50 (target 0.60); their rounds spread over 0.1 to 0.3 within each run, so one
-run's median moves by more than the distance to the targets. What is left per request is
+After points 8 and 9, 2/1 and 4/1 sit around their targets, on either side by turns. Three
+full runs of `task bench` (2026-12-01 22:31 UTC, then 2026-12-02 10:24 and 10:37 UTC, the
+last with the pause after each warm-up) gave 2/1 0.68, 0.70 and 0.74 (target 0.72) and 4/1
+0.55, 0.60 and 0.50 (target 0.60); their rounds spread over 0.1 to 0.3 within each run, so
+one run's median moves by more than the distance to the targets. What is left per request is
 uvicorn's and Starlette's, FastAPI's request handling (its dependency solving, which runs
 for a route without dependencies too: 8 % of aux-service's samples on cached reads under
 wrk, py-spy; four reads of OpenTelemetry's context a request, telemetry off or not), the
@@ -282,7 +283,8 @@ def _markdown(results: dict[str, Any], chart: str) -> str:
         + ", ".join(f"{k} {v}" for k, v in machine["packages"].items())
         + ".",
         f"- {settings['connections']} connections, {settings['duration_s']:g} s measured after "
-        f"{settings['warmup_s']:g} s of warm-up per case, {settings['rounds']} rounds, "
+        f"{settings['warmup_s']:g} s of warm-up and {settings.get('settle_s', 0):g} s of pause "
+        f"per case, {settings['rounds']} rounds, "
         f"wrk with {settings['wrk_threads']} thread, {settings['uvicorn_workers']} uvicorn "
         "worker per service.",
         "",

@@ -24,7 +24,7 @@ def test_terraform_calls_no_update_host_and_runs_with_the_go_settings(tmp_path: 
     assert (env["GOGC"], env["GOMEMLIMIT"]) == ("off", "400MiB")
     # In the cache, which local-down keeps: a warm bring-up finds the initialised directory.
     assert env["TF_DATA_DIR"] == str(tmp_path / "cache/terraform")
-    assert "AWS_ENDPOINT_URL" not in env  # `terraform output` and init call no AWS service
+    assert "AWS_ENDPOINT_URL" not in env  # what `terraform output` gets: no emulator
 
 
 def test_the_emulator_is_named_by_aws_endpoint_url_not_an_endpoints_block(tmp_path: Path) -> None:

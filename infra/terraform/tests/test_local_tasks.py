@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
 import pytest
-
-from kontaxa_local.process_runtime import free_port
 
 from .conftest import (
     LOCAL_ROOT,
@@ -49,12 +48,17 @@ def _run(task: str, cwd: Path, *args: str, **env: str) -> subprocess.CompletedPr
 
 
 def test_apply_then_plan_through_the_tasks_reach_the_emulator(
-    moto_server: Emulator, tmp_path: Path
+    moto_server: Emulator, tmp_path: Path, plugin_cache: dict[str, str]
 ) -> None:
     task = _task()
     checkout = copy_repository(tmp_path / "repo")
     url = f"ENDPOINT_URL={moto_server.endpoint_url}"
-    applied = _run(task, checkout, "tf:apply", url, "--", "-var=enable_bucket_lifecycle=false")
+    # A developer's profile stays out: the provider fails on a named profile it cannot find
+    # ("failed to get shared config profile") before it uses the root's key.
+    shell = {"AWS_PROFILE": "kontaxa-no-such-profile", **plugin_cache}
+    applied = _run(
+        task, checkout, "tf:apply", url, "--", "-var=enable_bucket_lifecycle=false", **shell
+    )
     assert applied.returncode == 0, applied.stdout[-4000:] + applied.stderr[-4000:]
     assert "Apply complete!" in applied.stdout
     planned = _run(
@@ -66,6 +70,7 @@ def test_apply_then_plan_through_the_tasks_reach_the_emulator(
         "-var=enable_bucket_lifecycle=false",
         "-detailed-exitcode",
         "-no-color",
+        **shell,
     )
     assert planned.returncode == 0, planned.stdout[-4000:] + planned.stderr[-4000:]
     assert "No changes." in planned.stdout
@@ -75,21 +80,23 @@ def test_apply_then_plan_through_the_tasks_reach_the_emulator(
     ("arguments", "env", "message"),
     [
         (["ENDPOINT_URL=127.0.0.1:5000"], {}, "ENDPOINT_URL must be an http(s) URL"),
-        (
-            ["ENDPOINT_URL=http://127.0.0.1:5000"],
-            {"AWS_ENDPOINT_URL_SSM": "http://127.0.0.1:1"},
-            "unset AWS_ENDPOINT_URL_<SERVICE>",
-        ),
+        *[
+            (["ENDPOINT_URL=http://127.0.0.1:5000"], {name: "http://127.0.0.1:9"}, "unset AWS_")
+            for name in ("AWS_ENDPOINT_URL_SSM", "AWS_IAM_ENDPOINT", "TF_AWS_S3_ENDPOINT")
+        ],
     ],
 )
 @pytest.mark.parametrize("target", ["tf:plan", "tf:apply", "tf:destroy"])
 def test_the_tasks_refuse_an_endpoint_the_emulator_would_not_get(
-    target: str, arguments: list[str], env: dict[str, str], message: str, tmp_path: Path
+    target: str, arguments: list[str], env: dict[str, str], message: str
 ) -> None:
-    result = _run(_task(), REPO_ROOT, target, *arguments, **env)
+    # --dry: Task checks the preconditions and runs no command, so a check that let the
+    # request through could not write into this checkout.
+    result = _run(_task(), REPO_ROOT, target, "--dry", *arguments, **env)
     assert result.returncode != 0
     assert message in result.stderr
-    assert "terraform" not in result.stderr.split(message)[0]  # refused before Terraform ran
+    assert "precondition not met" in result.stderr
+    assert "terraform" not in result.stderr.split(message)[0]  # refused before Terraform
 
 
 ONE_PARAMETER = """
@@ -123,11 +130,14 @@ def test_a_service_endpoint_of_its_own_beats_aws_endpoint_url(
     env = clean_env(AWS_ENDPOINT_URL=moto_server.endpoint_url, AWS_MAX_ATTEMPTS="1", **plugin_cache)
     terraform = Terraform(root, tmp_path / ".terraform", env=env)
     terraform.run("init")
-    elsewhere = f"127.0.0.1:{free_port()}"  # nothing listens there
-    redirected = dataclasses.replace(
-        terraform, env={**env, "AWS_ENDPOINT_URL_SSM": f"http://{elsewhere}"}
-    )
-    failed = redirected.run("apply", "-auto-approve", check=False)
+    # A port bound but not listening: held for the test, and every connection refused.
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        elsewhere = f"127.0.0.1:{held.getsockname()[1]}"
+        redirected = dataclasses.replace(
+            terraform, env={**env, "AWS_ENDPOINT_URL_SSM": f"http://{elsewhere}"}
+        )
+        failed = redirected.run("apply", "-auto-approve", check=False)
     assert failed.returncode != 0
     assert "SSM: PutParameter" in failed.stderr, failed.stderr
     assert elsewhere in failed.stderr, failed.stderr
