@@ -1,4 +1,4 @@
-"""Static checks of the Python code: ruff (lint and format) and mypy strict, via `task lint`."""
+"""Static checks: ruff (lint and format), mypy strict and yamllint, via `task lint`."""
 
 import subprocess
 from pathlib import Path
