@@ -56,6 +56,11 @@ def uv_binary() -> str | None:
     return shutil.which("uv") or shutil.which("uv", path=str(REPO_ROOT / ".tools" / "bin"))
 
 
+def task_binary() -> str | None:
+    """go-task from PATH or from the project's bootstrap toolchain (.tools/bin)."""
+    return shutil.which("task") or shutil.which("task", path=str(REPO_ROOT / ".tools" / "bin"))
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """os.environ without AWS_*/TF_* variables, with IMDS off and the given additions."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}

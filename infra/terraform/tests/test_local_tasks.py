@@ -22,13 +22,14 @@ from .conftest import (
     Terraform,
     clean_env,
     copy_repository,
+    task_binary,
 )
 
 pytestmark = [pytest.mark.usefixtures("terraform_available"), pytest.mark.timeout(900)]
 
 
 def _task() -> str:
-    task = shutil.which("task") or shutil.which("task", path=str(REPO_ROOT / ".tools" / "bin"))
+    task = task_binary()
     if task is None:
         pytest.skip("go-task missing: run ./task setup first")
     return task

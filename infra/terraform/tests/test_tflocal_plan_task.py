@@ -11,7 +11,6 @@ state file, the variables, the emulator URL local-up records).
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from kontaxa_local import terraform as local_terraform
 from kontaxa_local.executor import Executor
 from kontaxa_local.settings import Settings
 
-from .conftest import REPO_ROOT, Emulator, clean_env, copy_repository, uv_binary
+from .conftest import Emulator, clean_env, copy_repository, task_binary, uv_binary
 
 pytestmark = [pytest.mark.usefixtures("terraform_available"), pytest.mark.timeout(900)]
 
@@ -33,7 +32,7 @@ LOCALSTACK_VARS = {"create_eks": "false", "create_ecr_repositories": "false"}
 def test_tflocal_plan_after_local_up_shows_no_changes(
     emulator_fixture: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    task = shutil.which("task") or shutil.which("task", path=str(REPO_ROOT / ".tools" / "bin"))
+    task = task_binary()
     if task is None or uv_binary() is None:
         pytest.skip("go-task or uv missing: run ./task setup first")
     emulator: Emulator = request.getfixturevalue(emulator_fixture)
