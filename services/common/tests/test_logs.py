@@ -127,3 +127,29 @@ def test_a_long_path_is_cut_after_redaction(
     assert logged == f"{redacted[:MAX_LOGGED_PATH]}... ({len(redacted)} characters)"
     assert SECRET[:4] not in logged  # what a cut before redaction would have left
     assert len(stream.getvalue()) < 2 * MAX_LOGGED_PATH
+
+
+@pytest.mark.parametrize("field", ["method", "path", "route"])
+@pytest.mark.parametrize("secret", [SECRET, "k3y", "a\0b", "tab\tsecret"])
+def test_a_secret_in_any_field_of_a_flat_line_is_redacted(field: str, secret: str) -> None:
+    """Flat lines (the access line's) take a quicker search for secrets: it misses none."""
+    redactor = Redactor()
+    redactor.replace_values(["unrelated-value", secret])
+    entry = {**FIELDS, "path": "/parameters/welcome", field: f"x{secret}y"}
+    scrubbed = redactor.scrub_fields(entry)
+    assert scrubbed[field] == "x[REDACTED]y"
+    assert {k: v for k, v in scrubbed.items() if k != field} == {
+        k: v for k, v in entry.items() if k != field
+    }
+    assert secret not in JsonFormatter("t", redactor).line(0.0, "INFO", "l", "m", entry)
+
+
+def test_a_line_without_secrets_is_left_as_it_is() -> None:
+    redactor = Redactor()
+    redactor.replace_values([SECRET])
+    clean = dict(FIELDS, path="/parameters/welcome")
+    assert redactor.scrub_fields(clean) is clean
+    # A value spanning two fields is in neither: the search may look twice, changes nothing.
+    straddling = {"a": "tok", "b": "en"}
+    redactor.replace_values(["tok\0en"])
+    assert redactor.scrub_fields(straddling) == straddling

@@ -84,3 +84,16 @@ def test_the_published_schema_is_what_validation_accepts(name: str) -> None:
     except InvalidParameterName:
         valid = False
     assert by_schema == valid, name
+
+
+def test_only_valid_names_are_remembered() -> None:
+    """The checks are memoised for speed: a refused name is checked (and refused) each time."""
+    validate_parameter_name.cache_clear()
+    for _ in range(3):
+        with pytest.raises(InvalidParameterName):
+            validate_parameter_name("a//b")
+    assert validate_parameter_name.cache_info().currsize == 0
+    assert validate_parameter_name("a/b") == "a/b"
+    assert validate_parameter_name("a/b") == "a/b"
+    info = validate_parameter_name.cache_info()
+    assert (info.currsize, info.hits) == (1, 1)

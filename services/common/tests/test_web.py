@@ -8,15 +8,21 @@ from typing import Annotated
 
 import httpx
 import pytest
-from fastapi import APIRouter, Depends, FastAPI, Path
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.security import APIKeyHeader
 from opentelemetry import trace
+from pydantic import AfterValidator
 from starlette.requests import HTTPConnection
 
 from kontaxa_common.errors import ApiError, install_error_handlers
 from kontaxa_common.middleware import Scope, header_value
 from kontaxa_common.settings import ServiceSettings
-from kontaxa_common.web import add_routes, app_options, require_credentials
+from kontaxa_common.web import (
+    add_routes,
+    app_options,
+    document_path_parameters,
+    require_credentials,
+)
 from kontaxa_e2e.servers import serve
 
 
@@ -118,3 +124,79 @@ def test_no_request_asks_opentelemetry_for_its_providers(monkeypatch: pytest.Mon
                 assert client.get("/health").json() == {"status": "ok"}
             counts[name] = len(asked) - before
     assert counts == {"default": 3, "services": 0}
+
+
+SOLVED: list[str] = []
+CountedName = Annotated[
+    str,
+    Path(description="An item.", max_length=9),
+    AfterValidator(lambda value: SOLVED.append(value) or value),
+]
+
+
+def documented_item(name: CountedName) -> None:
+    """The path parameter as the schema publishes it."""
+
+
+def parameter_app(documented: bool) -> FastAPI:
+    """One route with a path parameter: declared on the endpoint, or documented only."""
+    router = APIRouter(tags=["data"], dependencies=[] if documented else [Depends(SCHEME)])
+    if documented:
+
+        @router.get("/items/{name:path}", responses={404: {"description": "No such item."}})
+        async def item(request: Request) -> dict[str, str]:
+            """One item."""
+            return {"name": request.path_params["name"]}
+
+        document_path_parameters(router, item, documented_item)
+        require_credentials(SCHEME, check, [router])
+    else:
+
+        @router.get("/items/{name:path}", responses={404: {"description": "No such item."}})
+        async def item(name: CountedName) -> dict[str, str]:  # type: ignore[misc] # same name
+            """One item."""
+            return {"name": name}
+
+    app = FastAPI(title="t", version="1")
+    install_error_handlers(app, dict)
+    add_routes(app, router)
+    return app
+
+
+def test_a_documented_path_parameter_is_in_the_schema_and_not_solved() -> None:
+    """The schema is what declaring the parameter gave; requests do not run its validation."""
+    with serve(parameter_app(False)) as before, serve(parameter_app(True)) as after:
+        expected = httpx.get(before.url + "/openapi.json")
+        actual = httpx.get(after.url + "/openapi.json")
+        SOLVED.clear()
+        declared = httpx.get(before.url + "/items/a/b").json()
+        assert SOLVED == ["a/b"]  # FastAPI ran the parameter's validation
+        SOLVED.clear()
+        documented = httpx.get(after.url + "/items/a/b", headers={"X-Key": "right"}).json()
+        assert SOLVED == []  # the endpoint took the string the router matched
+    assert actual.content == expected.content
+    (parameter,) = actual.json()["paths"]["/items/{name}"]["get"]["parameters"]
+    assert (parameter["in"], parameter["schema"]["maxLength"]) == ("path", 9)
+    assert declared == documented == {"name": "a/b"}
+
+
+def test_only_path_parameters_of_an_endpoint_that_declares_none_can_be_documented() -> None:
+    router = APIRouter()
+
+    @router.get("/a/{name}")
+    async def declares(name: str) -> None:
+        """Declares its path parameter: FastAPI solves it."""
+
+    @router.get("/b/{name}")
+    async def reads(request: Request) -> None:
+        """Reads its path parameter from the request."""
+
+    def with_query(name: str, q: Annotated[str, Query()]) -> None:
+        """Declares a query parameter besides the path's."""
+
+    with pytest.raises(TypeError, match="declares path parameters"):
+        document_path_parameters(router, declares, documented_item)
+    with pytest.raises(TypeError, match="path parameters only"):
+        document_path_parameters(router, reads, with_query)
+    with pytest.raises(ValueError, match="exactly one route"):
+        document_path_parameters(APIRouter(), reads, documented_item)

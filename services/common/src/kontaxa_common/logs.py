@@ -44,9 +44,26 @@ class Redactor:
         Done before JSON encoding: once encoded, a value with a quote, a backslash, a control
         or a non-ASCII character no longer appears as itself in the line.
         """
-        if not self._values:
+        if not self._values or not self._may_hold_secret(entry):
             return entry
         return {key: self._scrub_value(value) for key, value in entry.items()}
+
+    def _may_hold_secret(self, entry: dict[str, Any]) -> bool:
+        """False only when no secret value occurs in `entry`'s flat strings (an access line).
+
+        One search of the strings joined, per secret value, instead of a walk of every
+        field: a value that occurs in a field occurs in the join, so a line this passes
+        needs no scrubbing. Anything but a string, a number, a bool or None counts as a
+        possible holder (the full walk then decides).
+        """
+        texts = []
+        for value in entry.values():
+            if isinstance(value, str):
+                texts.append(value)
+            elif not (value is None or isinstance(value, bool | int | float)):
+                return True
+        joined = "\0".join(texts)
+        return any(value in joined for value in self._values)
 
     def _scrub_value(self, value: Any) -> Any:
         if isinstance(value, str):

@@ -8,8 +8,11 @@ pattern and maximum length below, is what both services enforce and what both pu
 their OpenAPI schema (`name_schema`).
 """
 
+import functools
 import re
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Path
 
 SSM_MAX_NAME_LENGTH = 1011  # SSM's limit for a full parameter name
 SSM_MAX_DEPTH = 15  # SSM's limit of hierarchy levels
@@ -35,6 +38,24 @@ def name_schema() -> dict[str, Any]:
     return {"pattern": NAME_PATTERN, "maxLength": MAX_NAME_LENGTH, "minLength": 1}
 
 
+def documented_name(
+    name: Annotated[
+        str,
+        Path(description="Name relative to the parameter prefix.", json_schema_extra=name_schema()),
+    ],
+) -> None:
+    """The `{name}` path parameter as both services publish it: the rule that
+    validate_parameter_name enforces, with its own 400 invalid_parameter_name, so FastAPI
+    neither validates nor solves it (kontaxa_common.web.document_path_parameters)."""
+
+
+# Both checks below are pure and run on every request for a name: a name seen recently is
+# looked up instead of checked again (0.1 us against about 2). Only valid names are kept
+# (an invalid one raises, and lru_cache keeps no exception), at most this many of them.
+_RECENT_NAMES = 1024
+
+
+@functools.lru_cache(maxsize=_RECENT_NAMES)
 def validate_parameter_name(name: str) -> str:
     """Return `name` if it is a valid relative parameter name, else raise InvalidParameterName."""
     if not name:
@@ -75,6 +96,7 @@ def validate_prefix(prefix: str) -> str:
     return prefix
 
 
+@functools.lru_cache(maxsize=_RECENT_NAMES)
 def resolve_parameter_name(prefix: str, name: str) -> str:
     """The full SSM name of relative `name` under `prefix`, validated; never escapes the prefix."""
     validate_parameter_name(name)

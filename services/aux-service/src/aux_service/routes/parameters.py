@@ -1,20 +1,13 @@
 """SSM parameters under the configured prefix, through the single-flight cache."""
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Request
 
 from aux_service.models import ErrorResponse, ParameterList, ParameterResponse
 from aux_service.store import ParameterStore
 from kontaxa_common.errors import error_responses
-from kontaxa_common.parameters import name_schema
+from kontaxa_common.parameters import documented_name
 from kontaxa_common.version import VersionMetadata
-
-# The schema publishes the rule that validate_parameter_name enforces (with its own 400
-# invalid_parameter_name, so FastAPI does not validate the path parameter itself).
-ParameterName = Annotated[
-    str, Path(description="Name relative to the parameter prefix.", json_schema_extra=name_schema())
-]
+from kontaxa_common.web import document_path_parameters
 
 
 def build_router(metadata: VersionMetadata, store: ParameterStore) -> APIRouter:
@@ -41,8 +34,10 @@ def build_router(metadata: VersionMetadata, store: ParameterStore) -> APIRouter:
         response_model=ParameterResponse,
         responses=error_responses(ErrorResponse, 400, 401, 403, 404, 429, 502, 503, 504),
     )
-    async def get_parameter(name: ParameterName) -> dict[str, object]:
+    async def get_parameter(request: Request) -> dict[str, object]:
         """SSM GetParameter for `name` under the prefix; SecureString values are never returned."""
+        name: str = request.path_params["name"]  # validated by the store
         return {"parameter": await store.get(name), "meta": metadata.meta()}
 
+    document_path_parameters(router, get_parameter, documented_name)
     return router

@@ -1,20 +1,17 @@
 """SSM parameters, through aux-service."""
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Request
 
 from kontaxa_common.errors import ApiError, error_responses
-from kontaxa_common.parameters import InvalidParameterName, name_schema, validate_parameter_name
+from kontaxa_common.parameters import (
+    InvalidParameterName,
+    documented_name,
+    validate_parameter_name,
+)
 from kontaxa_common.version import VersionMetadata
+from kontaxa_common.web import document_path_parameters
 from main_api.clients.aux import AuxClient
 from main_api.models import ErrorResponse, ParameterList, ParameterResponse
-
-# The schema publishes the rule that validate_parameter_name enforces (with its own 400
-# invalid_parameter_name, so FastAPI does not validate the path parameter itself).
-ParameterName = Annotated[
-    str, Path(description="Name relative to the parameter prefix.", json_schema_extra=name_schema())
-]
 
 
 def build_router(metadata: VersionMetadata, aux: AuxClient) -> APIRouter:
@@ -41,8 +38,9 @@ def build_router(metadata: VersionMetadata, aux: AuxClient) -> APIRouter:
         response_model=ParameterResponse,
         responses=error_responses(ErrorResponse, 400, 401, 403, 404, 429, 502, 503, 504),
     )
-    async def get_parameter(name: ParameterName) -> dict[str, object]:
+    async def get_parameter(request: Request) -> dict[str, object]:
         """One parameter by its name relative to the prefix (may contain '/')."""
+        name: str = request.path_params["name"]
         try:
             validate_parameter_name(name)
         except InvalidParameterName as exc:
@@ -50,4 +48,5 @@ def build_router(metadata: VersionMetadata, aux: AuxClient) -> APIRouter:
         body = await aux.parameter(name)
         return {"parameter": body.parameter, "meta": metadata.meta()}
 
+    document_path_parameters(router, get_parameter, documented_name)
     return router
