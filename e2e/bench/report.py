@@ -99,9 +99,11 @@ Where `terraform apply` of the local root spends its time (`TF_LOG=trace`, moto 
   each command asks for again (the plan's process spent 7.9 s of CPU; the whole apply took
   29.1 s against 30.4 s for a plain apply in the same run).
 - So with the same resources and the same Terraform, the floor is the apply walk (about
-  12 s, `aws_vpc`'s fixed 10 s delay on its path) plus the validate and plan walks (about
-  4 s) and the rest of the bring-up (about 2.5 s): below 12 s in total is out of reach while
-  the root creates the VPC with DNS hostnames (as the EKS module must on AWS).
+  12 s, `aws_vpc`'s fixed 10 s delay on its path) plus the validate and plan walks and the
+  rest of the bring-up. On a quieter machine (2026-12-02 13:20 UTC, the table above) the
+  apply took 14.5 s and the rest 1.5 s: the part that does not wait on the provider's fixed
+  delays is down to about 4 s, and below 12 s in total stays out of reach while the root
+  creates the VPC with DNS hostnames (as the EKS module must on AWS).
 """
 
 FINDINGS = """\
@@ -164,6 +166,25 @@ are single wrk runs on the same machine, so approximate.
    Prometheus metrics and the access line). aux-service's `/version` through its ASGI app,
    in-process, 12 alternating rounds of 5,000 requests: 176 µs with it off against 191 µs
    with FastAPI's default (medians; the default slower in 10 of 12 rounds).
+10. What a cached read did beyond `/version`, taken away in three places (py-spy on a
+   running aux-service under wrk, then `cProfile` of the app in-process; in-process, 12
+   rounds of 2,000 requests, a cached read took 77 to 78 µs against 55 for `/version` and
+   35 for the ceiling):
+   - FastAPI solved the route's one path parameter on every request: its four parameter
+     kinds walked, the name validated by pydantic, about 8 µs of the 77. The parameter
+     routes of both services now read `{name}` from `request.path_params` (the string the
+     router matched, which the services' own name rule validates anyway), and the
+     parameter is in the schema only (`kontaxa_common.web.document_path_parameters`, the
+     same way as the credential scheme): `/openapi.json` is byte for byte what it was.
+   - The redaction of the access line walked all of its eleven fields for each line; a
+     flat line is now searched once, its strings joined (a secret in a field is in the
+     join, so none is missed), and walked only when a secret is found.
+   - The name rules (two regular expressions and the segment checks, about 2 µs) are
+     remembered for the last 1,024 valid names.
+   In two runs one after the other (`task bench -- --cases 1,2,4,6 --rounds 4`, 2026-12-02
+   13:02 and 13:05 UTC, this change then the commit before it): a cached read 119 µs of CPU
+   against 142, 4/1 0.67 against 0.56, case 6 4,025 requests/s against 3,819 (6/1 0.32
+   against 0.30).
 
 ### The tail of cases 3 and 6: full garbage collections, now frozen out
 
@@ -208,21 +229,31 @@ Where the remaining time goes, per request (CPU time, this machine):
   and its path parameter, 22 % of the request (the credential check itself 3.5 %; FastAPI
   parses query string and cookies for each dependency; FastAPI 0.115 costs the same share,
   measured), then name validation and the cache lookup (4 %) and the larger response.
-  Point 8 removed the dependency; the path parameter is still FastAPI's.
+  Point 8 removed the dependency, point 10 the path parameter's solving.
 - main-api on case 6 saturates its core while aux-service uses about two thirds of its own.
   Of main-api's time, FastAPI's request and response plumbing is about half (solving the
   one dependency alone 15 %), writing the reply 14 %, the aux-service call 14 %, the access
   log 8 %, validating and serialising the response 6 %.
 
-After points 8 and 9, 2/1 and 4/1 sit around their targets, on either side by turns. Three
-full runs of `task bench` (2026-12-01 22:31 UTC, then 2026-12-02 10:24 and 10:37 UTC, the
-last with the pause after each warm-up) gave 2/1 0.68, 0.70 and 0.74 (target 0.72) and 4/1
-0.55, 0.60 and 0.50 (target 0.60); their rounds spread over 0.1 to 0.3 within each run, so
-one run's median moves by more than the distance to the targets. What is left per request is
-uvicorn's and Starlette's, FastAPI's request handling (its dependency solving, which runs
-for a route without dependencies too: 8 % of aux-service's samples on cached reads under
-wrk, py-spy; four reads of OpenTelemetry's context a request, telemetry off or not), the
-path parameter's validation and the middleware's request ID, headers and two metric updates.
+After points 8 and 9, 2/1 and 4/1 sat around their targets, on either side by turns: three
+full runs (2026-12-01 22:31 UTC, then 2026-12-02 10:24 and 10:37 UTC) gave 2/1 0.68, 0.70
+and 0.74 and 4/1 0.55, 0.60 and 0.50, rounds spreading over 0.1 to 0.3 within each run.
+Point 10 moved 4/1 clear of its target. What is left per request is uvicorn's and
+Starlette's, FastAPI's request handling (its dependency solving, which runs for a route
+without parameters too; four reads of OpenTelemetry's context a request, telemetry off or
+not), and the middleware's request ID, headers, two metric updates and access line.
+
+Why case 6 stays below 0.40 of the ceiling: the ceiling is one FastAPI hop that returns a
+constant; case 6 is two hops and a client call, and with the services pinned a core each,
+main-api's core (its event loop and pyreqwest's runtime thread) sets the pace. Measured on a
+`task local-up` stack pinned as the benchmark pins it (2026-12-02 13:10 UTC, wrk 4 s
+windows, CPU from `/proc`): main-api spent 212 to 236 µs per request, aux-service about 120,
+the ceiling about 80. For 0.40, main-api would have to spend at most 2.5 times the ceiling's
+time, about 200 µs, while its client call alone costs about 60 µs of both its threads (a
+loop of 16 concurrent callers against aux-service: pyreqwest streamed or buffered alike) and
+the other maintained clients cost more (cases `6-<client>`). The rest of main-api's time is
+the same FastAPI and middleware work as aux-service's, plus validating aux-service's reply
+and serialising its own.
 """
 
 
