@@ -100,10 +100,10 @@ Where `terraform apply` of the local root spends its time (`TF_LOG=trace`, moto 
   29.1 s against 30.4 s for a plain apply in the same run).
 - So with the same resources and the same Terraform, the floor is the apply walk (about
   12 s, `aws_vpc`'s fixed 10 s delay on its path) plus the validate and plan walks and the
-  rest of the bring-up. On a quieter machine (2026-12-02 13:20 UTC, the table above) the
-  apply took 14.5 s and the rest 1.5 s: the part that does not wait on the provider's fixed
-  delays is down to about 4 s, and below 12 s in total stays out of reach while the root
-  creates the VPC with DNS hostnames (as the EKS module must on AWS).
+  rest of the bring-up. In the run of 2026-12-02 13:20 UTC the apply took 14.5 s (median)
+  and the rest of the bring-up 1.5 s; with the VPC's 10.7 s on the apply walk's path, below
+  12 s in total stays out of reach while the root creates the VPC with DNS hostnames (as the
+  EKS module must on AWS).
 """
 
 FINDINGS = """\
@@ -238,22 +238,25 @@ Where the remaining time goes, per request (CPU time, this machine):
 After points 8 and 9, 2/1 and 4/1 sat around their targets, on either side by turns: three
 full runs (2026-12-01 22:31 UTC, then 2026-12-02 10:24 and 10:37 UTC) gave 2/1 0.68, 0.70
 and 0.74 and 4/1 0.55, 0.60 and 0.50, rounds spreading over 0.1 to 0.3 within each run.
-Point 10 moved 4/1 clear of its target. What is left per request is uvicorn's and
+Point 10 put 4/1 above its target: 0.70 in the full run of 2026-12-02 13:13 UTC (rounds
+0.59 to 0.75), 0.67 in the selection run before it. What is left per request is uvicorn's and
 Starlette's, FastAPI's request handling (its dependency solving, which runs for a route
 without parameters too; four reads of OpenTelemetry's context a request, telemetry off or
 not), and the middleware's request ID, headers, two metric updates and access line.
 
 Why case 6 stays below 0.40 of the ceiling: the ceiling is one FastAPI hop that returns a
 constant; case 6 is two hops and a client call, and with the services pinned a core each,
-main-api's core (its event loop and pyreqwest's runtime thread) sets the pace. Measured on a
-`task local-up` stack pinned as the benchmark pins it (2026-12-02 13:10 UTC, wrk 4 s
-windows, CPU from `/proc`): main-api spent 212 to 236 µs per request, aux-service about 120,
-the ceiling about 80. For 0.40, main-api would have to spend at most 2.5 times the ceiling's
-time, about 200 µs, while its client call alone costs about 60 µs of both its threads (a
-loop of 16 concurrent callers against aux-service: pyreqwest streamed or buffered alike) and
-the other maintained clients cost more (cases `6-<client>`). The rest of main-api's time is
-the same FastAPI and middleware work as aux-service's, plus validating aux-service's reply
-and serialising its own.
+main-api's core (its event loop and pyreqwest's runtime thread) sets the pace. In the full run
+of 2026-12-02 13:13 UTC case 6 served 3,418 requests/s, so main-api spent at most 290 µs of
+its core per request (the two services together 449 µs, aux-service the rest), against 84 µs
+for the ceiling; for 0.40, main-api would have to spend at most 2.5 times the ceiling's time,
+about 210 µs. Measured apart, on a `task local-up` stack pinned the same way with nothing else
+running (2026-12-02 13:10 UTC, wrk 4 s windows, CPU from `/proc`), main-api spent 212 to 236
+µs per request: even there, just above that budget. Its client call alone costs about 60 µs
+of both its threads (16 concurrent callers against aux-service: pyreqwest streamed or
+buffered alike), and the other maintained clients cost more (cases `6-<client>`). The rest
+of main-api's time is the same FastAPI and middleware work as aux-service's, plus validating
+aux-service's reply and serialising its own.
 """
 
 

@@ -198,5 +198,16 @@ def test_only_path_parameters_of_an_endpoint_that_declares_none_can_be_documente
         document_path_parameters(router, declares, documented_item)
     with pytest.raises(TypeError, match="path parameters only"):
         document_path_parameters(router, reads, with_query)
+
+    def nothing() -> None:
+        """Leaves the path's parameter out."""
+
+    def with_dependency(name: str, user: Annotated[str, Depends(lambda: "x")]) -> None:
+        """Declares a dependency besides the path parameter."""
+
+    with pytest.raises(TypeError, match="no dependencies"):
+        document_path_parameters(router, reads, with_dependency)
+    with pytest.raises(TypeError, match="exactly the path's parameters"):
+        document_path_parameters(router, reads, nothing)
     with pytest.raises(ValueError, match="exactly one route"):
         document_path_parameters(APIRouter(), reads, documented_item)

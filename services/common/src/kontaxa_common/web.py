@@ -68,6 +68,12 @@ def add_routes(app: FastAPI, *routers: APIRouter) -> None:
     already carry its prefix, tags, responses and dependencies, so adding them directly
     makes the same app with a flat dispatch. They go before the docs routes
     (no path overlaps), so the endpoints that carry the traffic are matched first.
+
+    It is also the one way to add routes that `require_credentials` guards or
+    `document_path_parameters` documents: `include_router` rebuilds each route's handler and
+    dependant from its endpoint (FastAPI 0.165, `_EffectiveRouteContext`), which would skip
+    the credential check and drop the documented parameters. Both services' snapshot tests
+    (tests/test_auth_unchanged.py) would fail on either.
     """
     routes = [route for router in routers for route in router.routes]
     app.router.routes[:0] = routes
@@ -130,6 +136,10 @@ def document_path_parameters(
         or declared.body_params
     ):
         raise TypeError(f"{documented.__name__} may declare path parameters only")
+    if declared.dependencies:
+        raise TypeError(f"{documented.__name__} may declare no dependencies")
+    if {field.name for field in declared.path_params} != set(route.param_convertors):
+        raise TypeError(f"{documented.__name__} must declare exactly the path's parameters")
     if route.dependant.path_params:
         raise TypeError(f"{endpoint.__name__} declares path parameters: FastAPI would solve them")
     route.dependant = replace(route.dependant, path_params=declared.path_params)
