@@ -254,7 +254,10 @@ about 210 µs. Measured apart, on a `task local-up` stack pinned the same way wi
 running (2026-12-02 13:10 UTC, wrk 4 s windows, CPU from `/proc`), main-api spent 212 to 236
 µs per request: even there, just above that budget. Its client call alone costs about 60 µs
 of both its threads (16 concurrent callers against aux-service: pyreqwest streamed or
-buffered alike), and the other maintained clients cost more (cases `6-<client>`). The rest
+buffered alike); the other maintained clients, measured beside it in cases `6-<client>`, do
+no better than within their rounds' spread of it (aiohttp 0.29 and aiosonic 0.31 of the
+ceiling in the run of 2026-12-02 13:13 UTC, against 0.30; 0.28 and 0.29 against 0.30 in the
+run before). The rest
 of main-api's time is the same FastAPI and middleware work as aux-service's, plus validating
 aux-service's reply and serialising its own.
 """
