@@ -1,5 +1,6 @@
 """The process runtime for real: up is idempotent, down leaves nothing, a failure cleans up."""
 
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,11 +24,27 @@ def _runtime(state_dir: Path, **ports: int) -> ProcessRuntime:
     return ProcessRuntime(settings, Executor())
 
 
-def test_up_twice_then_down_leaves_nothing(tmp_path: Path) -> None:
+def test_up_twice_then_down_leaves_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     state_dir = tmp_path / "stack"
     runtime = _runtime(state_dir)
+    capsys.readouterr()
     first = runtime.up()
     assert first is not None
+    # Each step prints its seconds as it ends, and the up line lists them all with the total.
+    steps = ["emulator", "terraform init", "terraform apply", "manifests", "services"]
+    assert list(runtime.step_seconds) == steps
+    assert all(0 <= seconds < 600 for seconds in runtime.step_seconds.values())
+    printed = capsys.readouterr().err
+    assert re.search(r"emulator ready at \S+ \(\d+\.\ds\)", printed)
+    assert re.search(r"terraform applied \(init \d+\.\ds, apply \d+\.\ds\)", printed)
+    assert re.search(r"Deployments: .*\(\d+\.\ds\)", printed)
+    assert re.search(r"services started and ready \(\d+\.\ds\)", printed)
+    runtime.print_summary(first, 12.34)
+    (up_line,) = [line for line in capsys.readouterr().err.splitlines() if "up in" in line]
+    listed = ", ".join(rf"{step} \d+\.\ds" for step in steps)
+    assert re.match(rf"up in 12\.3s \({listed}\); logs: ", up_line), up_line
     pids = {name: c.process.pid for name, c in first.components.items()}
     # Prometheus, Alertmanager and the alert sink too, where they are (or can be) installed.
     monitoring_parts = set() if missing_binaries() else {"alert-sink", "alertmanager", "prometheus"}
