@@ -85,7 +85,18 @@ def test_process_plan_without_monitoring(tmp_path: Path) -> None:
 
 def test_kind_plan(tmp_path: Path) -> None:
     executor = DryRunExecutor()
-    KindRuntime(_settings(tmp_path, runtime="kind"), executor).up()
+    runtime = KindRuntime(_settings(tmp_path, runtime="kind"), executor)
+    runtime.up()
+    # Each step's duration is recorded (and printed) for the up line, as the process runtime's.
+    assert list(runtime.step_seconds) == [
+        "cluster",
+        "images",
+        "argocd",
+        "snapshot",
+        "bootstrap",
+        "terraform",
+        "sync",
+    ]
     steps = [a.what.split(" (")[0] for a in executor.actions]
     assert steps == [
         "create the kind cluster",

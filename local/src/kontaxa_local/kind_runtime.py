@@ -4,6 +4,7 @@ Runs on laptops and in GitHub Actions (not on machines without a Docker engine
 and registries); its `--dry-run` plan is what the test suite checks.
 """
 
+import functools
 import json
 import os
 import re
@@ -66,6 +67,7 @@ class KindRuntime:
         self.dir = settings.state_dir
         self.context = f"kind-{settings.kind_cluster}"
         self.log = self.dir / "logs/kind.log"
+        self.step_seconds: dict[str, float] = {}  # each step of the last up, as it printed
 
     def kubectl(self, *args: str) -> list[str]:
         """A kubectl command bound to the kind cluster's context."""
@@ -76,22 +78,31 @@ class KindRuntime:
         """Cluster, images, Argo CD, git server, snapshot, root app, Terraform, wait."""
         started = time.monotonic()
         state = State.load(self.dir) or State(runtime=self.name, started_at=time.time())
+        self.step_seconds = {}
+        timed = functools.partial(console.timed, self.step_seconds)
         try:
-            self._cluster()
-            self._images()
-            self._argocd()
-            revision = self._seed_git(state)
-            state.revision = revision
-            self._bootstrap()
-            self._terraform(state)
-            self._wait_synced(revision)
+            with timed("cluster"):
+                self._cluster()
+            with timed("images"):
+                self._images()
+            with timed("argocd"):
+                self._argocd()
+            with timed("snapshot"):
+                revision = self._seed_git(state)
+                state.revision = revision
+            with timed("bootstrap"):
+                self._bootstrap()
+            with timed("terraform"):
+                self._terraform(state)
+            with timed("sync"):
+                self._wait_synced(revision)
         finally:
             self._stop_port_forwards(state)
         if not self.executor.dry_run:
             state.save(self.dir)
             console.done(
-                f"up in {time.monotonic() - started:.0f}s: main-api at {INGRESS_URL}; "
-                "status: task local-status"
+                f"up in {time.monotonic() - started:.1f}s ({console.listed(self.step_seconds)}): "
+                f"main-api at {INGRESS_URL}; status: task local-status"
             )
         return state
 

@@ -239,8 +239,7 @@ class ProcessRuntime:
 
     def _took(self, step: str, started: float, message: str) -> None:
         """Record and print how long `step` took."""
-        self.step_seconds[step] = time.monotonic() - started
-        console.done(f"{message} ({self.step_seconds[step]:.1f}s)")
+        console.took(self.step_seconds, step, started, message)
 
     def _wait_ready(self, state: State, name: str, probe: str) -> None:
         self.executor.wait(
@@ -631,7 +630,7 @@ class ProcessRuntime:
                 soft_wrap=True,
             )
         if elapsed is not None:
-            steps = ", ".join(f"{step} {s:.1f}s" for step, s in self.step_seconds.items())
             console.console.print(
-                f"up in {elapsed:.1f}s ({steps}); logs: {self.log_dir}; stop with: task local-down"
+                f"up in {elapsed:.1f}s ({console.listed(self.step_seconds)}); "
+                f"logs: {self.log_dir}; stop with: task local-down"
             )
