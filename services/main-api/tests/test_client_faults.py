@@ -239,7 +239,9 @@ def test_an_oversized_head_is_refused_fast(run: Any, head: bytes) -> None:
 
 
 @pytest.mark.parametrize("framing", ["content-length", "chunked"])
-def test_an_oversized_body_is_refused(run: Any, framing: str) -> None:
+def test_an_oversized_body_is_refused(
+    run: Any, framing: str, capfd: pytest.CaptureFixture[str]
+) -> None:
     def huge_body(connection: socket.socket, path: str) -> str:
         # A valid reply, but 2 MiB of it: over the 1 MiB limit set below.
         body = parameter_body(path)[:-1] + b', "padding": "' + b"a" * (2 << 20) + b'"}'
@@ -254,9 +256,14 @@ def test_an_oversized_body_is_refused(run: Any, framing: str) -> None:
         return "close"
 
     with run(huge_body, aux_max_reply_bytes=1 << 20) as (main, _):
+        capfd.readouterr()
         response = main.parameter("first")
         assert response.status_code == 502
         assert response.json()["error"]["code"] == "upstream_error"
+    # The log says what was wrong with the reply, once: its size against the limit.
+    unusable = [line for line in capfd.readouterr().err.splitlines() if "unusable reply" in line]
+    assert len(unusable) == 1
+    assert f"over {1 << 20}" in unusable[0]
 
 
 @pytest.mark.parametrize("where", ["head", "body"])
