@@ -61,6 +61,12 @@ def task_binary() -> str | None:
     return shutil.which("task") or shutil.which("task", path=str(REPO_ROOT / ".tools" / "bin"))
 
 
+def task_env(task: str, **extra: str) -> dict[str, str]:
+    """clean_env for running `task` (go-task): its directory first on PATH, for the
+    commands its tasks call (uv, task itself)."""
+    return clean_env(**{"PATH": f"{Path(task).parent}:{clean_env()['PATH']}", **extra})
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """os.environ without AWS_*/TF_* variables, with IMDS off and the given additions."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}

@@ -23,6 +23,7 @@ from .conftest import (
     clean_env,
     copy_repository,
     task_binary,
+    task_env,
 )
 
 pytestmark = [pytest.mark.usefixtures("terraform_available"), pytest.mark.timeout(900)]
@@ -36,11 +37,10 @@ def _task() -> str:
 
 
 def _run(task: str, cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    path = f"{Path(task).parent}:{clean_env()['PATH']}"
     return subprocess.run(
         [task, *args],
         cwd=cwd,
-        env=clean_env(PATH=path, **env),
+        env=task_env(task, **env),
         capture_output=True,
         text=True,
         timeout=600,

@@ -20,7 +20,7 @@ from kontaxa_local import terraform as local_terraform
 from kontaxa_local.executor import Executor
 from kontaxa_local.settings import Settings
 
-from .conftest import Emulator, clean_env, copy_repository, task_binary, uv_binary
+from .conftest import Emulator, copy_repository, task_binary, task_env, uv_binary
 
 pytestmark = [pytest.mark.usefixtures("terraform_available"), pytest.mark.timeout(900)]
 
@@ -46,9 +46,7 @@ def test_tflocal_plan_after_local_up_shows_no_changes(
     (state_dir / "state.json").write_text(
         json.dumps({"runtime": "process", "emulator_url": emulator.endpoint_url})
     )
-    env = clean_env(
-        LOCAL_STATE_DIR=str(state_dir), PATH=f"{Path(task).parent}:{clean_env()['PATH']}"
-    )
+    env = task_env(task, LOCAL_STATE_DIR=str(state_dir))
     # In a copy of the repository: tflocal writes its override into the root it plans.
     checkout = copy_repository(tmp_path / "repo")
     result = subprocess.run(

@@ -153,7 +153,7 @@ class ProcessRuntime:
         )
         state.emulator_url = url
         self._emulator_vars = plan.terraform_vars
-        self._took("emulator", started, f"emulator ready at {url}")
+        console.took(self.step_seconds, "emulator", started, f"emulator ready at {url}")
 
     def _emulator_launch(
         self, plan: emulator.EmulatorPlan, port: int
@@ -198,7 +198,8 @@ class ProcessRuntime:
         workloads = manifests.workloads(objects)
         ports = self.host_ports(workloads)
         routes = manifests.service_routes(objects, ports, workloads)
-        self._took(
+        console.took(
+            self.step_seconds,
             "manifests",
             started,
             f"{len(objects)} objects, {len(workloads)} Deployments: "
@@ -235,11 +236,9 @@ class ProcessRuntime:
         for name, probe in waits:
             self._wait_ready(state, name, probe)
             console.done(f"{name} ready")
-        self._took("services", started, "secrets mounted, services started and ready")
-
-    def _took(self, step: str, started: float, message: str) -> None:
-        """Record and print how long `step` took."""
-        console.took(self.step_seconds, step, started, message)
+        console.took(
+            self.step_seconds, "services", started, "secrets mounted, services started and ready"
+        )
 
     def _wait_ready(self, state: State, name: str, probe: str) -> None:
         self.executor.wait(
