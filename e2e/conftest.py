@@ -30,6 +30,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="url target: aux-service's metrics port (base URL); tests reading its metrics skip "
         "without it",
     )
+    group.addoption(
+        "--expected-git-sha",
+        help="url target: the commit the stack was built from (what both services' git_sha "
+        "must say); the check skips without it",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -76,7 +81,11 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
         urls = [option("--main-url"), option("--aux-url"), option("--emulator-url")]
         if not all(urls):
             raise pytest.UsageError("--target url needs --main-url, --aux-url and --emulator-url")
-        running = UrlTarget(*urls, aux_metrics_url=option("--aux-metrics-url"))
+        running = UrlTarget(
+            *urls,
+            aux_metrics_url=option("--aux-metrics-url"),
+            source_revision=option("--expected-git-sha"),
+        )
     try:
         yield running
     finally:

@@ -64,7 +64,10 @@ def test_git_sha_is_the_commit_the_stack_came_from(target: Target) -> None:
     """Both services say which commit runs: the one the target was built or brought up from
     (the working tree's, `-dirty` with uncommitted changes), with a real RFC 3339 build time."""
     if target.source_revision is None:
-        pytest.skip(f"the {target.name} target does not say which commit it runs")
+        pytest.skip(
+            f"the {target.name} target does not say which commit it runs (url target: "
+            "--expected-git-sha)"
+        )
     for url in (target.main_url, target.aux_url):
         with httpx.Client(base_url=url, timeout=30) as client:
             body = client.get("/version").json()

@@ -49,7 +49,7 @@ class Target(ABC):
     alert_sink_url: str | None = None
     monitoring_dir: Path | None = None
     # The commit the stack was built or brought up from (what `git_sha` must say); None
-    # where the suite cannot know it (a stack given by URL).
+    # where the suite cannot know it (a stack given by URL without --expected-git-sha).
     source_revision: str | None = None
     # Epoch seconds when the bring-up started and when it was ready, where the target's
     # BUILD_TIME is the bring-up's (the process runtime); None elsewhere.
@@ -223,10 +223,16 @@ class UrlTarget(Target):
     can_read_mounts = False
 
     def __init__(
-        self, main_url: str, aux_url: str, emulator_url: str, aux_metrics_url: str | None = None
+        self,
+        main_url: str,
+        aux_url: str,
+        emulator_url: str,
+        aux_metrics_url: str | None = None,
+        source_revision: str | None = None,
     ) -> None:
         self.main_url, self.aux_url, self.emulator_url = main_url, aux_url, emulator_url
         self.aux_metrics_url = aux_metrics_url
+        self.source_revision = source_revision
 
     def mounted_digests(self, service: str) -> dict[str, str]:
         """Not observable from outside."""

@@ -302,6 +302,31 @@ def test_a_full_pool_with_a_stalled_upstream_fails_within_the_timeout(run: Any) 
         assert elapsed < 2.5, elapsed
 
 
+def test_readiness_answers_at_once_while_the_pool_is_full_and_stalled(run: Any) -> None:
+    """/ready shares nothing with the callers waiting on the pool: it starts its check of
+    aux-service in the background and answers at once; /health then reports the timeouts."""
+
+    def stall(connection: socket.socket, path: str) -> str:
+        time.sleep(6)
+        return "close"
+
+    with run(stall, aux_read_timeout_seconds=1.5, aux_max_connections=2) as (main, upstream):
+        with ThreadPoolExecutor(6) as pool:
+            callers = [pool.submit(main.parameter, f"p{n}") for n in range(6)]
+            deadline = time.monotonic() + 1.0
+            while len(upstream.requests) < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert len(upstream.requests) == 2, "the pool's two connections never filled"
+            started = time.monotonic()
+            ready = main.http.get("/ready")
+            waited = time.monotonic() - started
+            statuses = [caller.result().status_code for caller in callers]
+        assert ready.status_code == 200, ready.text
+        assert waited < 0.5, f"/ready waited {waited:.2f} s on the full pool"
+        assert statuses == [504] * 6
+        assert main.http.get("/health").json()["checks"]["aux_service"] == "timeout"
+
+
 def test_a_connect_timeout_is_unreachable_and_retried(keys: Keys, secrets_root: Path) -> None:
     # A listener that never accepts, its backlog full: the kernel drops further SYNs.
     listener = socket.socket()
