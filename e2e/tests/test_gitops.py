@@ -44,6 +44,14 @@ def test_every_application_synced_and_healthy_at_the_seeded_revision(kind: Targe
         assert not git or revision in git, app["metadata"]["name"]
 
 
+def test_argo_cd_synced_this_checkout(kind: Target) -> None:
+    """The snapshot under the commit Argo CD synced (what `git_sha` must say, in
+    test_operations) is this checkout's working tree and names its HEAD: the expected
+    `git_sha` is anchored in the checkout, not only in what the cluster reports."""
+    mismatch = kind.snapshot_mismatch()  # type: ignore[attr-defined]
+    assert mismatch is None, f"{mismatch} (the checkout changed since local-up? run it again)"
+
+
 def test_self_heal_reverts_a_manual_edit(kind: Target) -> None:
     from kontaxa_e2e.kind import NAMESPACE, kubectl
 

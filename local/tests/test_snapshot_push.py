@@ -23,7 +23,7 @@ import pytest
 from kontaxa_e2e.gitrepo import git
 from kontaxa_local import version
 from kontaxa_local.executor import Executor
-from kontaxa_local.kind_runtime import push_snapshot, snapshot_commit
+from kontaxa_local.kind_runtime import push_snapshot, snapshot_commit, snapshot_mismatch
 from kontaxa_local.process_runtime import free_port
 from kontaxa_local.settings import GIT_SERVER_DIR
 
@@ -129,8 +129,16 @@ def test_snapshot_from_a_shallow_clone_is_accepted_and_clones_back_as_the_workin
     del expected["ignored.txt"]  # .gitignore'd files are not part of the snapshot
     assert _tree(checkout) == expected
 
+    # The kind e2e's check: the snapshot is this checkout, until the checkout changes.
+    check = tmp_path / "check.index"
+    assert snapshot_mismatch(snapshot, check, shallow_clone) is None
+    assert snapshot_mismatch(revision, check, shallow_clone) is not None  # the version commit
+
     # A second snapshot (the cluster reused) force-pushes over the first.
     (shallow_clone / "history.txt").write_text("edited again\n")
+    mismatch = snapshot_mismatch(snapshot, check, shallow_clone)
+    assert mismatch is not None
+    assert "another tree" in mismatch
     second = snapshot_commit(executor, tmp_path / "snapshot.index", shallow_clone)
     push_snapshot(executor, shallow_clone, second, git_server, tmp_path / "push.log")
     git(checkout, "fetch", "--quiet", "origin", "main")
@@ -155,3 +163,17 @@ def test_snapshot_leaves_out_what_the_users_global_excludes_hide(
     files = git(shallow_clone, "ls-tree", "-r", "--name-only", snapshot).split()
     assert ".env" not in files
     assert "history.txt" in files
+
+
+def test_a_snapshot_of_the_same_tree_on_another_head_is_not_this_checkout(
+    tmp_path: Path, shallow_clone: Path
+) -> None:
+    """The kind e2e's check reads HEAD from the snapshot's message: the same files committed
+    since (HEAD moved, the tree the same) are no longer what the snapshot came from."""
+    snapshot = snapshot_commit(Executor(), tmp_path / "snapshot.index", shallow_clone)
+    assert snapshot_mismatch(snapshot, tmp_path / "check.index", shallow_clone) is None
+    git(shallow_clone, "add", "--all")
+    git(shallow_clone, "-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "-qm", "w")
+    mismatch = snapshot_mismatch(snapshot, tmp_path / "check.index", shallow_clone)
+    assert mismatch is not None
+    assert "is not a snapshot of HEAD" in mismatch

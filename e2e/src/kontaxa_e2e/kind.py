@@ -96,6 +96,7 @@ class KindTarget(Target):
         self.aux_metrics_url = self._forward(NAMESPACE, "deployment/aux-service", 9090)
         self.emulator_url = self._forward("aws-emulator", "service/aws-emulator", 4566)
         self.source_revision = self._synced_snapshot()
+        self._workdir = workdir
 
     def _synced_snapshot(self) -> str:
         """The working-tree snapshot whose version commit Argo CD synced for main-api: the
@@ -111,6 +112,14 @@ class KindTarget(Target):
                     check=True,
                 ).stdout.strip()
         raise RuntimeError("Argo CD has no main-api Application: is the kind stack up?")
+
+    def snapshot_mismatch(self) -> str | None:
+        """Why the snapshot Argo CD synced is not this checkout as it is now, or None: the
+        check of `source_revision` against the checkout instead of the cluster's word."""
+        from kontaxa_local.kind_runtime import snapshot_mismatch
+
+        assert self.source_revision is not None
+        return snapshot_mismatch(self.source_revision, self._workdir / "check.index")
 
     def _forward(self, namespace: str, resource: str, port: int) -> str:
         """A port-forward to `resource` (service/x, deployment/x) that follows it to its new

@@ -482,17 +482,52 @@ def snapshot_commit(executor: Executor, index: Path, repo: Path = REPO_ROOT) -> 
             [*git, "commit-tree", "<tree>", "-m", "local snapshot of <HEAD>"],
         )
         return "<snapshot>"
-    index.parent.mkdir(parents=True, exist_ok=True)
-    index.unlink(missing_ok=True)
-    run_command("snapshot the working tree", [*git, "add", "--all"], env=env)
-    tree = run_command("write the tree", [*git, "write-tree"], env=env).strip()
-    head = subprocess.run(  # noqa: S603
-        [*git, "rev-parse", "--verify", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    message = f"local snapshot of {head or 'an unborn HEAD'} at {version.rfc3339(time.time())}"
+    tree = working_tree_id(index, repo)
+    head = _head(repo)
+    message = f"{_SNAPSHOT_OF} {head or 'an unborn HEAD'} at {version.rfc3339(time.time())}"
     commit = version.commit_tree("write the snapshot commit", repo, tree, "", message, env)
     executor.record("run", "snapshot commit", [*git, "commit-tree", tree], manifest=commit)
     return commit
+
+
+_SNAPSHOT_OF = "local snapshot of"
+
+
+def working_tree_id(index: Path, repo: Path = REPO_ROOT) -> str:
+    """The id of the working tree as it is on disk (uncommitted and untracked files, not the
+    ignored ones), written through the temporary `index`: HEAD and the real index untouched."""
+    env = version.git_env(index)
+    git = ["git", "-C", str(repo)]
+    index.parent.mkdir(parents=True, exist_ok=True)
+    index.unlink(missing_ok=True)
+    run_command("snapshot the working tree", [*git, "add", "--all"], env=env)
+    return run_command("write the tree", [*git, "write-tree"], env=env).strip()
+
+
+def _head(repo: Path) -> str:
+    return subprocess.run(  # noqa: S603
+        ["git", "-C", str(repo), "rev-parse", "--verify", "HEAD"],  # noqa: S607
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+
+
+def snapshot_mismatch(snapshot: str, index: Path, repo: Path = REPO_ROOT) -> str | None:
+    """Why `snapshot` is not a snapshot of this checkout as it is now (its tree is another,
+    or its message names another HEAD), or None when it is: what the kind e2e checks Argo CD
+    synced, against the checkout rather than the cluster's own word."""
+    git = ["git", "-C", str(repo)]
+    tree = run_command("read the snapshot's tree", [*git, "rev-parse", f"{snapshot}^{{tree}}"])
+    if tree.strip() != working_tree_id(index, repo):
+        return f"{snapshot} holds another tree than this checkout's working tree"
+    message = run_command(
+        "read the snapshot's message", [*git, "log", "-1", "--format=%B", snapshot]
+    )
+    head = _head(repo) or "an unborn HEAD"
+    if not message.startswith(f"{_SNAPSHOT_OF} {head} "):
+        return f"{snapshot} is not a snapshot of HEAD {head}: {message.strip()!r}"
+    return None
 
 
 def push_snapshot(executor: Executor, repo: Path, revision: str, url: str, log: Path) -> None:
