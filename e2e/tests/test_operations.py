@@ -1,11 +1,24 @@
 """Liveness, readiness and version of both services; version metadata everywhere."""
 
+import re
+import subprocess
 from datetime import UTC, datetime
 
 import httpx
 import pytest
 
 from kontaxa_e2e.targets import Target
+from kontaxa_local.settings import REPO_ROOT
+
+
+def _checkout_head() -> str:
+    """This checkout's HEAD, read here with git itself (not through the runner's code)."""
+    return subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "rev-parse", "--verify", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
 
 
 @pytest.mark.parametrize("service", ["main-api", "aux-service"])
@@ -72,6 +85,11 @@ def test_git_sha_is_the_commit_the_stack_came_from(target: Target) -> None:
         with httpx.Client(base_url=url, timeout=30) as client:
             body = client.get("/version").json()
         assert body["git_sha"] == target.source_revision, body
+        # Anchored outside the runner too: a commit id (the runner's `unknown` or `dev`
+        # would fail), and on the targets built from this checkout its HEAD.
+        assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?", body["git_sha"]), body
+        if target.name in ("process", "containers"):
+            assert body["git_sha"].removesuffix("-dirty") == _checkout_head(), body
         built = datetime.strptime(body["build_time"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         if target.brought_up is not None:  # the process runtime stamps the bring-up's time
             started, ready = target.brought_up

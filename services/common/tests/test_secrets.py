@@ -125,6 +125,28 @@ def test_a_non_utf8_file_counts_as_missing_and_is_logged_once(
     assert files.get("service-token") == "a-good-token-again"
 
 
+def test_a_file_problem_is_not_logged_again_after_a_failed_listing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A listing that fails reads no file: what is known of the files (logged once) stands,
+    so the next good listing does not log their problems a second time."""
+    (tmp_path / "service-token").write_bytes(b"\xff-binary")
+    files = SecretFiles(tmp_path, reload_seconds=0, redactor=Redactor())
+    iterdir = Path.iterdir
+
+    def failing_listing(path: Path) -> Any:
+        raise OSError(24, "Too many open files")
+
+    with caplog.at_level(logging.WARNING, logger="kontaxa_common.secrets"):
+        files.refresh(force=True)
+        monkeypatch.setattr(Path, "iterdir", failing_listing)
+        files.refresh(force=True)
+        monkeypatch.setattr(Path, "iterdir", iterdir)
+        files.refresh(force=True)
+    logged = [getattr(r, "file", None) for r in caplog.records if r.levelno == logging.WARNING]
+    assert logged == ["service-token", "."]
+
+
 def test_a_same_length_key_restored_with_its_old_mtime_is_picked_up(tmp_path: Path) -> None:
     key = tmp_path / "api-key-a"
     key.write_text("key-one-0123456789")

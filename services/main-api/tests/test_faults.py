@@ -297,6 +297,67 @@ def test_an_oversized_aux_version_header_is_never_echoed(keys: Keys, secrets_roo
         assert health.json()["meta"]["aux_service_version"] == "unknown"
 
 
+VERSION_BODY = {
+    "service": "aux-service",
+    "version": "1.2.3",
+    "git_sha": "0123456789abcdef0123456789abcdef01234567-dirty",
+    "build_time": "2026-12-02T15:00:00Z",
+}
+BAD_VERSION_BODIES = {
+    "a huge version": {**VERSION_BODY, "version": "9" * 60_000},
+    "a git_sha with a newline": {**VERSION_BODY, "git_sha": "abc\nInjected: yes"},
+    "a build_time with markup": {**VERSION_BODY, "build_time": "<script>x</script>"},
+    "an empty service": {**VERSION_BODY, "service": ""},
+}
+
+
+def test_aux_version_fields_are_repeated_when_they_are_short_tokens(
+    keys: Keys, secrets_root: Path
+) -> None:
+    with (
+        FakeUpstream(FakeReply(body={**VERSION_BODY, "meta": {}})) as aux,
+        start_main(aux.url, keys, secrets_root) as (_, _, http),
+    ):
+        assert http.get("/version").json()["aux_service"] == VERSION_BODY
+
+
+@pytest.mark.parametrize("body", BAD_VERSION_BODIES.values(), ids=BAD_VERSION_BODIES.keys())
+def test_aux_version_fields_that_are_no_short_token_are_never_repeated(
+    keys: Keys, secrets_root: Path, body: object, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """aux-service's /version body is repeated on main-api's public /version: a field that is
+    no short token (huge, control characters, markup) makes the whole body unusable."""
+    with (
+        FakeUpstream(FakeReply(body=body)) as aux,
+        start_main(aux.url, keys, secrets_root) as (_, _, http),
+    ):
+        response = http.get("/version")
+        assert response.status_code == 200
+        assert response.json()["aux_service"] is None
+        assert len(response.content) < 2_000
+    log = capfd.readouterr().err
+    assert "Traceback" not in log
+    assert log.count("unexpected shape") == 1
+
+
+def test_an_aux_error_body_nested_too_deep_is_its_status_with_main_apis_message(
+    keys: Keys, secrets_root: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """aux-service's own 404 passes through with its code and message when its envelope
+    parses; a body nested deeper than the JSON parser's recursion limit parses as nothing,
+    like any other unreadable envelope (it was a 500 with a traceback)."""
+    nested = b"[" * 100_000 + b"]" * 100_000
+    with (
+        FakeUpstream(FakeReply(status=404, body=nested)) as aux,
+        start_main(aux.url, keys, secrets_root) as (_, _, http),
+    ):
+        response = http.get("/parameters/x", headers=_auth(keys))
+        assert response.status_code == 404, response.text
+        error = response.json()["error"]
+        assert (error["code"], error["message"]) == ("not_found", "aux-service answered 404")
+    assert "Traceback" not in capfd.readouterr().err
+
+
 SHAPES = {
     "a list": [],
     "an empty object": {},

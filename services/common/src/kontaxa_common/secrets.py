@@ -75,7 +75,8 @@ class SecretFiles:
             entries = []
         except OSError as exc:
             self._problem(problems, _KEPT, ".", error=exc.strerror or type(exc).__name__)
-            self._problems = problems
+            # The files were not read: their problems (logged already) may persist.
+            self._problems |= problems
             return dict(self._values)
         values: dict[str, str] = {}
         for path in entries:

@@ -19,10 +19,10 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TypeVar
+from typing import Annotated, TypeVar
 from urllib.parse import quote, urlsplit
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, StringConstraints, ValidationError
 from pyreqwest.client import Client, ClientBuilder
 from pyreqwest.exceptions import (
     ConnectTimeoutError,
@@ -100,6 +100,21 @@ class OneParameter(BaseModel):
     """aux-service's /parameters/{name} body."""
 
     parameter: models.Parameter
+
+
+# A field of aux-service's /version body, which main-api's public /version repeats: a short
+# token (a version, a commit id with -dirty, an RFC 3339 time, "unknown"), nothing larger.
+_Token = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9.+:_-]{0,63}$")]
+
+
+class AuxVersion(ComponentVersion):
+    """aux-service's /version body (its `meta` is its own and not read): any field that is no
+    short token makes it a body of an unexpected shape, never repeated to main-api's callers."""
+
+    service: _Token
+    version: _Token
+    git_sha: _Token
+    build_time: _Token
 
 
 def _connect_failed(exc: PyreqwestError) -> bool:
@@ -396,7 +411,7 @@ class AuxClient:
     async def version(self) -> ComponentVersion | None:
         """aux-service's version, or None when it cannot be had."""
         try:
-            return await self._read("version", "version", ComponentVersion, authenticated=False)
+            return await self._read("version", "version", AuxVersion, authenticated=False)
         except ApiError:
             return None
 
@@ -458,7 +473,7 @@ def _error_fields(body: bytes) -> tuple[str | None, str | None]:
     try:
         error = json.loads(body)["error"]
         code, message = error["code"], error["message"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: nested too deep
         return None, None
     if not isinstance(code, str) or not isinstance(message, str):
         return None, None
