@@ -4,6 +4,7 @@ Argo CD (argoproj/argo-cd v3.4.7, util/lua/lua.go) runs a health customization w
 object as the global `obj` and reads `status` and `message` from the table it returns.
 """
 
+import re
 from typing import Any
 
 import lupa
@@ -75,3 +76,25 @@ def test_application_health_follows_the_child(health: str | None, expected: str)
     if health:
         obj["status"] = {"health": {"status": health, "message": "m"}}
     assert _health("argoproj.io_Application", obj)[0] == expected
+
+
+def test_the_argo_cd_pin_is_one_whose_built_in_checks_were_reviewed() -> None:
+    """The overrides above were written against the built-in checks of the pinned release.
+
+    At v3.4.7 the HPA check (gitops-engine health_hpa.go) stops at the first condition it
+    knows, so a new HPA (AbleToScale=True before ScalingActive=False while metrics-server has
+    no data) is Healthy. argoproj/argo-cd#26274 (merged 2026-02, first in v3.5.0) checks the
+    degraded conditions first: that HPA is Degraded and fails the services' wave of a first
+    sync; argoproj/argo-cd#28446 (merged 2026-06) adds an Alertmanager check whose rule
+    (Degraded unless SomePodsNotReady) is the one overridden here for Prometheus. Bumping
+    the pin means reviewing those checks and adding overrides.
+    """
+    install = (K8S_ROOT / "argocd/install/kustomization.yaml").read_text()
+    pinned = sorted(
+        set(re.findall(r"argoproj/argo-cd/(v[0-9.]+)/manifests/install\.yaml", install))
+    )
+    assert pinned == ["v3.4.7"], (
+        f"Argo CD pinned at {pinned}: review its built-in HPA and Alertmanager health checks "
+        "(argoproj/argo-cd#26274, #28446) against a first sync, add overrides to argocd-cm, then "
+        "update this test"
+    )
