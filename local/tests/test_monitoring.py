@@ -159,7 +159,9 @@ def test_the_optional_fields(overlay: list[manifests.Object]) -> None:
 def test_local_interval_overrides_and_keeps_the_timeout_valid(
     overlay: list[manifests.Object],
 ) -> None:
-    for job in _jobs(overlay, interval="5s").values():
+    jobs = _jobs(overlay, interval="5s")
+    assert jobs, "the local overlay gave no scrape job"
+    for job in jobs.values():
         assert job["scrape_interval"] == "5s"
         assert "scrape_timeout" not in job  # 10s would exceed the interval: Prometheus's default
 

@@ -134,7 +134,9 @@ def test_the_version_commit_makes_the_local_overlay_say_the_snapshot(tmp_path: P
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(tmp_path / "tree", filter="data")
     objects = manifests.load(manifests.render(tmp_path / "tree/infra/k8s/overlays/local"))
-    for workload in manifests.workloads(objects):
+    workloads = manifests.workloads(objects)
+    assert {workload.name for workload in workloads} >= {"main-api", "aux-service"}
+    for workload in workloads:
         assert (workload.env["GIT_SHA"], workload.env["BUILD_TIME"]) == (
             head,
             STAMPED.build_time,

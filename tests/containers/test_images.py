@@ -154,15 +154,16 @@ def test_runs_as_the_fixed_non_root_user(image: str) -> None:
 @pytest.mark.parametrize("image", ALL_IMAGES)
 def test_carries_the_oci_labels(image: str) -> None:
     labels = inspect(image)["Config"]["Labels"]
-    # What build.sh labels a service image with: HEAD, "-dirty" when the tree has
-    # uncommitted changes (a developer's run of the tier builds from the working tree).
-    tree = subprocess.run(
-        ["bash", "-c", "source scripts/images/lib.sh && revision_of"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+
+    # What a service image must name: HEAD, "-dirty" when the tree has uncommitted changes
+    # (a developer's run of the tier builds from the working tree). Read with git here, not
+    # through build.sh's own revision_of, so a wrong label cannot match a wrong expectation.
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    tree = git("rev-parse", "--verify", "HEAD") + ("-dirty" if git("status", "--porcelain") else "")
     assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?", labels[OCI + "revision"])
     if image != GOLDEN:  # the golden image names the last commit that changed its inputs
         assert labels[OCI + "revision"] == tree

@@ -99,7 +99,8 @@ def test_configmap_values_override_image_defaults(secrets_dir: Path) -> None:
 
 
 def test_secrets_provider_serves_the_csi_api_on_its_socket(tmp_path: Path) -> None:
-    grpc = pytest.importorskip("grpc")
+    import grpc  # the secrets provider's own dependency: a failed import is a broken venv
+
     from secrets_provider.v1alpha1 import service_pb2, service_pb2_grpc
 
     provider = SERVICE["secrets-provider"]
