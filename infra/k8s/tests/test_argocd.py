@@ -159,8 +159,12 @@ def test_apps_project_admits_exactly_the_service_objects(env: str) -> None:
 # charts/metrics-server/, traefik/traefik-helm-chart v41.3.0 traefik/templates and
 # traefik/crds (GatewayClass only with the Gateway provider, webhooks only for Traefik Hub:
 # both off), localstack/helm-charts localstack-0.7.0 charts/localstack/ (none);
-# kubernetes/autoscaler cluster-autoscaler-chart-9.59.0 and prometheus-community/helm-charts
-# kube-prometheus-stack-88.5.3 as reviewed in issue 19. Every chart Application also
+# kubernetes/autoscaler cluster-autoscaler-chart-9.59.0 cluster-autoscaler/charts/
+# cluster-autoscaler/, prometheus-community/helm-charts kube-prometheus-stack-88.5.3 with its
+# enabled subcharts (crds, kube-state-metrics 8.4.0, prometheus-node-exporter 4.56.1 without
+# kube-rbac-proxy: none, grafana-community/helm-charts grafana-12.11.1), each with this
+# repository's values (issue 19; checked again, chart by chart, on 2026-12-02, including hook
+# objects and crds/ directories, which Argo CD applies too). Every chart Application also
 # creates its namespace (CreateNamespace=true).
 _CRD = ("apiextensions.k8s.io", "CustomResourceDefinition")
 _RBAC = {
