@@ -38,6 +38,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--expected-git-sha") and config.getoption("--target") != "url":
+        raise pytest.UsageError(
+            "--expected-git-sha is for --target url alone; the other targets know the commit "
+            "they run"
+        )
     config.addinivalue_line("markers", "kind_only: runs only against the kind target")
 
 

@@ -57,7 +57,10 @@ def test_argo_cd_synced_this_checkout(kind: Target) -> None:
     test_operations) is this checkout's working tree and names its HEAD: the expected
     `git_sha` is anchored in the checkout, not only in what the cluster reports."""
     mismatch = kind.snapshot_mismatch()  # type: ignore[attr-defined]
-    assert mismatch is None, f"{mismatch} (the checkout changed since local-up? run it again)"
+    assert mismatch is None, (
+        f"{mismatch} (the checkout changed since local-up, e.g. an edit, or terraform init "
+        "adding a platform's hash to a lock file: run local-up again)"
+    )
 
 
 def test_self_heal_reverts_a_manual_edit(kind: Target) -> None:

@@ -54,13 +54,13 @@ def _group_kind(obj: Obj) -> GroupKind:
 
 def _builtin(obj: Obj) -> bool:
     """A kind the API servers of KUBERNETES_VERSIONS (kind's and EKS's) serve without any CRD."""
-    try:
-        for version in KUBERNETES_VERSIONS:
+    for version in KUBERNETES_VERSIONS:
+        try:
             kubernetes_validate.validate(obj, version)
-    except kubernetes_validate.SchemaNotFoundError:
-        return False
-    except kubernetes_validate.ValidationError:
-        return True  # served (a schema exists); whether the object is valid is checked elsewhere
+        except kubernetes_validate.SchemaNotFoundError:
+            return False
+        except kubernetes_validate.ValidationError:
+            continue  # served (a schema exists); whether the object is valid is checked elsewhere
     return True
 
 

@@ -313,7 +313,7 @@ def test_readiness_answers_at_once_while_the_pool_is_full_and_stalled(run: Any) 
     with run(stall, aux_read_timeout_seconds=1.5, aux_max_connections=2) as (main, upstream):
         with ThreadPoolExecutor(6) as pool:
             callers = [pool.submit(main.parameter, f"p{n}") for n in range(6)]
-            deadline = time.monotonic() + 1.0
+            deadline = time.monotonic() + 1.4  # within the callers' 1.5 s timeout
             while len(upstream.requests) < 2 and time.monotonic() < deadline:
                 time.sleep(0.01)
             assert len(upstream.requests) == 2, "the pool's two connections never filled"
@@ -322,7 +322,8 @@ def test_readiness_answers_at_once_while_the_pool_is_full_and_stalled(run: Any) 
             waited = time.monotonic() - started
             statuses = [caller.result().status_code for caller in callers]
         assert ready.status_code == 200, ready.text
-        assert waited < 0.5, f"/ready waited {waited:.2f} s on the full pool"
+        # Waiting on the pool would take the 1.5 s timeout; the margin is for a busy machine.
+        assert waited < 1.0, f"/ready waited {waited:.2f} s on the full pool"
         assert statuses == [504] * 6
         assert main.http.get("/health").json()["checks"]["aux_service"] == "timeout"
 
