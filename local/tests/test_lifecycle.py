@@ -1,12 +1,15 @@
 """The process runtime for real: up is idempotent, down leaves nothing, a failure cleans up."""
 
+import os
 import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from kontaxa_local import terraform
 from kontaxa_local.errors import StepFailed
 from kontaxa_local.executor import Executor
 from kontaxa_local.monitoring import missing_binaries
@@ -110,3 +113,68 @@ def _processes_under(directory: Path) -> list[int]:
         if cwd == directory or directory in cwd.parents:
             found.append(int(proc.name))
     return found
+
+
+def _failing_first_apply(monkeypatch: pytest.MonkeyPatch, state_dir: Path, tail: str) -> list[int]:
+    """Fault injection: the first `terraform apply` fails with `tail` before it runs (the
+    real one runs after); returns the emulator PIDs the failed attempts had started."""
+    real = terraform.apply
+    emulators: list[int] = []
+
+    def apply(*args: Any, **kwargs: Any) -> dict[str, float]:
+        if not emulators:
+            state = State.load(state_dir)
+            assert state is not None
+            emulators.append(state.components["emulator"].process.pid)
+            raise StepFailed("terraform apply", "exit status 1", ["terraform", "apply"], None, tail)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(terraform, "apply", apply)
+    return emulators
+
+
+def test_a_create_the_fresh_emulator_already_holds_is_retried_once_from_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state_dir = tmp_path / "stack"
+    runtime = _runtime(state_dir)
+    duplicate = (
+        "Error: creating IAM Role (kontaxa-cluster-autoscaler): operation error IAM: "
+        "CreateRole, https response error StatusCode: 409, EntityAlreadyExists: Role with "
+        "name kontaxa-cluster-autoscaler already exists."
+    )
+    first_emulator = _failing_first_apply(monkeypatch, state_dir, duplicate)
+    try:
+        state = runtime.up()
+        assert state is not None
+        assert all(http_ok(c.ready_url) for c in state.components.values())
+        assert state.components["emulator"].process.pid != first_emulator[0]
+        assert not _alive(first_emulator[0])  # the failed attempt's emulator was stopped
+        assert "once more from nothing" in capsys.readouterr().err
+    finally:
+        runtime.down()
+    assert _processes_under(state_dir) == []
+
+
+def test_any_other_apply_failure_is_not_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state_dir = tmp_path / "stack"
+    runtime = _runtime(state_dir)
+    emulators = _failing_first_apply(
+        monkeypatch, state_dir, 'Error: Invalid value for variable "name_prefix"'
+    )
+    with pytest.raises(StepFailed, match="terraform apply"):
+        runtime.up()
+    assert len(emulators) == 1  # one attempt
+    assert State.load(state_dir) is None
+    assert not _alive(emulators[0])
+    assert _processes_under(state_dir) == []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"

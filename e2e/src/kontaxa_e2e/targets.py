@@ -8,7 +8,6 @@
 
 import hashlib
 import json
-import sys
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -133,7 +132,6 @@ class ProcessTarget(Target):
         runtime_factory: Callable[..., Any] | None = None,
         with_monitoring: bool | None = None,
     ) -> None:
-        from kontaxa_local.errors import StepFailed
         from kontaxa_local.executor import Executor
         from kontaxa_local.process_runtime import ProcessRuntime
         from kontaxa_local.settings import Settings
@@ -156,18 +154,7 @@ class ProcessTarget(Target):
         if self.source_revision is None:  # the containers target sets its images' commit
             self.source_revision = working_tree_revision()
         started = time.time()
-        try:
-            self.runtime.up()
-        except StepFailed as failure:
-            # A fresh moto under heavy load has, rarely, failed a Terraform create
-            # (EntityAlreadyExists after a retried CreateRole). The failed up() has stopped
-            # everything it started; one more attempt from nothing, said out loud.
-            if failure.step != "terraform apply":
-                raise
-            sys.stderr.write(
-                f"e2e: bring-up failed at terraform apply, retrying once:\n{failure.report()}\n"
-            )
-            self.runtime.up()
+        self.runtime.up()  # retries once itself when the emulator met a retried create
         if self.runtime.name == "process":  # images carry their own BUILD_TIME
             self.brought_up = (started, time.time())
         from kontaxa_local.state import State

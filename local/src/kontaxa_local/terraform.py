@@ -21,6 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from kontaxa_local.emulator import emulator_session
+from kontaxa_local.errors import StepFailed
 from kontaxa_local.executor import Executor
 from kontaxa_local.settings import (
     REPO_ROOT,
@@ -161,6 +162,17 @@ def _vars(extra: dict[str, str]) -> list[str]:
     # apply, most of `local-up`. The Terraform test suite applies the rule against moto.
     variables = {"enable_bucket_lifecycle": "false", **extra}
     return [item for key, value in variables.items() for item in ("-var", f"{key}={value}")]
+
+
+def duplicated_by_a_retry(failure: StepFailed) -> bool:
+    """Whether an apply to a fresh emulator failed on something that already existed.
+
+    The emulator starts empty for each bring-up, so whatever it already holds is this apply's
+    own: a create whose answer the provider did not get in time (moto busy on a loaded
+    machine), which the AWS SDK then sent again (seen: EntityAlreadyExists on CreateRole, in
+    one of four full test runs on 2026-12-02). Nothing else is retried.
+    """
+    return failure.step == "terraform apply" and "already exists" in failure.tail.lower()
 
 
 def apply(
