@@ -1,4 +1,5 @@
-"""free_port never hands the same port out twice in one process.
+"""free_port never hands the same port out twice in one process, and takes ports from below
+the ephemeral range that outgoing connections draw from.
 
 A port is free when chosen and taken only when its server binds it, a second later for a
 service; within one bring-up the next component's port was once chosen in that second and
@@ -7,6 +8,7 @@ The kernel's choice is replaced here by a scripted one that repeats a port.
 """
 
 import socket
+from pathlib import Path
 from types import TracebackType
 
 import pytest
@@ -39,3 +41,30 @@ def test_a_port_the_kernel_offers_again_is_not_handed_out_again(
     monkeypatch.setattr(socket, "socket", _Socket)
     assert process_runtime.free_port() == 41001
     assert process_runtime.free_port() == 41002
+
+
+def test_ports_come_from_below_the_ephemeral_range(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Outgoing connections take their local ports from the ephemeral range: a port chosen
+    there can be a client socket's before its server binds it (EADDRINUSE, seen in a test
+    run). Real binds on 127.0.0.1; the range is a file of the kernel's format."""
+    ranges = tmp_path / "ip_local_port_range"
+    ranges.write_text("12000\t60999\n")
+    monkeypatch.setattr(process_runtime, "_EPHEMERAL_RANGE", ranges)
+    ports = [process_runtime.free_port() for _ in range(50)]
+    assert all(10_000 <= port < 12_000 for port in ports), ports
+    assert len(set(ports)) == len(ports)
+    with socket.socket() as sock:  # each is bindable
+        sock.bind(("127.0.0.1", ports[-1]))
+
+
+def test_without_room_below_the_range_the_kernel_chooses(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ranges = tmp_path / "ip_local_port_range"
+    ranges.write_text("1024\t65535\n")
+    monkeypatch.setattr(process_runtime, "_EPHEMERAL_RANGE", ranges)
+    port = process_runtime.free_port()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))

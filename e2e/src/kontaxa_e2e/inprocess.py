@@ -97,7 +97,7 @@ def aux_app(emulator_url: str, secrets_dir: Path, **overrides: Any) -> tuple[Any
         app_version="1.4.0-test",
         git_sha="aux0sha",
         build_time="2026-01-01T00:00:00Z",
-        **{"api_docs": True, "metrics_port": free_port(), **overrides},
+        **{"api_docs": True, "host": "127.0.0.1", "metrics_port": free_port(), **overrides},
     )
     app = create_app(settings)
     calls = AwsCalls()
@@ -118,7 +118,7 @@ def main_app(aux_url: str, secrets_dir: Path, **overrides: Any) -> Any:
         app_version="2.3.0-test",
         git_sha="main0sha",
         build_time="2026-01-02T00:00:00Z",
-        **{"api_docs": True, "metrics_port": free_port(), **overrides},
+        **{"api_docs": True, "host": "127.0.0.1", "metrics_port": free_port(), **overrides},
     )
     return create_app(settings)
 

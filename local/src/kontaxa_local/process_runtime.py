@@ -39,17 +39,38 @@ PORT_ENV = {"metrics": "METRICS_PORT"}
 _HANDED_OUT: set[int] = set()
 
 
+# Where free_port looks: below the kernel's ephemeral range, from which every outgoing
+# connection takes its local port. A port the kernel hands out for bind(0) comes from that
+# range, and in the second before its server binds it, a client socket can take it (seen:
+# EADDRINUSE for a metrics listener during a full test run). Above the well-known ports and
+# the usual development ones.
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_LOWEST = 10_000
+
+
 def free_port() -> int:
-    """A free TCP port on 127.0.0.1, never one this process handed out before."""
+    """A free TCP port on 127.0.0.1 below the ephemeral range (kernel-assigned if none is
+    found there), never one this process handed out before."""
+    import random
     import socket
 
-    while True:
+    try:
+        ephemeral = int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral = 32768  # Linux's default
+    span = range(_LOWEST, max(ephemeral, _LOWEST))
+    below = [random.choice(span) for _ in range(100)] if span else []  # noqa: S311 - not a secret
+    for candidate in [*below, *[0] * 100]:  # 0: the kernel picks, as the last resort
         with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
+            try:
+                sock.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
             port: int = sock.getsockname()[1]
         if port not in _HANDED_OUT:
             _HANDED_OUT.add(port)
             return port
+    raise OSError("no free TCP port on 127.0.0.1")
 
 
 def http_ok(url: str) -> bool:
