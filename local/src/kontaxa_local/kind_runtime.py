@@ -9,7 +9,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -483,7 +482,7 @@ def snapshot_commit(executor: Executor, index: Path, repo: Path = REPO_ROOT) -> 
         )
         return "<snapshot>"
     tree = working_tree_id(index, repo)
-    head = _head(repo)
+    head = version.head_commit(repo)
     message = f"{_SNAPSHOT_OF} {head or 'an unborn HEAD'} at {version.rfc3339(time.time())}"
     commit = version.commit_tree("write the snapshot commit", repo, tree, "", message, env)
     executor.record("run", "snapshot commit", [*git, "commit-tree", tree], manifest=commit)
@@ -504,15 +503,6 @@ def working_tree_id(index: Path, repo: Path = REPO_ROOT) -> str:
     return run_command("write the tree", [*git, "write-tree"], env=env).strip()
 
 
-def _head(repo: Path) -> str:
-    return subprocess.run(  # noqa: S603
-        ["git", "-C", str(repo), "rev-parse", "--verify", "HEAD"],  # noqa: S607
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-
-
 def snapshot_mismatch(snapshot: str, index: Path, repo: Path = REPO_ROOT) -> str | None:
     """Why `snapshot` is not a snapshot of this checkout as it is now (its tree is another,
     or its message names another HEAD), or None when it is: what the kind e2e checks Argo CD
@@ -524,7 +514,7 @@ def snapshot_mismatch(snapshot: str, index: Path, repo: Path = REPO_ROOT) -> str
     message = run_command(
         "read the snapshot's message", [*git, "log", "-1", "--format=%B", snapshot]
     )
-    head = _head(repo) or "an unborn HEAD"
+    head = version.head_commit(repo) or "an unborn HEAD"
     if not message.startswith(f"{_SNAPSHOT_OF} {head} "):
         return f"{snapshot} is not a snapshot of HEAD {head}: {message.strip()!r}"
     return None

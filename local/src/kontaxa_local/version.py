@@ -50,10 +50,15 @@ def _git(repo: Path, *args: str) -> str | None:
     return result.stdout if result.returncode == 0 else None
 
 
+def head_commit(repo: Path = REPO_ROOT) -> str:
+    """HEAD's commit id, or "" (an unborn HEAD, or no git repository)."""
+    return (_git(repo, "rev-parse", "--verify", "HEAD") or "").strip()
+
+
 def working_tree_revision(repo: Path = REPO_ROOT) -> str:
     """HEAD's commit, with `-dirty` when the working tree differs from it (untracked files
     count: the process runtime runs them too); `unknown` outside a git repository."""
-    head = (_git(repo, "rev-parse", "--verify", "HEAD") or "").strip()
+    head = head_commit(repo)
     if not head:
         return UNKNOWN
     status = _git(repo, "status", "--porcelain")
