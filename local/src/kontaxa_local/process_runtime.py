@@ -59,7 +59,8 @@ def free_port() -> int:
     except (OSError, ValueError, IndexError):
         ephemeral = 32768  # Linux's default
     span = range(_LOWEST, max(ephemeral, _LOWEST))
-    below = [random.choice(span) for _ in range(100)] if span else []  # noqa: S311 - not a secret
+    pick = random.SystemRandom()  # not the module state, which tests may seed alike per process
+    below = [pick.choice(span) for _ in range(100)] if span else []
     for candidate in [*below, *[0] * 100]:  # 0: the kernel picks, as the last resort
         with socket.socket() as sock:
             try:
