@@ -23,7 +23,7 @@ UNFROZEN = "unfrozen"
 
 
 class Candidate:
-    """A transport with AuxTransport's interface: start, close, get(path, headers) -> Reply."""
+    """A transport with AuxTransport's interface: start, close, get(path, headers, budget)."""
 
     version_header = "X-Aux-Service-Version"
 
@@ -49,8 +49,13 @@ class AiohttpTransport(Candidate):
     async def close(self) -> None:
         await self.client.close()
 
-    async def get(self, path: str, headers: dict[str, str]) -> Reply:
-        async with self.client.get(self.base + path, headers=headers) as response:
+    async def get(self, path: str, headers: dict[str, str], budget: float | None = None) -> Reply:
+        import aiohttp
+
+        per_request = None if budget is None else aiohttp.ClientTimeout(total=budget)
+        async with self.client.get(
+            self.base + path, headers=headers, timeout=per_request
+        ) as response:
             body = await response.read()
             return Reply(
                 response.status,
@@ -79,8 +84,11 @@ class AiosonicTransport(Candidate):
     async def close(self) -> None:
         await self.client.connector.cleanup()
 
-    async def get(self, path: str, headers: dict[str, str]) -> Reply:
-        response = await self.client.get(self.base + path, headers=headers)
+    async def get(self, path: str, headers: dict[str, str], budget: float | None = None) -> Reply:
+        import aiosonic
+
+        per_request = None if budget is None else aiosonic.Timeouts(request_timeout=budget)
+        response = await self.client.get(self.base + path, headers=headers, timeouts=per_request)
         body = await response.content()
         return Reply(
             response.status_code,
@@ -107,8 +115,11 @@ class HttpxTransport(Candidate):
     async def close(self) -> None:
         await self.client.aclose()
 
-    async def get(self, path: str, headers: dict[str, str]) -> Reply:
-        response = await self.client.get(self.base + path, headers=headers)
+    async def get(self, path: str, headers: dict[str, str], budget: float | None = None) -> Reply:
+        import httpx
+
+        per_request = httpx.USE_CLIENT_DEFAULT if budget is None else budget
+        response = await self.client.get(self.base + path, headers=headers, timeout=per_request)
         return Reply(
             response.status_code,
             response.headers.get(self.version_header),

@@ -184,6 +184,23 @@ def test_replies_always_cut_short_are_502_after_the_retries(run: Any) -> None:
         assert upstream.requests == ["/parameters/first"] * 2
 
 
+def test_retries_end_with_the_read_timeout(run: Any) -> None:
+    # Each try is cut short after 0.4 s: three tries would take 1.2 s against a read timeout
+    # of 0.5 s. The timeout bounds the call, retries included: a retry gets what is left.
+    def slow_cut(connection: socket.socket, path: str) -> str:
+        connection.sendall(HEAD + CUT_SHORT["content-length"])
+        time.sleep(0.4)
+        return "close"
+
+    with run(slow_cut, aux_read_timeout_seconds=0.5, aux_max_retries=2) as (main, upstream):
+        started = time.monotonic()
+        response = main.parameter("first")
+        elapsed = time.monotonic() - started
+        assert response.status_code in (502, 504), response.text
+        assert elapsed < 0.9, f"{elapsed:.2f} s for a call whose read timeout is 0.5 s"
+        assert 1 <= len(upstream.requests) <= 2
+
+
 def test_a_reply_cut_short_then_refused_is_503_unreachable(run: Any) -> None:
     # The e2e kill under load: cut short by the dying process, then nothing listens.
     def cut_then_gone(connection: socket.socket, path: str) -> str:

@@ -15,7 +15,11 @@ class Settings(ServiceSettings):
 
     aux_service_url: str = Field("http://aux-service:8080", description="Base URL of aux-service.")
     aux_connect_timeout_seconds: float = Field(1.0, gt=0, description="Connect timeout to aux.")
-    aux_read_timeout_seconds: float = Field(5.0, gt=0, description="Read timeout for aux replies.")
+    aux_read_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="Time for a call to aux-service, its retries included.",
+    )
     aux_max_retries: int = Field(
         2, ge=0, le=5, description="Retries of an idempotent GET after a connect error."
     )

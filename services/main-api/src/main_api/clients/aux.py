@@ -181,12 +181,16 @@ class AuxTransport:
             await self._client.close()
             self._client = None
 
-    async def get(self, path: str, headers: dict[str, str]) -> Reply:
-        """GET `path`; UpstreamUnreachable, TimeoutError or UpstreamProtocolError on failure."""
+    async def get(self, path: str, headers: dict[str, str], budget: float | None = None) -> Reply:
+        """GET `path` within `budget` seconds (default: the read timeout);
+        UpstreamUnreachable, TimeoutError or UpstreamProtocolError on failure."""
         assert self._client is not None, "AuxClient.start() was not awaited"
         limit = self._settings.aux_max_reply_bytes
         try:
-            request = self._client.get(path).headers(headers).build_streamed()
+            builder = self._client.get(path).headers(headers)
+            if budget is not None:
+                builder = builder.timeout(timedelta(seconds=budget))
+            request = builder.build_streamed()
             async with request as response:
                 if response.status < 200:
                     # A 101 (hyper passes 1xx other than 101 by) is no reply to a GET.
@@ -271,17 +275,18 @@ class AuxClient:
         return {SERVICE_TOKEN_HEADER: token}
 
     async def _with_previous_token(
-        self, path: str, headers: dict[str, str], refused: Reply
+        self, path: str, headers: dict[str, str], refused: Reply, budget: float
     ) -> Reply:
         """aux-service refused the token: when this pod's mount replaced it within
         SERVICE_TOKEN_GRACE_SECONDS, aux-service's mount may not have caught up (each pod's
-        is polled on its own), so the GET goes once more with the other token held."""
+        is polled on its own), so the GET goes once more with the other token held, within
+        `budget` seconds (what is left of the call's)."""
         sent = headers[SERVICE_TOKEN_HEADER]
         tokens = self._secrets.with_previous(
             SERVICE_TOKEN_FILE, self._settings.service_token_grace_seconds
         )
         other = next((t for t in tokens if t != sent and _HEADER_VALUE.fullmatch(t)), None)
-        if other is None:
+        if other is None or budget <= 0:
             return refused
         if self._fallback_logged != other:
             self._fallback_logged = other
@@ -289,27 +294,37 @@ class AuxClient:
                 "aux-service refused the new service token; the previous one is sent until "
                 "aux-service's mount has the new one (SERVICE_TOKEN_GRACE_SECONDS at most)"
             )
-        return await self.transport.get(path, {**headers, SERVICE_TOKEN_HEADER: other})
+        return await self.transport.get(path, {**headers, SERVICE_TOKEN_HEADER: other}, budget)
 
     async def get(self, path: str, operation: str, *, authenticated: bool = True) -> bytes:
-        """GET `path` from aux-service and return its 200 body, or raise ApiError."""
+        """GET `path` from aux-service and return its 200 body, or raise ApiError.
+
+        The read timeout bounds the whole call, its retries included: a retry gets what is
+        left of it, and none is sent once it has run out.
+        """
         headers = {REQUEST_ID_HEADER: current_request_id.get()}
         if authenticated:
             headers.update(self._auth_headers())
         attempts = self._settings.aux_max_retries + 1
         started = time.perf_counter()
+        deadline = started + self._settings.aux_read_timeout_seconds
+        budget: float | None = None  # the first try's is the client's: the read timeout
         outcome = "error"
         try:
             for attempt in range(attempts):
                 try:
-                    reply = await self.transport.get(path, headers)
+                    reply = await self.transport.get(path, headers, budget)
                     if reply.status == 401 and authenticated:
-                        reply = await self._with_previous_token(path, headers, reply)
+                        left = deadline - time.perf_counter()
+                        reply = await self._with_previous_token(path, headers, reply, left)
                 except UpstreamUnreachable as exc:
                     # Refused, no connection in time, reset, or closed before the reply was
                     # whole (a dying upstream, or a pooled connection it had just closed):
-                    # nothing usable was answered, so the GET may go again.
-                    if attempt + 1 == attempts:
+                    # nothing usable was answered, so the GET may go again, in the time left.
+                    # Exponential backoff with full jitter: 50 ms, 100 ms, ...
+                    backoff = random.uniform(0, 0.05 * 2**attempt)  # noqa: S311
+                    budget = deadline - time.perf_counter() - backoff
+                    if attempt + 1 == attempts or budget <= 0:
                         if isinstance(exc, UpstreamCutShort):  # up, but breaking its replies
                             outcome = "protocol_error"
                             raise _unusable(exc) from exc
@@ -318,9 +333,8 @@ class AuxClient:
                         raise ApiError(
                             503, "upstream_unavailable", "aux-service is unreachable"
                         ) from exc
-                    # Exponential backoff with full jitter: 50 ms, 100 ms, ...
                     self._metrics.count_retry(AUX_SERVICE)
-                    await asyncio.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311
+                    await asyncio.sleep(backoff)
                     continue
                 except TimeoutError as exc:
                     outcome = "timeout"
