@@ -97,6 +97,27 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
         running.close()
 
 
+@pytest.fixture(autouse=True)
+def _stack_left_whole(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test on a target: the stack must be whole again (every part ready, every
+    pod's secrets the emulator's). One a test left broken is brought up anew and that test
+    errors, so one failure stays one and is not repeated by every test after it (ci,
+    2026-12-02: a failed restore of the emulator turned into 22 more failures)."""
+    if "target" not in request.fixturenames:
+        yield
+        return
+    target: Target = request.getfixturevalue("target")
+    yield
+    problem = target.broken()
+    if problem:
+        target.rebuild()
+        pytest.fail(
+            f"the test left the {target.name} stack broken ({problem}); it was brought up "
+            "anew for the tests after it",
+            pytrace=False,
+        )
+
+
 @pytest.fixture
 def disturbable(target: Target) -> Target:
     """The target, for tests that stop components; skipped where that is impossible."""

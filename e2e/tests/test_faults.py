@@ -2,12 +2,13 @@
 
 import time
 from collections.abc import Callable
+from secrets import token_urlsafe
 
 import httpx
 import pytest
 
 from kontaxa_e2e.servers import eventually
-from kontaxa_e2e.targets import Target
+from kontaxa_e2e.targets import SERVICE_TOKEN_SECRET, ProcessTarget, Target
 
 
 def test_aux_service_down_gives_503_then_recovers(
@@ -46,6 +47,29 @@ def test_emulator_down_gives_503_from_aux_then_recovers(
     fresh = {"X-Service-Token": disturbable.service_token()}
     assert eventually(lambda: aux.get("/ready").status_code == 200, timeout=60)
     assert eventually(lambda: aux.get("/buckets", headers=fresh).status_code == 200)
+
+
+def test_a_stack_left_broken_is_seen(disturbable: Target) -> None:
+    """What the check after every test (conftest) rests on: a part down, or a secret the
+    pods have not mounted, is named; the whole stack is not."""
+    if not isinstance(disturbable, ProcessTarget):
+        pytest.skip(f"the {disturbable.name} target cannot tell whether it is whole")
+    assert disturbable.broken() is None
+    disturbable.stop("aux-service")
+    try:
+        assert disturbable.broken() == "not ready: aux-service"
+    finally:
+        disturbable.start("aux-service")
+    secrets = disturbable.aws("secretsmanager")
+    secrets.put_secret_value(SecretId=SERVICE_TOKEN_SECRET, SecretString=token_urlsafe(32))
+    try:
+        assert disturbable.broken() == (
+            "mounted secrets other than the emulator's: main-api service-token, "
+            "aux-service service-token"
+        )
+    finally:
+        disturbable.remount_secrets()
+    assert disturbable.broken() is None
 
 
 BAD_INPUTS = ["we!rd", "a%20b", "%2e%2e/x", "a%2F..%2Fb", "x" * 1012, "a//b", "a%00b"]

@@ -172,6 +172,76 @@ def test_any_other_apply_failure_is_not_retried(
     assert _processes_under(state_dir) == []
 
 
+def test_a_restore_that_met_a_resent_create_is_done_again_on_an_empty_emulator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The emulator restarted empty (the e2e fault tests do this): Terraform writes new secret
+    values. An apply that wrote them and then failed on a create the SDK sent twice (the
+    fault injected: the real apply runs, then fails) would leave the pods on the old values,
+    every request 401 (ci, 2026-12-02); the restore instead starts over on an empty emulator."""
+    import json
+
+    import httpx
+
+    from kontaxa_local.emulator import emulator_session
+
+    state_dir = tmp_path / "stack"
+    runtime = _runtime(state_dir)
+    state = runtime.up()
+    assert state is not None
+    real = terraform.apply
+    emulators: list[int] = []
+
+    def apply_then_fail(tail: str) -> Any:
+        def apply(*args: Any, **kwargs: Any) -> dict[str, float]:
+            loaded = State.load(state_dir)
+            assert loaded is not None
+            emulators.append(loaded.components["emulator"].process.pid)
+            seconds = real(*args, **kwargs)
+            if len(emulators) == 1:
+                raise StepFailed("terraform apply", "exit status 1", ["terraform"], None, tail)
+            return seconds
+
+        return apply
+
+    def served_with_the_emulators_values() -> bool:
+        secrets = emulator_session().client("secretsmanager", endpoint_url=state.emulator_url)
+        token = secrets.get_secret_value(SecretId="kontaxa/service-token")["SecretString"]
+        key = json.loads(secrets.get_secret_value(SecretId="kontaxa/api-keys")["SecretString"])
+        aux = httpx.get(
+            state.components["aux-service"].url + "/buckets", headers={"X-Service-Token": token}
+        )
+        main = httpx.get(
+            state.components["main-api"].url + "/parameters/welcome-message",
+            headers={"Authorization": f"Bearer {key['primary']}"},
+        )
+        return aux.status_code == main.status_code == 200
+
+    try:
+        # Any other failure is raised as it is, after one attempt, its cause in the message.
+        monkeypatch.setattr(terraform, "apply", apply_then_fail("Error: provider crashed"))
+        runtime.stop_component("emulator")
+        runtime.start_component("emulator")
+        with pytest.raises(StepFailed, match="terraform apply: exit status 1\n  Error: provider"):
+            runtime.restore_emulator()
+        assert len(emulators) == 1
+        assert not served_with_the_emulators_values()  # the state that broke the ci run
+
+        emulators.clear()
+        duplicate = "Error: creating IAM Role (x): EntityAlreadyExists: Role x already exists."
+        monkeypatch.setattr(terraform, "apply", apply_then_fail(duplicate))
+        runtime.stop_component("emulator")
+        runtime.start_component("emulator")
+        runtime.restore_emulator()
+        assert len(emulators) == 2
+        assert emulators[0] != emulators[1]
+        assert not _alive(emulators[0])
+        assert served_with_the_emulators_values()
+    finally:
+        runtime.down()
+    assert _processes_under(state_dir) == []
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -76,6 +76,30 @@ class Target(ABC):
     def mounted_digests(self, service: str) -> dict[str, str]:
         """Digest of each secret file the service's pod reads, by file name."""
 
+    def expected_mounts(self, service: str) -> dict[str, str]:
+        """Digest of each secret file the service's pod must read: the emulator's values now
+        (aux-service gets the service token alone: least privilege)."""
+        token = digest(self.service_token())
+        if service == "aux-service":
+            return {"service-token": token}
+        document = self.secret(API_KEYS_SECRET)
+        keys = json.loads(document)
+        return {
+            "service-token": token,
+            "api-key-primary": digest(keys["primary"]),
+            "api-key-secondary": digest(keys["secondary"]),
+            "api-keys": digest(document),
+        }
+
+    def broken(self) -> str | None:
+        """What is wrong with the stack after a test; None when whole or when the target
+        cannot tell (only targets the suite brought up can)."""
+        return None
+
+    def rebuild(self) -> None:
+        """Bring the stack up anew (where the suite brought it up)."""
+        raise NotImplementedError(f"the {self.name} target cannot be brought up anew")
+
     @abstractmethod
     def config_values(self, service: str) -> dict[str, str]:
         """The service's ConfigMap data as deployed."""
@@ -153,13 +177,17 @@ class ProcessTarget(Target):
         self.state_dir = state_dir
         if self.source_revision is None:  # the containers target sets its images' commit
             self.source_revision = working_tree_revision()
+        self._bring_up()
+
+    def _bring_up(self) -> None:
+        """local-up, then learn where each part listens."""
         started = time.time()
         self.runtime.up()  # retries once itself when the emulator met a retried create
         if self.runtime.name == "process":  # images carry their own BUILD_TIME
             self.brought_up = (started, time.time())
         from kontaxa_local.state import State
 
-        state = State.load(state_dir)
+        state = State.load(self.state_dir)
         assert state is not None
         self.main_url = state.components["main-api"].url
         self.aux_url = state.components["aux-service"].url
@@ -169,7 +197,34 @@ class ProcessTarget(Target):
         self.prometheus_url = urls.get("prometheus")
         self.alertmanager_url = urls.get("alertmanager")
         self.alert_sink_url = urls.get("alert-sink")
-        self.monitoring_dir = state_dir / "monitoring" if self.prometheus_url else None
+        self.monitoring_dir = self.state_dir / "monitoring" if self.prometheus_url else None
+
+    def broken(self) -> str | None:
+        """What is wrong with the stack: a component down or not ready, or a pod's secret
+        file other than the emulator's value; None when whole."""
+        from kontaxa_local.state import State
+
+        state = State.load(self.state_dir)
+        if state is None:
+            return "it is not up"
+        down = [row.component for row in self.runtime.status() if row.state != "ready"]
+        if down:
+            return "not ready: " + ", ".join(down)
+        try:
+            stale = [
+                f"{service} {name}"
+                for service in SERVICES
+                for name, mounted in self.mounted_digests(service).items()
+                if mounted != self.expected_mounts(service).get(name)
+            ]
+        except Exception as exc:
+            return f"its secrets cannot be compared ({type(exc).__name__}: {exc})"
+        return "mounted secrets other than the emulator's: " + ", ".join(stale) if stale else None
+
+    def rebuild(self) -> None:
+        """local-down, then local-up anew."""
+        self.runtime.down()
+        self._bring_up()
 
     def mounted_digests(self, service: str) -> dict[str, str]:
         """Digests of the files the runner mounted for `service`."""

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+TAIL_IN_MESSAGE = 8  # log lines; report() shows all of the tail
+
 
 class StepFailed(Exception):
     """A step of local-up/down failed; carries what a developer needs to act."""
@@ -14,7 +16,10 @@ class StepFailed(Exception):
         log: Path | None = None,
         tail: str = "",
     ) -> None:
-        super().__init__(f"{step}: {reason}")
+        # The message ends with the log's last lines: where only str() is shown (a test's
+        # failure report in CI, with the stack's log directory gone), the cause still is.
+        last = tail.strip().splitlines()[-TAIL_IN_MESSAGE:]
+        super().__init__("\n  ".join([f"{step}: {reason}", *last]))
         self.step = step
         self.reason = reason
         self.command = command

@@ -31,6 +31,10 @@ CACHE_DIR = "cache"  # kept by local-down (the LocalStack venv); local-reset rem
 # a host port of its own (LOCAL_PORTS key `<workload>-<port name>`), since the services run
 # side by side on one host where their pods would each have the manifest's number.
 PORT_ENV = {"metrics": "METRICS_PORT"}
+RETRIED_CREATE = (
+    "terraform apply: the emulator, started empty, already held what Terraform was creating "
+    "(a create the AWS SDK sent again under load): once more from nothing"
+)
 
 
 # Every port free_port has handed out in this process. A port is free when chosen but taken
@@ -132,11 +136,7 @@ class ProcessRuntime:
         except StepFailed as failure:
             if self.executor.dry_run or not terraform.duplicated_by_a_retry(failure):
                 raise
-            console.note(
-                "terraform apply: the emulator, started empty, already held what Terraform "
-                "was creating (a create the AWS SDK sent again under load): once more from "
-                "nothing"
-            )
+            console.note(RETRIED_CREATE)
             state = self._bring_up()
         if not self.executor.dry_run:
             self.print_summary(state, time.monotonic() - started)
@@ -634,10 +634,22 @@ class ProcessRuntime:
             self._mount_secrets(workload, objects, state.emulator_url)
 
     def restore_emulator(self) -> None:
-        """After the emulator restarted empty: apply Terraform again and remount the secrets."""
+        """After the emulator restarted empty: apply Terraform again and remount the secrets.
+
+        As in `up`, an apply that met a create the AWS SDK sent twice is done once more on an
+        emulator restarted empty: left alone, the stack would keep the secret versions that
+        apply wrote with values no pod has mounted (every request then gets 401)."""
         state = self._require_state()
         self._emulator_vars = emulator.plan(self.settings, 0, self.executor).terraform_vars
-        self._apply_terraform(state)
+        try:
+            self._apply_terraform(state)
+        except StepFailed as failure:
+            if self.executor.dry_run or not terraform.duplicated_by_a_retry(failure):
+                raise
+            console.note(RETRIED_CREATE)
+            self.stop_component("emulator")
+            self.start_component("emulator")
+            self._apply_terraform(self._require_state())  # as saved with the new emulator
         self.remount_secrets()
 
     def _require_state(self) -> State:
