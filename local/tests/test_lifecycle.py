@@ -176,9 +176,9 @@ def test_a_restore_that_met_a_resent_create_is_done_again_on_an_empty_emulator(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The emulator restarted empty (the e2e fault tests do this): Terraform writes new secret
-    values. An apply that wrote them and then failed on a create the SDK sent twice (the
-    fault injected: the real apply runs, then fails) would leave the pods on the old values,
-    every request 401 (ci, 2026-12-02); the restore instead starts over on an empty emulator."""
+    values. One that failed on a create the SDK sent twice left the pods on the old values,
+    every request 401 (ci, 2026-12-02); the restore now starts over on an empty emulator (the
+    fault injected: the first apply fails with that error)."""
     import json
 
     import httpx
@@ -186,60 +186,52 @@ def test_a_restore_that_met_a_resent_create_is_done_again_on_an_empty_emulator(
     from kontaxa_local.emulator import emulator_session
 
     state_dir = tmp_path / "stack"
-    runtime = _runtime(state_dir)
-    state = runtime.up()
-    assert state is not None
-    real = terraform.apply
-    emulators: list[int] = []
-
-    def apply_then_fail(tail: str) -> Any:
-        def apply(*args: Any, **kwargs: Any) -> dict[str, float]:
-            loaded = State.load(state_dir)
-            assert loaded is not None
-            emulators.append(loaded.components["emulator"].process.pid)
-            seconds = real(*args, **kwargs)
-            if len(emulators) == 1:
-                raise StepFailed("terraform apply", "exit status 1", ["terraform"], None, tail)
-            return seconds
-
-        return apply
-
-    def served_with_the_emulators_values() -> bool:
-        secrets = emulator_session().client("secretsmanager", endpoint_url=state.emulator_url)
-        token = secrets.get_secret_value(SecretId="kontaxa/service-token")["SecretString"]
-        key = json.loads(secrets.get_secret_value(SecretId="kontaxa/api-keys")["SecretString"])
-        aux = httpx.get(
-            state.components["aux-service"].url + "/buckets", headers={"X-Service-Token": token}
-        )
-        main = httpx.get(
-            state.components["main-api"].url + "/parameters/welcome-message",
-            headers={"Authorization": f"Bearer {key['primary']}"},
-        )
-        return aux.status_code == main.status_code == 200
-
+    runtime = ProcessRuntime(
+        Settings(
+            runtime="process",
+            state_dir=state_dir,
+            ports={"main-api": 0, "aux-service": 0, "emulator": 0},
+            monitoring=False,  # not what this is about
+        ),
+        Executor(),
+    )
+    duplicate = "Error: creating IAM Role (x): EntityAlreadyExists: Role x already exists."
     try:
-        # Any other failure is raised as it is, after one attempt, its cause in the message.
-        monkeypatch.setattr(terraform, "apply", apply_then_fail("Error: provider crashed"))
-        runtime.stop_component("emulator")
-        runtime.start_component("emulator")
-        with pytest.raises(StepFailed, match="terraform apply: exit status 1\n  Error: provider"):
-            runtime.restore_emulator()
-        assert len(emulators) == 1
-        assert not served_with_the_emulators_values()  # the state that broke the ci run
-
-        emulators.clear()
-        duplicate = "Error: creating IAM Role (x): EntityAlreadyExists: Role x already exists."
-        monkeypatch.setattr(terraform, "apply", apply_then_fail(duplicate))
+        state = runtime.up()
+        assert state is not None
+        failed = _failing_first_apply(monkeypatch, state_dir, duplicate)
         runtime.stop_component("emulator")
         runtime.start_component("emulator")
         runtime.restore_emulator()
-        assert len(emulators) == 2
-        assert emulators[0] != emulators[1]
-        assert not _alive(emulators[0])
-        assert served_with_the_emulators_values()
+        restored = State.load(state_dir)
+        assert restored is not None
+        assert restored.components["emulator"].process.pid != failed[0]
+        assert not _alive(failed[0])
+        secrets = emulator_session().client("secretsmanager", endpoint_url=state.emulator_url)
+        token = secrets.get_secret_value(SecretId="kontaxa/service-token")["SecretString"]
+        keys = json.loads(secrets.get_secret_value(SecretId="kontaxa/api-keys")["SecretString"])
+        aux = state.components["aux-service"].url + "/buckets"
+        assert httpx.get(aux, headers={"X-Service-Token": token}).status_code == 200
+        main = state.components["main-api"].url + "/parameters/welcome-message"
+        key = {"Authorization": f"Bearer {keys['primary']}"}
+        assert httpx.get(main, headers=key).status_code == 200
     finally:
         runtime.down()
     assert _processes_under(state_dir) == []
+
+
+def test_a_failed_steps_message_ends_with_its_log_tail() -> None:
+    """Where only str() is shown (a test's failure in CI), the cause is in it."""
+    tail = "\n".join(f"line {n}" for n in range(20))
+    message = str(StepFailed("terraform apply", "exit status 1", ["terraform"], None, tail))
+    assert message.splitlines() == [
+        "terraform apply: exit status 1",
+        *(f"  line {n}" for n in range(12, 20)),
+    ]
+    assert (
+        str(StepFailed("start x", "port 1 is already in use"))
+        == "start x: port 1 is already in use"
+    )
 
 
 def _alive(pid: int) -> bool:
