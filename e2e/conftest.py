@@ -1,6 +1,7 @@
 """The e2e suite's target, chosen with --target (process by default; see kontaxa_e2e.targets)."""
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ from kontaxa_e2e.targets import ProcessTarget, Target, UrlTarget
 
 TARGETS = ("process", "containers", "kind", "url")
 REQUIRE_CONTAINERS = "KONTAXA_REQUIRE_CONTAINERS"
+# How long a stack may take to be whole again after a test before it counts as left broken.
+WHOLE_AGAIN_SECONDS = 10
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -109,6 +112,10 @@ def _stack_left_whole(request: pytest.FixtureRequest) -> Iterator[None]:
     target: Target = request.getfixturevalue("target")
     yield
     problem = target.broken()
+    deadline = time.monotonic() + WHOLE_AGAIN_SECONDS
+    while problem and time.monotonic() < deadline:  # a part may be finishing a restart
+        time.sleep(0.5)
+        problem = target.broken()
     if problem:
         target.rebuild()
         pytest.fail(
