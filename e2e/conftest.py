@@ -110,6 +110,12 @@ def _stack_left_whole(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
         return
     target: Target = request.getfixturevalue("target")
+    if target.lost:
+        pytest.fail(
+            f"the {target.name} stack was left broken and could not be brought up anew "
+            f"({target.lost})",
+            pytrace=False,
+        )
     yield
     problem = target.broken()
     deadline = time.monotonic() + WHOLE_AGAIN_SECONDS
@@ -117,7 +123,11 @@ def _stack_left_whole(request: pytest.FixtureRequest) -> Iterator[None]:
         time.sleep(0.5)
         problem = target.broken()
     if problem:
-        target.rebuild()
+        try:
+            target.rebuild()
+        except Exception as exc:
+            target.lost = f"{type(exc).__name__}: {exc}"
+            raise
         pytest.fail(
             f"the test left the {target.name} stack broken ({problem}); it was brought up "
             "anew for the tests after it",

@@ -50,8 +50,8 @@ def test_emulator_down_gives_503_from_aux_then_recovers(
 
 
 def test_a_stack_left_broken_is_seen(disturbable: Target) -> None:
-    """What the check after every test (conftest) rests on: a part down, or a secret the
-    pods have not mounted, is named; the whole stack is not."""
+    """What the check after every test (conftest) rests on: a part down, a secret the pods
+    have not mounted, or a secret file missing, is named; the whole stack is not."""
     if not isinstance(disturbable, ProcessTarget):
         pytest.skip(f"the {disturbable.name} target cannot tell whether it is whole")
     assert disturbable.broken() is None
@@ -66,6 +66,14 @@ def test_a_stack_left_broken_is_seen(disturbable: Target) -> None:
         assert disturbable.broken() == (
             "mounted secrets other than the emulator's: main-api service-token, "
             "aux-service service-token"
+        )
+    finally:
+        disturbable.remount_secrets()
+    assert disturbable.broken() is None
+    (disturbable.runtime.host_path("main-api", "/mnt/secrets") / "api-keys").unlink()
+    try:
+        assert (
+            disturbable.broken() == "mounted secrets other than the emulator's: main-api api-keys"
         )
     finally:
         disturbable.remount_secrets()

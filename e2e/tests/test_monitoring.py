@@ -33,12 +33,19 @@ def prometheus(target: Target) -> str:
     return target.prometheus_url
 
 
-@pytest.fixture(scope="session")
+_workouts: dict[tuple[int, int], Workout] = {}
+
+
+@pytest.fixture
 def workout(target: Target) -> Workout:
-    """One bounded workout per session, shared by the checks below."""
+    """One bounded workout per stack, shared by the checks below (a stack the suite brought
+    up anew, with a Prometheus that has no history, gets one of its own)."""
     if target.prometheus_url is None:
         pytest.skip(f"the {target.name} target runs no local Prometheus")
-    return work_out(target)
+    key = (id(target), target.generation)
+    if key not in _workouts:
+        _workouts[key] = work_out(target)
+    return _workouts[key]
 
 
 def test_every_podmonitor_target_is_up(prometheus: str) -> None:

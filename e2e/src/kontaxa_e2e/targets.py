@@ -53,6 +53,10 @@ class Target(ABC):
     # Epoch seconds when the bring-up started and when it was ready, where the target's
     # BUILD_TIME is the bring-up's (the process runtime); None elsewhere.
     brought_up: tuple[float, float] | None = None
+    # How often the suite brought the stack up anew (a test left it broken), and why it could
+    # not, when it could not: what was measured on an earlier stack is not this one's.
+    generation = 0
+    lost: str | None = None
 
     def aws(self, service: str) -> Any:
         """A boto3 client for the emulator behind the stack."""
@@ -210,19 +214,23 @@ class ProcessTarget(Target):
         down = [row.component for row in self.runtime.status() if row.state != "ready"]
         if down:
             return "not ready: " + ", ".join(down)
+        stale = []
         try:
-            stale = [
-                f"{service} {name}"
-                for service in SERVICES
-                for name, mounted in self.mounted_digests(service).items()
-                if mounted != self.expected_mounts(service).get(name)
-            ]
+            for service in SERVICES:
+                mounted = self.mounted_digests(service)
+                expected = self.expected_mounts(service)
+                # Every expected file, then any the pod should not have.
+                names = [*expected, *sorted(mounted.keys() - expected.keys())]
+                stale += [
+                    f"{service} {name}" for name in names if mounted.get(name) != expected.get(name)
+                ]
         except Exception as exc:
             return f"its secrets cannot be compared ({type(exc).__name__}: {exc})"
         return "mounted secrets other than the emulator's: " + ", ".join(stale) if stale else None
 
     def rebuild(self) -> None:
         """local-down, then local-up anew."""
+        self.generation += 1
         self.runtime.down()
         self._bring_up()
 

@@ -4,6 +4,7 @@ The services run with the command, env, port, probes and secret files that the
 rendered manifests define; only addresses are mapped to loopback.
 """
 
+import http.client
 import os
 import shutil
 import sys
@@ -83,7 +84,7 @@ def http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 - loopback
             return bool(response.status == 200)
-    except OSError:
+    except (OSError, http.client.HTTPException):  # refused, timed out, or a broken reply
         return False
 
 
