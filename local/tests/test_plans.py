@@ -68,8 +68,8 @@ def test_process_plan(tmp_path: Path) -> None:
     # provider reads: the local root has no endpoints block (providers.tf).
     assert apply.env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:14566"
     assert not any("endpoint" in argument for argument in apply.command)
-    # The runner skips the lifecycle rule's wait; infra/terraform/tests apply the rule.
-    assert "enable_bucket_lifecycle=false" in apply.command
+    # The runner skips the settings the provider waits for; infra/terraform/tests apply them.
+    assert "skip_provider_waits=true" in apply.command
     assert not (tmp_path / "state").exists()  # a dry run writes nothing
 
 

@@ -415,7 +415,7 @@ def test_demo_bucket_is_encrypted_private_and_versioned(applied: Applied) -> Non
     assert s3.get_bucket_versioning(Bucket=BUCKET)["Status"] == "Enabled"
     ownership = s3.get_bucket_ownership_controls(Bucket=BUCKET)["OwnershipControls"]["Rules"]
     assert ownership == [{"ObjectOwnership": "BucketOwnerEnforced"}]
-    # Applied here (enable_bucket_lifecycle's default), though the local runner skips it.
+    # Applied here (skip_provider_waits's default), though the local runner skips it.
     (lifecycle,) = s3.get_bucket_lifecycle_configuration(Bucket=BUCKET)["Rules"]
     assert lifecycle["Status"] == "Enabled"
     assert lifecycle["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30
@@ -625,6 +625,12 @@ def test_aws_root_plans_a_new_cluster_hardened_with_its_addons(
     )
     zones = {v["availability_zone"] for a, v in after.items() if ".aws_subnet.private" in a}
     assert len(zones) == 2
+    # What the local runner leaves off (skip_provider_waits) the aws root always has: it has no
+    # such variable. Nodes need the VPC's DNS hostnames; the key is rotated and tagged.
+    assert after[f"{eks}.aws_vpc.this[0]"]["enable_dns_hostnames"] is True
+    key = after[f"{eks}.aws_kms_key.cluster[0]"]
+    assert key["enable_key_rotation"] is True
+    assert key["tags"]["environment"] == "aws"
 
 
 def test_outputs_reach_the_eks_tree_without_hand_edits(applied: Applied, tmp_path: Path) -> None:
@@ -788,6 +794,57 @@ def test_a_plan_without_refresh_reads_no_secret(applied: Applied, tmp_path: Path
         "ec2:DescribeAvailabilityZones",
     }
     assert {"secretsmanager:GetSecretValue", "ssm:GetParameter"} <= actions_called()
+
+
+def test_the_settings_the_runner_skips_are_applied_here(applied: Applied) -> None:
+    """skip_provider_waits's default (false, as on AWS): the VPC has DNS hostnames, the
+    cluster key rotation and tags. The local runner leaves these off (with the bucket's
+    lifecycle rule, checked above) to skip the provider's waits; this apply keeps them covered."""
+    ec2 = applied.client("ec2")
+    (vpc,) = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": ["kontaxa"]}])["Vpcs"]
+    hostnames = ec2.describe_vpc_attribute(VpcId=vpc["VpcId"], Attribute="enableDnsHostnames")
+    assert hostnames["EnableDnsHostnames"] == {"Value": True}
+    kms = applied.client("kms")
+    cluster = applied.client("eks").describe_cluster(name="kontaxa")["cluster"]
+    (encryption,) = cluster["encryptionConfig"]
+    key_arn = encryption["provider"]["keyArn"]
+    assert kms.get_key_rotation_status(KeyId=key_arn)["KeyRotationEnabled"] is True
+    tags = kms.list_resource_tags(KeyId=key_arn)["Tags"]
+    assert {"TagKey": "environment", "TagValue": "local"} in tags
+
+
+def test_the_runners_setting_changes_only_the_four_it_names(
+    applied: Applied, tmp_path: Path
+) -> None:
+    """What `task local-up` applies differs from this apply in exactly the settings
+    skip_provider_waits names, and nothing is created or replaced: the plan from this state
+    to the runner's variables updates the VPC's DNS hostnames and the cluster key's rotation
+    and tags, and deletes the bucket's lifecycle configuration."""
+    plan = tmp_path / "runner.tfplan"
+    applied.terraform.run("plan", "-lock=false", "-var=skip_provider_waits=true", f"-out={plan}")
+    shown = json.loads(applied.terraform.run("show", "-json", str(plan)).stdout)
+    changes = {
+        change["address"]: change["change"]
+        for change in shown["resource_changes"]
+        if change["change"]["actions"] not in (["no-op"], ["read"])
+    }
+    vpc = "module.platform.module.eks.aws_vpc.this[0]"
+    key = "module.platform.module.eks.aws_kms_key.cluster[0]"
+    lifecycle = "module.platform.module.app_config.aws_s3_bucket_lifecycle_configuration.demo[0]"
+    assert {address: c["actions"] for address, c in changes.items()} == {
+        vpc: ["update"],
+        key: ["update"],
+        lifecycle: ["delete"],
+    }
+
+    def changed(change: dict[str, Any]) -> dict[str, Any]:
+        before, after = change["before"], change["after"]
+        return {
+            k: after.get(k) for k in before.keys() | after.keys() if before.get(k) != after.get(k)
+        }
+
+    assert changed(changes[vpc]) == {"enable_dns_hostnames": False}
+    assert changed(changes[key]) == {"enable_key_rotation": False, "tags": {}, "tags_all": {}}
 
 
 def test_replan_shows_no_changes(applied: Applied) -> None:

@@ -57,9 +57,7 @@ def test_apply_then_plan_through_the_tasks_reach_the_emulator(
     # A developer's profile stays out: the provider fails on a named profile it cannot find
     # ("failed to get shared config profile") before it uses the root's key.
     shell = {"AWS_PROFILE": "kontaxa-no-such-profile", **plugin_cache}
-    applied = _run(
-        task, checkout, "tf:apply", url, "--", "-var=enable_bucket_lifecycle=false", **shell
-    )
+    applied = _run(task, checkout, "tf:apply", url, "--", "-var=skip_provider_waits=true", **shell)
     assert applied.returncode == 0, applied.stdout[-4000:] + applied.stderr[-4000:]
     assert "Apply complete!" in applied.stdout
     planned = _run(
@@ -68,7 +66,7 @@ def test_apply_then_plan_through_the_tasks_reach_the_emulator(
         "tf:plan",
         url,
         "--",
-        "-var=enable_bucket_lifecycle=false",
+        "-var=skip_provider_waits=true",
         "-detailed-exitcode",
         "-no-color",
         **shell,

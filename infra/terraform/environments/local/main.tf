@@ -12,9 +12,10 @@ module "platform" {
   enable_cluster_access_entries = false
   cluster_oidc_issuer_url       = var.create_eks ? null : var.cluster_oidc_issuer_url
 
-  # The local runner turns the lifecycle rule off to skip the provider's wait; the tests apply
-  # it, so it stays covered.
-  enable_bucket_lifecycle = var.enable_bucket_lifecycle
+  # The local runner skips the settings the provider waits for (the bucket's lifecycle rule,
+  # the VPC's DNS hostnames, the cluster key's rotation and tags); the tests apply them, so
+  # they stay covered.
+  skip_provider_waits = var.skip_provider_waits
 
   disposable = true
   tags       = { environment = "local" }

@@ -167,6 +167,12 @@ variable "node_scaling" {
   }
 }
 
+variable "skip_provider_waits" {
+  description = "Only for throwaway emulator runs, never on AWS: leave off the settings whose create is mostly a wait of the AWS provider. The VPC gets no DNS hostnames (a fixed 10 s wait; nodes need them on AWS), the cluster key no rotation and no tags (about 4 s each, five checks a second apart)."
+  type        = bool
+  default     = false
+}
+
 variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)

@@ -35,7 +35,7 @@ resource "aws_vpc" "this" {
 
   cidr_block           = var.vpc_cidr
   enable_dns_support   = true
-  enable_dns_hostnames = true
+  enable_dns_hostnames = !var.skip_provider_waits
   tags                 = merge(var.tags, { Name = var.cluster_name })
 }
 

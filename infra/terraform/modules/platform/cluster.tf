@@ -15,6 +15,7 @@ module "eks" {
   admin_principal_arns         = var.cluster_admin_principal_arns
   cluster_log_retention_days   = var.cluster_log_retention_days
   permissions_boundary         = var.permissions_boundary
+  skip_provider_waits          = var.skip_provider_waits
   tags                         = local.tags
 }
 

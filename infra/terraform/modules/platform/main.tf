@@ -34,7 +34,7 @@ module "app_config" {
   generated_value_version        = var.generated_value_version
   secret_recovery_window_in_days = var.disposable ? 0 : 30
   bucket_force_destroy           = var.disposable
-  enable_bucket_lifecycle        = var.enable_bucket_lifecycle
+  enable_bucket_lifecycle        = !var.skip_provider_waits
   tags                           = local.tags
 }
 

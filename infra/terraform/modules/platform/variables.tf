@@ -207,10 +207,10 @@ variable "node_instance_types" {
   default     = ["t3.large"]
 }
 
-variable "enable_bucket_lifecycle" {
-  description = "Give the demo bucket its lifecycle rule. False only for throwaway emulator runs: the AWS provider waits about a minute for the rule to settle on every apply."
+variable "skip_provider_waits" {
+  description = "Only for throwaway emulator runs, never on AWS: leave off the settings whose create is mostly a wait of the AWS provider, so an apply to an emulator takes seconds. The demo bucket gets no lifecycle rule (about a minute), the VPC no DNS hostnames (10 s), the cluster key no rotation and no tags (about 4 s each). Emulators ignore all four; every other resource and setting is the same."
   type        = bool
-  default     = true
+  default     = false
 }
 
 variable "disposable" {
