@@ -63,14 +63,22 @@ Where `terraform apply` of the local root spends its time (`TF_LOG=trace`, moto 
   service (the Terraform tests of the aws root against moto relied on it already).
   `local-up`'s apply took 16.1 and 17.5 s without the block against 24.2 and 26.7 s with
   it, alternating in one run.
-- The provider's own waits, on the path to the EKS cluster: `aws_vpc` sleeps a fixed 10 s
-  after enabling DNS hostnames before it checks the attribute (`waitVPCAttributeUpdatedV2`,
-  `Delay: 10 * time.Second`), and `aws_kms_key` checks rotation and then tags until each
-  has been seen five times in a row a second apart (about 8 s). The cluster needs both, the
-  OIDC provider needs the cluster, the IRSA roles need the OIDC provider. In one apply
-  (timestamps of Terraform's output) the apply walk took 12.1 s: the VPC 10.7 s of it, the
-  KMS key 8.8 s beside it, then subnets, cluster, OIDC provider and roles 1.5 s. These waits
-  are the same whatever the machine's speed.
+- The provider's own waits were most of the apply walk: `aws_vpc` sleeps a fixed 10 s after
+  enabling DNS hostnames before it checks the attribute (`waitVPCAttributeUpdatedV2`,
+  `Delay: 10 * time.Second`); `aws_kms_key` reads rotation and then tags back until it has
+  seen each five times in a row a second apart (`waitTagsPropagated`,
+  `ContinuousTargetOccurence: 5`; about 4 s each); the bucket's lifecycle rule about a minute.
+  The cluster needs the VPC and the key, the OIDC provider the cluster, the IRSA roles the
+  OIDC provider. In one apply (timestamps of Terraform's output) the apply walk took 12.1 s:
+  the VPC 10.7 s of it, the KMS key 8.8 s beside it, then subnets, cluster, OIDC provider and
+  roles 1.5 s. These waits are the same whatever the machine's speed, and moto ignores all
+  four settings. The runner now sets `skip_provider_waits`, which leaves them off (every
+  other resource and setting is the same: `test_the_runners_setting_changes_only_the_four_it_names`
+  plans from the full apply to the runner's setting; the Terraform tests apply the full
+  settings and check them, and the aws root has no such variable).
+  Bring-ups before and after, alternating in one run on 2026-12-03 (a warm clone each, after
+  one that filled the cache): 22.2 and 20.9 s (apply 19.2 and 18.3 s) against 12.9 and
+  11.8 s (apply 10.0 and 9.3 s).
 - `terraform init` (1.4 s of CPU) ran on every bring-up; its working directory now lives in
   the cache that local-down keeps, and init runs only when the root, the modules or the CLI
   configuration changed (a digest says so).
@@ -84,11 +92,11 @@ Where `terraform apply` of the local root spends its time (`TF_LOG=trace`, moto 
   18.7 s with it against 19.2, 19.3 and 19.6 s without, alternating in one run (before the
   endpoints block went: 29.7 and 29.8 s against 34.8 and 31.6 s).
 - What does not matter here: refresh (a fresh state has nothing to refresh: "no state, so
-  not refreshing"), `-parallelism` (the slow path is one chain of waits), the account check
-  on a warm moto (0.02 s), moto's other calls (about 250, most under 0.1 s each, spread
-  over the walks). The update check
-  (`checkpoint-api.hashicorp.com`) is now off (`CHECKPOINT_DISABLE=1`): the runner calls no
-  host but the emulator.
+  not refreshing"), `-parallelism` (30 against the default 10, five bring-ups each,
+  alternating in one run on 2026-12-03: 11.8 to 13.4 s against 11.7 to 13.6 s), the account
+  check on a warm moto (0.02 s), moto's other calls (about 250, most under 0.1 s each, spread
+  over the walks). The update check (`checkpoint-api.hashicorp.com`) is off
+  (`CHECKPOINT_DISABLE=1`): the runner calls no host but the emulator.
 - One provider process for all four walks is not possible: started once in its `-debug`
   mode and attached with `TF_REATTACH_PROVIDERS`, a `terraform plan` of the applied root took
   11.7 s against 14.5 s, but the next command on the same process failed in the provider's
@@ -98,12 +106,20 @@ Where `terraform apply` of the local root spends its time (`TF_LOG=trace`, moto 
   nothing: the process is up in under a second and the cost is in serving the schema, which
   each command asks for again (the plan's process spent 7.9 s of CPU; the whole apply took
   29.1 s against 30.4 s for a plain apply in the same run).
-- So with the same resources and the same Terraform, the floor is the apply walk (about
-  12 s, `aws_vpc`'s fixed 10 s delay on its path) plus the validate and plan walks and the
-  rest of the bring-up. In the run of 2026-12-02 13:20 UTC the apply took 14.5 s (median)
-  and the rest of the bring-up 1.5 s; with the VPC's 10.7 s on the apply walk's path, below
-  12 s in total stays out of reach while the root creates the VPC with DNS hostnames (as the
-  EKS module must on AWS).
+- Where an apply goes now (one `TF_LOG=trace` apply on 2026-12-03, 10.7 s from start to
+  exit): 0.8 s before the first walk, in which Terraform reads the cached provider package
+  (the 700 MB binary; `strace` counts its reads) to check it against the lock file's hash,
+  on every command; 2.7 s to
+  start the provider and read its schema; 0.8 s the validate walk; 1.3 s the plan walk; 5.5 s
+  the apply walk. The apply walk has two chains of about the same length: VPC, subnets,
+  cluster, OIDC provider, roles and their policies (1 s after the walk starts to 4.4 s), and
+  the demo bucket (created, then read back with about 15 calls one after the other) and its
+  versioning (the provider waits a second before it reads the status back; 1.8 to 5.4 s).
+- Left: starting the emulator (0.6 to 0.9 s) could overlap Terraform's first 3 s, which do
+  not call it, but a Terraform started before the emulator is ready would have to be
+  stopped when the emulator fails (the provider retries a refused connection for minutes);
+  the services' start (about 2 s) is mostly importing FastAPI, pydantic and boto3 on two
+  busy cores (0.9 s for aux-service alone on an idle machine).
 """
 
 FINDINGS = """\
