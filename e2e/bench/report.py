@@ -71,8 +71,9 @@ Where `terraform apply` of the local root spends its time (`TF_LOG=trace`, moto 
   The cluster needs the VPC and the key, the OIDC provider the cluster, the IRSA roles the
   OIDC provider. In one apply (timestamps of Terraform's output) the apply walk took 12.1 s:
   the VPC 10.7 s of it, the KMS key 8.8 s beside it, then subnets, cluster, OIDC provider and
-  roles 1.5 s. These waits are the same whatever the machine's speed, and moto ignores all
-  four settings. The runner now sets `skip_provider_waits`, which leaves them off (every
+  roles 1.5 s. These waits are the same whatever the machine's speed, and nothing on the
+  emulator needs the four settings (moto stores them, but no node resolves names there, no
+  key rotates and nothing expires). The runner now sets `skip_provider_waits`, which leaves them off (every
   other resource and setting is the same: `test_the_runners_setting_changes_only_the_four_it_names`
   plans from the full apply to the runner's setting; the Terraform tests apply the full
   settings and check them, and the aws root has no such variable).

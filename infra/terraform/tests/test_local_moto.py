@@ -844,6 +844,9 @@ def test_the_runners_setting_changes_only_the_four_it_names(
         }
 
     assert changed(changes[vpc]) == {"enable_dns_hostnames": False}
+    outputs = {name: c["actions"] for name, c in shown.get("output_changes", {}).items()}
+    assert outputs, "the plan lists the root's outputs"
+    assert all(actions == ["no-op"] for actions in outputs.values()), outputs
     assert changed(changes[key]) == {"enable_key_rotation": False, "tags": {}, "tags_all": {}}
 
 

@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 from .conftest import (
+    AWS_ROOT,
+    LOCAL_ROOT,
     MODULE_DIRS,
     ROOT_DIRS,
     TERRAFORM_DIR,
@@ -215,6 +217,19 @@ def test_environment_roots_declare_no_resources() -> None:
                 )
         modules = {n for p in root.glob("*.tf") for n in _blocks(p.read_text(), "module")}
         assert modules == {"platform"}, f"{root.name} must only call modules/platform"
+
+
+def test_only_the_local_root_can_skip_the_provider_waits() -> None:
+    """skip_provider_waits leaves off the VPC's DNS hostnames (EKS nodes need them), the
+    cluster key's rotation and tags and the bucket's lifecycle rule: only for emulators. The
+    aws root neither declares nor passes it, so it stays at the modules' default, false."""
+    for root, expected in ((LOCAL_ROOT, True), (AWS_ROOT, False)):
+        texts = [path.read_text() for path in root.glob("*.tf")]
+        declared = any("skip_provider_waits" in _blocks(text, "variable") for text in texts)
+        mentioned = any("skip_provider_waits" in text for text in texts)
+        assert (declared, mentioned) == (expected, expected), root.name
+    tfvars = [p for p in AWS_ROOT.glob("*.tfvars*") if "skip_provider_waits" in p.read_text()]
+    assert tfvars == []
 
 
 def test_only_the_aws_provider_is_required_and_locked() -> None:

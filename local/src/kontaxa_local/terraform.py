@@ -3,8 +3,8 @@
 Where an apply's time goes (docs/performance.md, bring-up): Terraform starts the AWS
 provider four times per apply (schema, validate, plan, apply) and validates the provider's
 configuration in each of the last three walks; the provider's own fixed waits (aws_vpc's
-10 s delay after enabling DNS hostnames, the KMS key's propagation checks, the lifecycle
-rule's minute) were most of the apply walk, and about 250 calls go to the emulator. Hence
+10 s delay after enabling DNS hostnames, the KMS key's propagation checks) were most of the
+apply walk (the lifecycle rule's minute was skipped already), and about 250 calls go to the emulator. Hence
 the emulator named by AWS_ENDPOINT_URL rather than an `endpoints` block (whose validation
 cost about 2 s of CPU per walk), the Go settings below, `terraform init` only when the
 configuration changed, the emulator's first calls made while Terraform starts (`warm`), and
@@ -161,7 +161,7 @@ def state_file(settings: Settings) -> Path:
 def _vars(extra: dict[str, str]) -> list[str]:
     # Without the settings the AWS provider waits for (the bucket's lifecycle rule about a
     # minute, the VPC's DNS hostnames 10 s, the cluster key's rotation and tags about 4 s each),
-    # which emulators ignore. The Terraform test suite applies them against moto.
+    # which nothing on an emulator needs. The Terraform test suite applies them against moto.
     variables = {"skip_provider_waits": "true", **extra}
     return [item for key, value in variables.items() for item in ("-var", f"{key}={value}")]
 

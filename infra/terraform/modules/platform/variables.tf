@@ -208,7 +208,7 @@ variable "node_instance_types" {
 }
 
 variable "skip_provider_waits" {
-  description = "Only for throwaway emulator runs, never on AWS: leave off the settings whose create is mostly a wait of the AWS provider, so an apply to an emulator takes seconds. The demo bucket gets no lifecycle rule (about a minute), the VPC no DNS hostnames (10 s), the cluster key no rotation and no tags (about 4 s each). Emulators ignore all four; every other resource and setting is the same."
+  description = "Only for throwaway emulator runs, never on AWS: leave off the settings whose create is mostly a wait of the AWS provider, so an apply to an emulator takes seconds. The demo bucket gets no lifecycle rule (about a minute), the VPC no DNS hostnames (10 s), the cluster key no rotation and no tags (about 4 s each). Nothing on an emulator needs them (it stores them, but no node resolves names, no key rotates, nothing expires); every other resource and setting is the same."
   type        = bool
   default     = false
 }
