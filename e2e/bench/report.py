@@ -73,10 +73,11 @@ Where `terraform apply` of the local root spends its time (`TF_LOG=trace`, moto 
   the VPC 10.7 s of it, the KMS key 8.8 s beside it, then subnets, cluster, OIDC provider and
   roles 1.5 s. These waits are the same whatever the machine's speed, and nothing on the
   emulator needs the four settings (moto stores them, but no node resolves names there, no
-  key rotates and nothing expires). The runner now sets `skip_provider_waits`, which leaves them off (every
-  other resource and setting is the same: `test_the_runners_setting_changes_only_the_four_it_names`
-  plans from the full apply to the runner's setting; the Terraform tests apply the full
-  settings and check them, and the aws root has no such variable).
+  key rotates and nothing expires). The runner now sets `skip_provider_waits`, which leaves
+  them off. Every other resource and setting is the same:
+  `test_the_runners_setting_changes_only_the_four_it_names` plans from the full apply to the
+  runner's setting; the Terraform tests apply the full settings and check them, and the aws
+  root has no such variable.
   Bring-ups before and after, alternating in one run on 2026-12-03 (a warm clone each, after
   one that filled the cache): 22.2 and 20.9 s (apply 19.2 and 18.3 s) against 12.9 and
   11.8 s (apply 10.0 and 9.3 s).

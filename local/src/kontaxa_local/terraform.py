@@ -4,11 +4,11 @@ Where an apply's time goes (docs/performance.md, bring-up): Terraform starts the
 provider four times per apply (schema, validate, plan, apply) and validates the provider's
 configuration in each of the last three walks; the provider's own fixed waits (aws_vpc's
 10 s delay after enabling DNS hostnames, the KMS key's propagation checks) were most of the
-apply walk (the lifecycle rule's minute was skipped already), and about 250 calls go to the emulator. Hence
-the emulator named by AWS_ENDPOINT_URL rather than an `endpoints` block (whose validation
-cost about 2 s of CPU per walk), the Go settings below, `terraform init` only when the
-configuration changed, the emulator's first calls made while Terraform starts (`warm`), and
-`skip_provider_waits` (`_vars`).
+apply walk (the lifecycle rule's minute was skipped already), and about 250 calls go to the
+emulator. Hence the emulator named by AWS_ENDPOINT_URL rather than an `endpoints` block
+(whose validation cost about 2 s of CPU per walk), the Go settings below, `terraform init`
+only when the configuration changed, the emulator's first calls made while Terraform starts
+(`warm`), and `skip_provider_waits` (`_vars`).
 """
 
 import hashlib
