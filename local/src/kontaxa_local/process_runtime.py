@@ -10,8 +10,10 @@ import shutil
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from kontaxa_local import console, emulator, manifests, monitoring, procs, terraform, version
 from kontaxa_local.errors import StepFailed
@@ -32,6 +34,7 @@ CACHE_DIR = "cache"  # kept by local-down (the LocalStack venv); local-reset rem
 # a host port of its own (LOCAL_PORTS key `<workload>-<port name>`), since the services run
 # side by side on one host where their pods would each have the manifest's number.
 PORT_ENV = {"metrics": "METRICS_PORT"}
+T = TypeVar("T")
 RETRIED_CREATE = (
     "terraform apply: the emulator, started empty, already held what Terraform was creating "
     "(a create the AWS SDK sent again under load): once more from nothing"
@@ -132,16 +135,22 @@ class ProcessRuntime:
             else:
                 console.note("a previous stack is partly up: taking it down first")
                 self.down()
+        state = self._again_if_resent(self._bring_up, self._bring_up)
+        if not self.executor.dry_run:
+            self.print_summary(state, time.monotonic() - started)
+        return state
+
+    def _again_if_resent(self, attempt: Callable[[], T], again: Callable[[], T]) -> T:
+        """`attempt`; when its apply met a create the AWS SDK sent twice (the emulator started
+        empty already held it), `again` once, from an empty emulator. Any other failure is
+        raised as it is."""
         try:
-            state = self._bring_up()
+            return attempt()
         except StepFailed as failure:
             if self.executor.dry_run or not terraform.duplicated_by_a_retry(failure):
                 raise
             console.note(RETRIED_CREATE)
-            state = self._bring_up()
-        if not self.executor.dry_run:
-            self.print_summary(state, time.monotonic() - started)
-        return state
+            return again()
 
     def _bring_up(self) -> State:
         """Emulator, Terraform, workloads, from nothing; on failure, stop what was started."""
@@ -642,16 +651,15 @@ class ProcessRuntime:
         apply wrote with values no pod has mounted (every request then gets 401)."""
         state = self._require_state()
         self._emulator_vars = emulator.plan(self.settings, 0, self.executor).terraform_vars
-        try:
-            self._apply_terraform(state)
-        except StepFailed as failure:
-            if self.executor.dry_run or not terraform.duplicated_by_a_retry(failure):
-                raise
-            console.note(RETRIED_CREATE)
-            self.stop_component("emulator")
-            self.start_component("emulator")
-            self._apply_terraform(self._require_state())  # as saved with the new emulator
+        self._again_if_resent(
+            lambda: self._apply_terraform(state), self._apply_to_a_restarted_emulator
+        )
         self.remount_secrets()
+
+    def _apply_to_a_restarted_emulator(self) -> None:
+        self.stop_component("emulator")
+        self.start_component("emulator")
+        self._apply_terraform(self._require_state())  # as saved with the new emulator
 
     def _require_state(self) -> State:
         state = State.load(self.dir)
