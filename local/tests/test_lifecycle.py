@@ -3,6 +3,7 @@
 import os
 import re
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -240,3 +241,42 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+
+
+class DyingEmulator(ProcessRuntime):
+    """Fault injection: an emulator whose process exits, after Terraform has started."""
+
+    def _emulator_launch(self, plan: Any, port: int) -> tuple[list[str], dict[str, str]]:
+        return [sys.executable, "-c", "import time; time.sleep(2); raise SystemExit(3)"], {}
+
+
+def test_an_emulator_that_dies_while_terraform_starts_stops_terraform(tmp_path: Path) -> None:
+    """Terraform starts beside the emulator; when the emulator fails, Terraform is stopped
+    (its AWS SDK would retry the refused connection for minutes) and the emulator's failure
+    is what is raised."""
+    state_dir = tmp_path / "stack"
+    settings = Settings(runtime="process", state_dir=state_dir, ports={"emulator": 0})
+    with pytest.raises(StepFailed) as failure:
+        DyingEmulator(settings, Executor()).up()
+    assert failure.value.step == "start emulator"
+    assert failure.value.reason == "the process exited"
+    stopped = failure.value.__cause__
+    assert isinstance(stopped, StepFailed)
+    assert stopped.step == "terraform apply"
+    assert stopped.reason == "stopped: a step beside it failed"
+    assert State.load(state_dir) is None
+    assert _processes_under(state_dir) == []
+    assert _terraform_of(state_dir) == []
+
+
+def _terraform_of(state_dir: Path) -> list[int]:
+    """PIDs of Terraform processes working on this stack's state."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            command = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"-state={state_dir}".encode() in b" ".join(command):
+            found.append(int(proc.name))
+    return found

@@ -1,7 +1,9 @@
 """Terraform's environment and when the runner runs `terraform init`."""
 
 import os
+import re
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -74,10 +76,10 @@ def test_warming_makes_the_plan_walks_first_calls_on_a_fresh_emulator() -> None:
         warming.join(timeout=120)
     assert not warming.is_alive()
     assert warming.failed == {}
-    assert warming.done == ["iam.get_user", "ec2.describe_availability_zones"]
-    assert warming.summary() == (
-        "warming the emulator: done iam.get_user, ec2.describe_availability_zones"
-    )
+    calls = [f"{service}.{operation}" for service, operation in terraform.first_calls({})]
+    assert warming.done == calls
+    assert calls[:2] == ["iam.get_user", "ec2.describe_availability_zones"]
+    assert warming.summary() == "warming the emulator: done " + ", ".join(calls)
 
 
 def test_the_zones_are_warmed_only_where_the_root_reads_them() -> None:
@@ -90,16 +92,75 @@ def test_the_zones_are_warmed_only_where_the_root_reads_them() -> None:
     assert "create                       = var.create_eks" in (
         (REPO_ROOT / PLATFORM_CLUSTER).read_text()
     )
-    assert terraform.first_calls({}) == [terraform.ACCOUNT_CHECK, terraform.EKS_ZONES]
-    # The kind runtime and LocalStack apply the root without EKS.
-    assert terraform.first_calls({"create_eks": "false"}) == [terraform.ACCOUNT_CHECK]
+    everything = terraform.first_calls({})
+    assert everything[:2] == [terraform.ACCOUNT_CHECK, terraform.EKS_ZONES]
+    # The kind runtime and LocalStack apply the root without EKS (LocalStack without ECR).
+    kind = terraform.first_calls({"create_eks": "false"})
+    assert terraform.EKS_ZONES not in kind
+    assert not set(terraform.WITH_EKS) & set(kind)
+    assert set(kind) == set(everything) - {terraform.EKS_ZONES, *terraform.WITH_EKS}
+    localstack = terraform.first_calls({"create_eks": "false", "create_ecr_repositories": "false"})
+    assert set(localstack) == set(kind) - set(terraform.WITH_ECR)
+
+
+# The AWS service each resource or data source type of the modules calls, by the longest
+# key its name equals or starts with (then `_`); the provider-only data sources (partition,
+# region, policy documents) call none.
+SERVICE_OF = {
+    "aws_iam_policy_document": None,
+    "aws_partition": None,
+    "aws_region": None,
+    "aws_caller_identity": "sts",
+    "aws_iam": "iam",
+    "aws_s3": "s3",
+    "aws_ssm": "ssm",
+    "aws_secretsmanager": "secretsmanager",
+    "aws_ecr": "ecr",
+    "aws_eks": "eks",
+    "aws_kms": "kms",
+    "aws_cloudwatch_log": "logs",
+    "aws_availability_zones": "ec2",
+    "aws_vpc": "ec2",
+    "aws_subnet": "ec2",
+    "aws_route": "ec2",
+    "aws_internet_gateway": "ec2",
+    "aws_nat_gateway": "ec2",
+    "aws_eip": "ec2",
+    "aws_default_security_group": "ec2",
+    "aws_launch_template": "ec2",
+}
+
+
+def test_every_service_the_root_calls_is_warmed() -> None:
+    """A resource of a service the warming does not know would pay that service's first
+    call on the apply's path: add the service to terraform.first_calls (and here)."""
+    sources = [
+        *(REPO_ROOT / "infra/terraform/modules").rglob("*.tf"),
+        *(REPO_ROOT / "infra/terraform/environments/local").glob("*.tf"),
+    ]
+    types = {
+        match
+        for path in sources
+        for match in re.findall(r'^(?:resource|data) "(aws_[a-z0-9_]+)"', path.read_text(), re.M)
+    }
+    assert {"aws_s3_bucket", "aws_eks_cluster"} <= types  # the scan finds them
+    services = set()
+    for kind in types:
+        prefixes = [p for p in SERVICE_OF if kind == p or kind.startswith(p + "_")]
+        assert prefixes, f"{kind}: which AWS service does it call? (SERVICE_OF)"
+        service = SERVICE_OF[max(prefixes, key=len)]
+        if service is not None:
+            services.add(service)
+    warmed = {service for service, _ in terraform.first_calls({})}
+    assert services == warmed
 
 
 def test_warming_an_emulator_that_is_not_there_is_noted_in_the_log_line() -> None:
     warming = terraform.warm(f"http://127.0.0.1:{free_port()}", {"create_eks": "false"})
     warming.join(timeout=60)
     assert warming.done == []
-    assert list(warming.failed) == ["iam.get_user"]
+    calls = terraform.first_calls({"create_eks": "false"})
+    assert list(warming.failed) == [f"{service}.{operation}" for service, operation in calls]
     assert warming.summary().startswith("warming the emulator: done nothing; iam.get_user failed: ")
 
 
@@ -127,8 +188,28 @@ def test_apply_warms_the_emulator_and_logs_it_but_a_dry_run_does_not(
     for executor in (DryRunExecutor(), NoTerraform()):
         terraform.apply(executor, settings, "http://127.0.0.1:1", {"create_eks": "false"}, log)
         assert "terraform apply" in [action.what for action in executor.actions]
-    assert started == [[terraform.ACCOUNT_CHECK]]  # the real run only
+    assert started == [terraform.first_calls({"create_eks": "false"})]  # the real run only
     assert log.read_text() == (
         "terraform apply: the emulator is AWS_ENDPOINT_URL=http://127.0.0.1:1\n"
         "warming the emulator: done nothing\n"
     )
+
+
+def test_warming_waits_for_the_emulator_to_be_ready_and_calls_nothing_before() -> None:
+    """Beside an emulator still starting, the first calls wait for its readiness; an emulator
+    never ready gets no call (one line in the log says why)."""
+    never = threading.Event()
+    warming = terraform.warm(f"http://127.0.0.1:{free_port()}", {}, never, ready_timeout=0.3)
+    warming.join(timeout=30)
+    assert warming.done == []
+    assert warming.failed == {"waiting": "the emulator was not ready in 0.3s"}
+    with moto_server() as fresh:
+        ready = threading.Event()
+        warming = terraform.warm(fresh.url, {"create_eks": "false"}, ready)
+        warming.join(timeout=0.3)
+        assert warming.is_alive()  # waiting: nothing called
+        assert warming.done == []
+        ready.set()
+        warming.join(timeout=120)
+    calls = terraform.first_calls({"create_eks": "false"})
+    assert warming.done == [f"{service}.{operation}" for service, operation in calls]

@@ -5,12 +5,17 @@ would do, and tests can assert the recorded plan.
 """
 
 import subprocess
+import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kontaxa_local import console
 from kontaxa_local.errors import StepFailed
+
+# How often a command that may be cancelled is checked for it (run_command's `cancel`).
+CANCEL_POLL = 0.1
 
 
 @dataclass
@@ -42,11 +47,20 @@ class Executor:
         input_text: str | None = None,
         log: Path | None = None,
         timeout: float = 900,
+        cancel: threading.Event | None = None,
     ) -> str:
-        """Run `command` to completion and return its output; raise StepFailed on failure."""
+        """Run `command` to completion and return its output; raise StepFailed on failure,
+        or when `cancel` is set while it runs (it is then killed)."""
         self.actions.append(Action("run", step, list(command), env=dict(env or {})))
         return run_command(
-            step, command, env=env, cwd=cwd, input_text=input_text, log=log, timeout=timeout
+            step,
+            command,
+            env=env,
+            cwd=cwd,
+            input_text=input_text,
+            log=log,
+            timeout=timeout,
+            cancel=cancel,
         )
 
     def apply(self, step: str, manifest: str, command: list[str]) -> None:
@@ -63,8 +77,6 @@ class Executor:
         on_timeout: Callable[[], StepFailed] | None = None,
     ) -> None:
         """Poll `check` until true; raise StepFailed after `timeout` seconds."""
-        import time
-
         self.actions.append(Action("wait", step))
         deadline = time.monotonic() + timeout
         while not check():
@@ -150,29 +162,50 @@ def run_command(
     input_text: str | None = None,
     log: Path | None = None,
     timeout: float = 900,
+    cancel: threading.Event | None = None,
 ) -> str:
-    """Run a command; on failure raise StepFailed with its last output lines."""
+    """Run a command; on failure raise StepFailed with its last output lines.
+
+    With `cancel`, the command is killed as soon as the event is set (checked every
+    CANCEL_POLL seconds), and StepFailed says it was stopped.
+    """
     try:
-        result = subprocess.run(  # noqa: S603 - the runner's own commands
+        process = subprocess.Popen(  # noqa: S603 - the runner's own commands
             command,
             env=dict(env) if env is not None else None,
             cwd=cwd,
-            input=input_text,
-            capture_output=True,
+            stdin=subprocess.PIPE if input_text is not None else None,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=timeout,
-            check=False,
         )
     except FileNotFoundError as exc:
         raise StepFailed(step, f"{command[0]} is not installed or not on PATH", command) from exc
-    except subprocess.TimeoutExpired as exc:
-        raise StepFailed(step, f"timed out after {timeout:.0f}s", command) from exc
-    output = result.stdout + result.stderr
+    deadline = time.monotonic() + timeout
+    pending = input_text  # sent by the first communicate() only
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            stdout, stderr = process.communicate(
+                pending, timeout=max(0.0, min(left, CANCEL_POLL) if cancel else left)
+            )
+            break
+        except subprocess.TimeoutExpired:
+            pending = None
+            stopped = cancel is not None and cancel.is_set()
+            if stopped or time.monotonic() >= deadline:
+                process.kill()
+                process.communicate()
+                reason = "stopped: a step beside it failed" if stopped else None
+                raise StepFailed(
+                    step, reason or f"timed out after {timeout:.0f}s", command
+                ) from None
+    output = stdout + stderr
     if log is not None:
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("a") as handle:
             handle.write(f"$ {' '.join(command)}\n{output}\n")
-    if result.returncode != 0:
+    if process.returncode != 0:
         tail = "\n".join(output.strip().splitlines()[-15:])
-        raise StepFailed(step, f"exit status {result.returncode}", command, log, tail)
-    return result.stdout
+        raise StepFailed(step, f"exit status {process.returncode}", command, log, tail)
+    return stdout

@@ -43,34 +43,66 @@ INIT_STAMP = "kontaxa-init.sha256"
 
 # An emulator builds a service's backend on the first call to it: in moto, EC2's (its
 # regions, zones and default VPC) took 2.5 to 2.8 s here and IAM's (with the AWS managed
-# policies loaded) 1.4 to 1.8 s. The plan walk makes these calls first, one after the other
-# (iam:GetUser when the provider is configured; ec2:DescribeAvailabilityZones for the EKS
-# subnets, only with create_eks), after the schema and validate walks. Made while those run,
-# they are off the apply's path: 1 to 3 s of an apply (docs/performance.md, bring-up).
+# policies loaded) 1.4 to 1.8 s; every other service's first call 0.02 to 0.15 s (its
+# request handler and API model loaded). The plan walk makes the IAM and EC2 calls first, one
+# after the other (iam:GetUser when the provider is configured; ec2:DescribeAvailabilityZones
+# for the EKS subnets, only with create_eks), after the schema and validate walks; the apply
+# walk then calls every other service the root uses, each first call on its path. Made while
+# Terraform starts its provider, they are off the apply's path (docs/performance.md,
+# bring-up). Each is a read that creates nothing.
 ACCOUNT_CHECK = ("iam", "get_user")
 EKS_ZONES = ("ec2", "describe_availability_zones")
+# The other services, by the resources that call them (local/tests/test_terraform.py checks
+# that every AWS resource and data source of the modules is covered).
+ALWAYS = [
+    ("sts", "get_caller_identity"),
+    ("s3", "list_buckets"),
+    ("secretsmanager", "list_secrets"),
+    ("ssm", "describe_parameters"),
+]
+WITH_EKS = [("eks", "list_clusters"), ("kms", "list_keys"), ("logs", "describe_log_groups")]
+WITH_ECR = [("ecr", "describe_repositories")]
 
 
 def first_calls(variables: dict[str, str]) -> list[tuple[str, str]]:
-    """The emulator calls the plan walk makes first with these root variables."""
-    eks = variables.get("create_eks", "true") != "false"  # the root's default is true
-    return [ACCOUNT_CHECK, EKS_ZONES] if eks else [ACCOUNT_CHECK]
+    """The emulator's first call to each service the root calls with these variables, in
+    the order the walks need them."""
+    eks = variables.get("create_eks", "true") != "false"  # the root's defaults are true
+    ecr = variables.get("create_ecr_repositories", "true") != "false"
+    return (
+        [ACCOUNT_CHECK]
+        + ([EKS_ZONES] if eks else [])
+        + ALWAYS
+        + (WITH_EKS if eks else [])
+        + (WITH_ECR if ecr else [])
+    )
 
 
 class Warming(threading.Thread):
-    """`calls` against the emulator, in the background. A call that fails is only noted
-    in `failed` (and the Terraform log): the calls read nothing Terraform needs, and
-    Terraform reports a real fault itself."""
+    """`calls` against the emulator, in the background, once `ready` is set (at once
+    without it). A call that fails is only noted in `failed` (and the Terraform log): the
+    calls read nothing Terraform needs, and Terraform reports a real fault itself."""
 
-    def __init__(self, endpoint_url: str, calls: list[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        endpoint_url: str,
+        calls: list[tuple[str, str]],
+        ready: threading.Event | None = None,
+        ready_timeout: float = 60,
+    ) -> None:
         super().__init__(name="warm-emulator", daemon=True)
         self.endpoint_url = endpoint_url
         self.calls = calls
+        self.ready = ready
+        self.ready_timeout = ready_timeout
         self.done: list[str] = []
         self.failed: dict[str, str] = {}
 
     def run(self) -> None:
         """Make each call once: one attempt, bounded by its timeouts."""
+        if self.ready is not None and not self.ready.wait(self.ready_timeout):
+            self.failed["waiting"] = f"the emulator was not ready in {self.ready_timeout:g}s"
+            return
         session = emulator_session()
         config = Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=60)
         for service, operation in self.calls:
@@ -97,9 +129,15 @@ class Warming(threading.Thread):
         )
 
 
-def warm(endpoint_url: str, variables: dict[str, str]) -> Warming:
-    """Start making the emulator's first calls (`first_calls`) while Terraform starts."""
-    warming = Warming(endpoint_url, first_calls(variables))
+def warm(
+    endpoint_url: str,
+    variables: dict[str, str],
+    ready: threading.Event | None = None,
+    ready_timeout: float = 60,
+) -> Warming:
+    """Start making the emulator's first calls (`first_calls`) while Terraform starts, as
+    soon as `ready` is set (at once without it)."""
+    warming = Warming(endpoint_url, first_calls(variables), ready, ready_timeout)
     warming.start()
     return warming
 
@@ -178,10 +216,23 @@ def duplicated_by_a_retry(failure: StepFailed) -> bool:
 
 
 def apply(
-    executor: Executor, settings: Settings, endpoint_url: str, extra: dict[str, str], log: Path
+    executor: Executor,
+    settings: Settings,
+    endpoint_url: str,
+    extra: dict[str, str],
+    log: Path,
+    *,
+    ready: threading.Event | None = None,
+    cancel: threading.Event | None = None,
 ) -> dict[str, float]:
     """`terraform init` (when its inputs changed) and `apply` of the local root against
-    `endpoint_url`; returns the seconds each took."""
+    `endpoint_url`; returns the seconds each took.
+
+    `ready` and `cancel`, for an emulator still starting: the first calls are made once
+    `ready` is set, and Terraform is stopped when `cancel` is (the emulator failed).
+    Terraform makes its first call to the emulator seconds after it starts (provider,
+    schema, validate walk), and the AWS SDK retries a refused connection meanwhile.
+    """
     env = environment(settings, endpoint_url)
     chdir = f"-chdir={TERRAFORM_ROOT}"
     seconds = {}
@@ -192,6 +243,7 @@ def apply(
             ["terraform", chdir, "init", "-no-color", "-input=false"],
             env=env,
             log=log,
+            cancel=cancel,
         )
         if not executor.dry_run:  # only a complete init counts
             (data_dir(settings) / INIT_STAMP).write_text(init_digest())
@@ -201,7 +253,7 @@ def apply(
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("a") as handle:
             handle.write(f"terraform apply: the emulator is AWS_ENDPOINT_URL={endpoint_url}\n")
-    warming = None if executor.dry_run else warm(endpoint_url, extra)
+    warming = None if executor.dry_run else warm(endpoint_url, extra, ready, settings.ready_timeout)
     try:
         executor.run(
             "terraform apply",
@@ -218,6 +270,7 @@ def apply(
             env=env,
             log=log,
             timeout=1800,
+            cancel=cancel,
         )
     finally:
         if warming is not None:
