@@ -446,7 +446,9 @@ def _bringup_markdown(bringup: dict[str, Any] | None) -> list[str]:
         + ", ".join(f"{x:.1f}" for x in bringup["load_before"])
         + " before, "
         + ", ".join(f"{x:.1f}" for x in bringup["load_after"])
-        + " after. Seconds as the runner prints them, median (range over the rounds).",
+        + " after. Seconds as the runner prints them, median (range over the rounds). The"
+        " emulator's start and the overlay's rendering run beside the apply (below), so the"
+        " total is less than the sum of the steps.",
         "",
         "| step | seconds |",
         "|---|---:|",
