@@ -312,7 +312,7 @@ class ProcessRuntime:
     def _start_workloads(
         self, state: State, rendered: tuple[list[manifests.Object], float]
     ) -> None:
-        console.step("render infra/k8s/overlays/local (rendered while Terraform applied)")
+        console.step("render infra/k8s/overlays/local (during the apply)")
         objects, seconds = rendered
         started = time.monotonic() - seconds
         workloads = manifests.workloads(objects)
