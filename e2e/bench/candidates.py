@@ -2,7 +2,10 @@
 
 `python candidates.py` serves main-api exactly as `python -m main_api` does (same settings,
 same server), except for the one thing BENCH_CLIENT names: aiohttp, aiosonic or httpx (httpx
-with its default transport) as its AuxClient's transport, or `unfrozen`: main-api's own
+with its default transport) as its AuxClient's transport; `replaced`: the GET-only pool on
+httptools that pyreqwest replaced (issue 15), read from git history as it was at
+REPLACED_AT, so the cost of the replacement stays measured without the project keeping the
+client it retired (a clone without that history skips the case); or `unfrozen`: main-api's own
 client, served without `gc.freeze()` after start-up (kontaxa_common.server.build_frozen), to
 show what the freeze does to the tail. main-api's own client (pyreqwest,
 main_api/clients/aux.py) is the runtime's main-api itself. Only the happy path is mapped
@@ -10,7 +13,11 @@ here: the benchmark reads a cached parameter, so no candidate meets a fault.
 """
 
 import os
+import subprocess
+import types
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 
@@ -20,6 +27,23 @@ from main_api.clients.aux import Reply
 from main_api.config import Settings
 
 UNFROZEN = "unfrozen"
+REPLACED = "replaced"
+# The commit before pyreqwest replaced the hand-written client, and where that client was.
+REPLACED_AT = "19b8638^"
+REPLACED_PATH = "services/main-api/src/main_api/clients/http.py"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def replaced_source() -> str | None:
+    """The replaced client's source from git history, or None where this clone lacks it."""
+    result = subprocess.run(
+        ["git", "show", f"{REPLACED_AT}:{REPLACED_PATH}"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.stdout if result.returncode == 0 else None
 
 
 class Candidate:
@@ -128,10 +152,47 @@ class HttpxTransport(Candidate):
         )
 
 
+class ReplacedTransport(Candidate):
+    """The replaced client's ConnectionPool, driven as its AuxClient drove it: the request
+    written as bytes, the reply's headers looked up by lower-case name."""
+
+    async def start(self) -> None:
+        source = replaced_source()
+        if source is None:
+            raise RuntimeError(f"{REPLACED_PATH} at {REPLACED_AT} is not in this clone's history")
+        module = types.ModuleType("replaced_http")
+        exec(compile(source, f"{REPLACED_AT}:{REPLACED_PATH}", "exec"), module.__dict__)  # noqa: S102
+        url = urlsplit(self.settings.aux_service_url)
+        self.host_header = url.netloc
+        self.client = module.ConnectionPool(
+            url.hostname,
+            url.port or 80,
+            self.settings.aux_max_connections,
+            self.settings.aux_connect_timeout_seconds,
+        )
+
+    async def close(self) -> None:
+        self.client.close()
+
+    async def get(self, path: str, headers: dict[str, str], budget: float | None = None) -> Reply:
+        lines = [f"GET /{path} HTTP/1.1", f"Host: {self.host_header}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        timeout = self.settings.aux_read_timeout_seconds if budget is None else budget
+        reply = await self.client.get(request, timeout)
+        return Reply(
+            reply.status,
+            reply.headers.get(self.version_header.lower()),
+            reply.headers.get("retry-after"),
+            reply.body,
+        )
+
+
 TRANSPORTS: dict[str, type[Candidate]] = {
     "aiohttp": AiohttpTransport,
     "aiosonic": AiosonicTransport,
     "httpx": HttpxTransport,
+    REPLACED: ReplacedTransport,
 }
 
 
@@ -139,6 +200,8 @@ def title(variant: str) -> str:
     """How the report names case 6 against the copy that `variant` configures."""
     if variant == UNFROZEN:
         return "case 6 without gc.freeze() after start-up (main-api's own client)"
+    if variant == REPLACED:
+        return "case 6 with the replaced hand-written client (httptools, at 19b8638^)"
     return f"case 6 with {variant} as main-api's client"
 
 

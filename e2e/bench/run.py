@@ -12,7 +12,8 @@ settings); 2 aux-service /version; 3 main-api /version; 4 aux-service /parameter
 warm; 5 the same with the cache off; 6 main-api /parameters/{name} end to end (warm);
 7 main-api /buckets end to end. Cases 6-<client>: case 6 against a copy of main-api whose
 client for aux-service is another library (e2e/bench/candidates.py), side by side with
-main-api's own (pyreqwest), so the client choice is a measured one; case 6-unfrozen: a copy
+main-api's own (pyreqwest), so the client choice is a measured one, and case 6-replaced
+against the hand-written client pyreqwest replaced (from git history); case 6-unfrozen: a copy
 served without the garbage collector's freeze after start-up, so its effect on the tail is
 measured beside case 6.
 
@@ -30,8 +31,8 @@ Knobs, each an environment variable with a default (or the option of the same na
   keep (e.g. `.local` of `task local-up`: restart it after changing the services' code) |
 | BENCH_PIN | 1 | 1: main-api and the ceiling on CPU 0, aux-service on CPU 1 (see below); 0: leave
   placement to the scheduler |
-| BENCH_CLIENTS | aiohttp,aiosonic,httpx,unfrozen | the copies of main-api measured in case 6
-  (comma-separated names from e2e/bench/candidates.py; empty for none) |
+| BENCH_CLIENTS | aiohttp,aiosonic,httpx,replaced,unfrozen | the copies of main-api measured in
+  case 6 (comma-separated names from e2e/bench/candidates.py; empty for none) |
 | BENCH_CASES | all | `all`, `throughput` (cases 1 to 7) or `bringup` (the bring-up case alone; the
   report keeps the throughput figures of performance.json), or a selection of cases by key (e.g.
   `3,6` or `6,6-httpx`): measured and printed with each case's medians, every other round in
@@ -70,7 +71,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parents[1]
 sys.path.insert(0, str(BENCH_DIR))
 
-from candidates import TRANSPORTS, UNFROZEN, title  # noqa: E402
+from candidates import REPLACED, TRANSPORTS, UNFROZEN, replaced_source, title  # noqa: E402
 from report import machine_description, write_report  # noqa: E402
 
 PARAMETER = "welcome-message"  # a String parameter Terraform puts under the prefix
@@ -119,7 +120,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--stack", type=Path, default=os.environ.get("BENCH_STACK") or None)
     parser.add_argument("--pin", type=int, default=int(env_default("BENCH_PIN", "1")))
     parser.add_argument(
-        "--clients", default=env_default("BENCH_CLIENTS", "aiohttp,aiosonic,httpx,unfrozen")
+        "--clients",
+        default=env_default("BENCH_CLIENTS", "aiohttp,aiosonic,httpx,replaced,unfrozen"),
     )
     parser.add_argument("--cases", default=env_default("BENCH_CASES", "all"))
     args = parser.parse_args()
@@ -348,6 +350,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             clients = [name for name in args.clients.split(",") if name]
             if args.selection is not None:
                 clients = [name for name in clients if f"6-{name}" in args.selection]
+            if REPLACED in clients and replaced_source() is None:
+                print(f"bench: case 6-{REPLACED} skipped: no such client in this clone's history")
+                clients.remove(REPLACED)
             candidates = {}
             for client in clients:
                 print(f"bench: starting a main-api copy for {title(client)}")
