@@ -172,17 +172,28 @@ are single wrk runs on the same machine, so approximate.
    to about 5,000.
 7. That client was replaced (issue 15): owning an HTTP/1.1 parser meant owning its faults
    (1xx replies taken as final, unbounded heads and bodies, no deadline on a full pool). The
-   candidates were measured side by side in cases `6-<client>` above against main-api with
+   candidates are measured side by side in cases `6-<client>` above against main-api with
    pyreqwest (reqwest and hyper, in Rust), which passes the fault catalogue
-   (`services/main-api/tests/test_client_faults.py`). The machine has changed since point 6
-   (the ceiling then about 10,000 requests/s, now about 4,000 at 2.5 times the CPU per
-   request), so 0.37 is not today's figure for the hand-written client either: checked out
-   at `0bec3fa` and run with its own `task bench` on this machine (2 rounds, load average
-   under 1), it gave case 6 at 0.31 and 0.29 of the ceiling. Its main-api, measured on a
-   `task local-up` stack (CPU per request from `/proc`, 10 s wrk windows), spent about 620
-   µs of event-loop time per `/version`; on the current stack, clients swapped in turn, 8 s
-   windows: pyreqwest about 640 plus 130 on its runtime thread, aiohttp about 780, all on
-   the event loop's thread.
+   (`services/main-api/tests/test_client_faults.py`). The replacement costs case 6 about a
+   quarter of its throughput: case `6-replaced` serves today's main-api with the replaced
+   client (read from git history at `19b8638^`, so the project does not keep it), and in the
+   full run of 2026-12-04 01:05 UTC it gave 6/1 0.40 (0.35 to 0.43) against pyreqwest's 0.28,
+   aiosonic's 0.28 and aiohttp's 0.27. Two selection runs before it agree (2026-12-03, ratios
+   of medians): 6 rounds, replaced 0.38, pyreqwest 0.28, aiosonic 0.22; 5 rounds, replaced
+   0.38, pyreqwest 0.28, aiohttp 0.28, and aiohttp with cookies, decompression and proxy
+   lookups off 0.29. An earlier comparison here (the whole of `0bec3fa` run with its own
+   `task bench`: 0.31 and 0.29) measured an older main-api, not the client alone, and its
+   conclusion that pyreqwest matched the replaced client was wrong.
+   Why: under case 6's load pyreqwest's work does not stay cheap. On a `task local-up`
+   stack (main-api on CPU 0, aux-service on CPU 1, wrk 8 s, CPU per thread from `/proc`),
+   main-api spent 286 µs per request on the event loop's thread and 83 µs on pyreqwest's
+   runtime thread, which shares main-api's core; `perf` on that thread put a quarter of its
+   samples in the kernel's task switch: each call hands the request to the runtime thread
+   and the reply back through the GIL and `call_soon_threadsafe`, two switches on a busy
+   core. The figures that suggested otherwise (pyreqwest 25 µs per call against 28 for the
+   replaced client, issue 15) come from a client alone in a loop, where nothing else waits
+   for the core. No maintained client measured here comes within a quarter of the replaced
+   one, so 6/1 at 0.37 or 0.40 with a maintained client is not reached this way.
 8. The two costs named below as standing in the way (issue 18), both taken away:
    both services' credential checks (aux-service's service token, main-api's API key) run
    in the ASGI layer in front of each data route (`kontaxa_common.middleware.CredentialGuard`,
@@ -281,18 +292,12 @@ not), and the middleware's request ID, headers, two metric updates and access li
 Why case 6 stays below 0.40 of the ceiling: the ceiling is one FastAPI hop that returns a
 constant; case 6 is two hops and a client call, and with the services pinned a core each,
 main-api's core (its event loop and pyreqwest's runtime thread) sets the pace. In the full run
-of 2026-12-02 13:13 UTC case 6 served 3,418 requests/s, so main-api spent at most 290 µs of
-its core per request (the two services together 449 µs, aux-service the rest), against 84 µs
-for the ceiling; for 0.40, main-api would have to spend at most 2.5 times the ceiling's time,
-about 210 µs. Measured apart, on a `task local-up` stack pinned the same way with nothing else
-running (2026-12-02 13:10 UTC, wrk 4 s windows, CPU from `/proc`), main-api spent 212 to 236
-µs per request: even there, just above that budget. Its client call alone costs about 60 µs
-of both its threads (16 concurrent callers against aux-service: pyreqwest streamed or
-buffered alike); the other maintained clients, measured beside it in cases `6-<client>`, do
-no better than within their rounds' spread of it (aiohttp 0.29 and aiosonic 0.31 of the
-ceiling in the run of 2026-12-02 13:13 UTC, against 0.30; 0.28 and 0.29 against 0.30 in the
-run before). The rest
-of main-api's time is the same FastAPI and middleware work as aux-service's, plus validating
+of 2026-12-04 01:05 UTC case 6 served 2,175 requests/s against the ceiling's 7,627 (the
+machine slower that night than on 2026-12-02, when they were 3,418 and 11,739); for 0.40,
+main-api would have to spend at most 2.5 times the ceiling's time per request. What stands in
+the way is the client (point 7): the same main-api with the replaced hand-written client
+reached 0.40 in that run, with every maintained client measured at 0.27 or 0.28. The rest of
+main-api's time is the same FastAPI and middleware work as aux-service's, plus validating
 aux-service's reply and serialising its own.
 """
 
