@@ -8,6 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e" / "bench"))
 
+from candidates import REPLACED_AT, replaced_source
 from run import parse_args, selection
 
 
@@ -44,4 +45,15 @@ def test_an_unknown_client_is_refused_with_the_names(
     with pytest.raises(SystemExit) as exited:
         parse_args()
     assert exited.value.code == 2
-    assert "names from aiohttp, aiosonic, httpx, unfrozen (not requests)" in capsys.readouterr().err
+    assert (
+        "names from aiohttp, aiosonic, httpx, replaced, unfrozen (not requests)"
+        in capsys.readouterr().err
+    )
+
+
+def test_the_replaced_client_is_read_from_history_where_the_clone_has_it() -> None:
+    source = replaced_source()
+    if source is None:
+        pytest.skip(f"this clone's git history does not reach {REPLACED_AT} (a shallow clone)")
+    assert "class ConnectionPool" in source
+    assert "import httptools" in source
