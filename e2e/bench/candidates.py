@@ -7,9 +7,12 @@ httptools that pyreqwest replaced (issue 15), read from git history as it was at
 REPLACED_AT, so the cost of the replacement stays measured without the project keeping the
 client it retired (a clone without that history skips the case); or `unfrozen`: main-api's own
 client, served without `gc.freeze()` after start-up (kontaxa_common.server.build_frozen), to
-show what the freeze does to the tail. main-api's own client (pyreqwest,
-main_api/clients/aux.py) is the runtime's main-api itself. Only the happy path is mapped
-here: the benchmark reads a cached parameter, so no candidate meets a fault.
+show what the freeze does to the tail; or `normal`: main-api's own client, its threads under
+the default CPU scheduling policy instead of SCHED_BATCH (CPU_BATCH_SCHEDULING,
+kontaxa_common.server.schedule_in_batches), to show what the policy does to case 6.
+main-api's own client (pyreqwest, main_api/clients/aux.py) is the runtime's main-api itself.
+Only the happy path is mapped here: the benchmark reads a cached parameter, so no candidate
+meets a fault.
 """
 
 import os
@@ -27,6 +30,8 @@ from main_api.clients.aux import Reply
 from main_api.config import Settings
 
 UNFROZEN = "unfrozen"
+NORMAL = "normal"
+OWN_CLIENT = (UNFROZEN, NORMAL)  # copies serving main-api's own client, served apart
 REPLACED = "replaced"
 # The commit before pyreqwest replaced the hand-written client, and where that client was.
 REPLACED_AT = "19b8638^"
@@ -200,20 +205,27 @@ def title(variant: str) -> str:
     """How the report names case 6 against the copy that `variant` configures."""
     if variant == UNFROZEN:
         return "case 6 without gc.freeze() after start-up (main-api's own client)"
+    if variant == NORMAL:
+        return "case 6 under the default CPU scheduling policy (main-api's own client)"
     if variant == REPLACED:
         return "case 6 with the replaced hand-written client (httptools, at 19b8638^)"
     return f"case 6 with {variant} as main-api's client"
 
 
 def create_app() -> FastAPI:
-    """main-api with the transport BENCH_CLIENT names (its own for `unfrozen`)."""
+    """main-api with the transport BENCH_CLIENT names (its own for `unfrozen` and `normal`)."""
     settings = Settings()
     app = create_main_api(settings)
     variant = os.environ["BENCH_CLIENT"]
-    if variant != UNFROZEN:
+    if variant not in OWN_CLIENT:
         app.state.aux.transport = TRANSPORTS[variant](settings)
     return app
 
 
 if __name__ == "__main__":
-    serve("candidates:create_app", Settings(), freeze=os.environ["BENCH_CLIENT"] != UNFROZEN)
+    variant = os.environ["BENCH_CLIENT"]
+    serve(
+        "candidates:create_app",
+        Settings(cpu_batch_scheduling=variant != NORMAL),
+        freeze=variant != UNFROZEN,
+    )

@@ -15,7 +15,8 @@ client for aux-service is another library (e2e/bench/candidates.py), side by sid
 main-api's own (pyreqwest), so the client choice is a measured one, and case 6-replaced
 against the hand-written client pyreqwest replaced (from git history); case 6-unfrozen: a copy
 served without the garbage collector's freeze after start-up, so its effect on the tail is
-measured beside case 6.
+measured beside case 6; case 6-normal: a copy whose threads run under the default CPU
+scheduling policy instead of SCHED_BATCH, so the policy's effect is measured beside case 6.
 
 Why wrk: written in C, one thread drives thousands of requests per second for a few per
 cent of a core, so on two shared cores the load generator takes the least it can from the
@@ -31,8 +32,8 @@ Knobs, each an environment variable with a default (or the option of the same na
   keep (e.g. `.local` of `task local-up`: restart it after changing the services' code) |
 | BENCH_PIN | 1 | 1: main-api and the ceiling on CPU 0, aux-service on CPU 1 (see below); 0: leave
   placement to the scheduler |
-| BENCH_CLIENTS | aiohttp,aiosonic,httpx,replaced,unfrozen | the copies of main-api measured in
-  case 6 (comma-separated names from e2e/bench/candidates.py; empty for none) |
+| BENCH_CLIENTS | aiohttp,aiosonic,httpx,replaced,unfrozen,normal | the copies of main-api
+  measured in case 6 (comma-separated names from e2e/bench/candidates.py; empty for none) |
 | BENCH_CASES | all | `all`, `throughput` (cases 1 to 7) or `bringup` (the bring-up case alone; the
   report keeps the throughput figures of performance.json), or a selection of cases by key (e.g.
   `3,6` or `6,6-httpx`): measured and printed with each case's medians, every other round in
@@ -71,7 +72,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parents[1]
 sys.path.insert(0, str(BENCH_DIR))
 
-from candidates import REPLACED, TRANSPORTS, UNFROZEN, replaced_source, title  # noqa: E402
+from candidates import OWN_CLIENT, REPLACED, TRANSPORTS, replaced_source, title  # noqa: E402
 from report import machine_description, write_report  # noqa: E402
 
 PARAMETER = "welcome-message"  # a String parameter Terraform puts under the prefix
@@ -121,7 +122,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--pin", type=int, default=int(env_default("BENCH_PIN", "1")))
     parser.add_argument(
         "--clients",
-        default=env_default("BENCH_CLIENTS", "aiohttp,aiosonic,httpx,replaced,unfrozen"),
+        default=env_default("BENCH_CLIENTS", "aiohttp,aiosonic,httpx,replaced,unfrozen,normal"),
     )
     parser.add_argument("--cases", default=env_default("BENCH_CASES", "all"))
     args = parser.parse_args()
@@ -132,7 +133,7 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-CLIENTS = (*TRANSPORTS, UNFROZEN)  # the copies of main-api that candidates.py serves
+CLIENTS = (*TRANSPORTS, *OWN_CLIENT)  # the copies of main-api that candidates.py serves
 CASE_KEYS = ("1", "2", "3", "4", "5", "6", "7", *(f"6-{name}" for name in CLIENTS))
 
 

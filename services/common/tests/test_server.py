@@ -1,12 +1,17 @@
-"""The garbage-collector freeze that `serve` applies once the app is built."""
+"""What `serve` does once the app is built: the garbage-collector freeze, and the CPU
+scheduling policy (where the OS refuses or lacks it; a real main-api process under it is
+services/main-api/tests/test_cpu_scheduling.py)."""
 
 import gc
+import logging
+import os
 from collections.abc import Iterator
 
 import pytest
 from fastapi import FastAPI
 
-from kontaxa_common.server import build_frozen
+from kontaxa_common.server import build_frozen, schedule_in_batches
+from kontaxa_common.settings import ServiceSettings
 
 
 @pytest.fixture
@@ -43,3 +48,37 @@ def test_what_the_app_allocates_later_is_collected_as_before() -> None:
     assert any(obj is cycle for obj in gc.get_objects())
     del cycle
     assert gc.collect() >= 1
+
+
+def test_a_refused_policy_leaves_the_service_running_with_one_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls: list[int] = []
+
+    def refuse(pid: int, policy: int, param: object) -> None:
+        calls.append(pid)
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "SCHED_BATCH", 3, raising=False)
+    monkeypatch.setattr(os, "sched_setscheduler", refuse, raising=False)
+    with caplog.at_level(logging.WARNING, logger="kontaxa_common.server"):
+        schedule_in_batches(ServiceSettings())
+    assert len(calls) == 1  # the first refusal ends the attempt
+    assert [r.getMessage() for r in caplog.records] == [
+        "the threads stay under the default CPU scheduling policy: SCHED_BATCH was refused "
+        "(Operation not permitted); set CPU_BATCH_SCHEDULING=false to not ask"
+    ]
+
+
+def test_where_the_os_has_no_such_policy_nothing_is_asked(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def fail(*args: object) -> None:
+        raise AssertionError("sched_setscheduler called")
+
+    monkeypatch.delattr(os, "SCHED_BATCH", raising=False)
+    monkeypatch.setattr(os, "sched_setscheduler", fail, raising=False)
+    with caplog.at_level(logging.DEBUG, logger="kontaxa_common.server"):
+        schedule_in_batches(ServiceSettings())
+        schedule_in_batches(ServiceSettings(cpu_batch_scheduling=False))
+    assert caplog.records == []

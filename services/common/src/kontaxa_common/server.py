@@ -15,7 +15,8 @@ second uvicorn server on the app's event loop, so the app port (the one a Servic
 Ingress expose) never serves it, and no thread competes with the app for the GIL.
 
 `serve` freezes the garbage collector's view of everything built before the first request
-(`build_frozen`): measured in docs/performance.md, that removed main-api's tail.
+(`build_frozen`): measured in docs/performance.md, that removed main-api's tail. It also puts
+the process's threads under SCHED_BATCH (`schedule_in_batches`, CPU_BATCH_SCHEDULING).
 """
 
 import asyncio
@@ -23,6 +24,7 @@ import contextlib
 import functools
 import gc
 import logging
+import os
 import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -195,6 +197,42 @@ def build_frozen(factory: str) -> Any:
     return app
 
 
+def schedule_in_batches(settings: ServiceSettings) -> None:
+    """Put every thread of this process, and so every thread it starts later (a new thread
+    takes its creator's policy), under SCHED_BATCH when CPU_BATCH_SCHEDULING is on.
+
+    Under the default policy a woken thread preempts the one running on its CPU. main-api's
+    event loop hands each call to aux-service to pyreqwest's runtime thread and gets the
+    reply back the same way, so on a busy core the two preempted each other about six times
+    per request (docs/performance.md). A SCHED_BATCH thread that wakes waits for the running
+    one's time slice to end (the scheduler's tick), so each runs its ready work in one go.
+    Nothing more is asked of the kernel: any process may lower its own policy to this one,
+    and the container runtimes' default seccomp profiles allow the call. Where it is refused
+    the service runs on under the default policy, with one warning; where the OS has no such
+    policy (macOS), nothing is done.
+    """
+    if not settings.cpu_batch_scheduling or not hasattr(os, "SCHED_BATCH"):
+        return
+    policy, param = os.SCHED_BATCH, os.sched_param(0)
+    try:
+        for thread in os.listdir("/proc/self/task"):
+            os.sched_setscheduler(int(thread), policy, param)
+    except OSError as exc:
+        logger.warning(
+            "the threads stay under the default CPU scheduling policy: SCHED_BATCH was "
+            "refused (%s); set CPU_BATCH_SCHEDULING=false to not ask",
+            exc.strerror or exc,
+        )
+
+
+def build(factory: str, settings: ServiceSettings, freeze: bool) -> Any:
+    """The app `factory` builds (logging is configured then), its threads scheduled in
+    batches, everything built so far frozen unless `freeze` is False."""
+    app = build_frozen(factory) if freeze else import_from_string(factory)()
+    schedule_in_batches(settings)
+    return app
+
+
 def serve(factory: str, settings: ServiceSettings, *, freeze: bool = True) -> None:
     """Serve the app that `factory` ("module:function") builds; graceful on SIGTERM.
 
@@ -202,7 +240,7 @@ def serve(factory: str, settings: ServiceSettings, *, freeze: bool = True) -> No
     comparison case); the services always freeze.
     """
     uvicorn.run(
-        functools.partial(build_frozen, factory) if freeze else factory,
+        functools.partial(build, factory, settings, freeze),
         factory=True,
         host=settings.host,
         port=settings.port,

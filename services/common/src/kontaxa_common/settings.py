@@ -59,6 +59,13 @@ class ServiceSettings(BaseSettings):
         gt=0,
         description="Time a connection gets to send a complete request, head and body.",
     )
+    cpu_batch_scheduling: bool = Field(
+        True,
+        description="Run the service's threads under Linux's SCHED_BATCH policy: a thread "
+        "woken on a busy CPU waits for the running one's time slice instead of preempting it "
+        "(main-api's event loop and its HTTP client's thread hand every call to aux-service "
+        "back and forth). Off: the default policy. Ignored where the OS has no such policy.",
+    )
     keep_alive_timeout_seconds: int = Field(
         5, ge=1, description="Idle keep-alive connections are closed after this many seconds."
     )
