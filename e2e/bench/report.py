@@ -35,7 +35,9 @@ METHOD = """\
   like main-api) whose client for aux-service is another library (`e2e/bench/candidates.py`:
   aiohttp, aiosonic, httpx with its default transport); main-api's own is pyreqwest. Case
   `6-unfrozen` is such a copy with main-api's own client, served without the garbage
-  collector's freeze after start-up (see "The tail" below).
+  collector's freeze after start-up (see "The tail" below); case `6-normal` one whose
+  threads run under the default CPU scheduling policy (point 11 below); case `6-replaced`
+  one with the hand-written client pyreqwest replaced, read from git history (point 7).
 - Knobs: `BENCH_DURATION`, `BENCH_WARMUP`, `BENCH_ROUNDS`, `BENCH_CONNECTIONS`, `BENCH_OUT`,
   `BENCH_STACK`, `BENCH_PIN`, `BENCH_CLIENTS` (or the options of the same name:
   `task bench -- --rounds 3`); their defaults are in `e2e/bench/run.py`.
@@ -192,8 +194,11 @@ are single wrk runs on the same machine, so approximate.
    and the reply back through the GIL and `call_soon_threadsafe`, two switches on a busy
    core. The figures that suggested otherwise (pyreqwest 25 µs per call against 28 for the
    replaced client, issue 15) come from a client alone in a loop, where nothing else waits
-   for the core. No maintained client measured here comes within a quarter of the replaced
-   one, so 6/1 at 0.37 or 0.40 with a maintained client is not reached this way.
+   for the core. Point 11 takes part of that handoff cost away; the rest is still there.
+   One more family measured once, in a selection run (2026-12-04 02:45 UTC, 2 rounds, not
+   kept as a candidate): curl_cffi 0.17 (libcurl on the event loop through its socket API),
+   its `AsyncSession` 1,522 requests/s and its `AsyncCurl` handles driven directly 1,321,
+   against pyreqwest's 2,135 and the replaced client's 3,103 in the same rounds.
 8. The two costs named below as standing in the way (issue 18), both taken away:
    both services' credential checks (aux-service's service token, main-api's API key) run
    in the ASGI layer in front of each data route (`kontaxa_common.middleware.CredentialGuard`,
@@ -230,6 +235,32 @@ are single wrk runs on the same machine, so approximate.
    13:02 and 13:05 UTC, this change then the commit before it): a cached read 119 µs of CPU
    against 142, 4/1 0.67 against 0.56, case 6 4,025 requests/s against 3,819 (6/1 0.32
    against 0.30).
+11. The handoff between main-api's two threads (point 7), made cheaper: every service's
+   threads run under Linux's SCHED_BATCH policy (`kontaxa_common.server.schedule_in_batches`,
+   `CPU_BATCH_SCHEDULING`, default on). Under the default policy a woken thread preempts the
+   one running on its CPU, so on main-api's core the event loop and pyreqwest's runtime
+   thread preempted each other at every handoff; a SCHED_BATCH thread that wakes waits for
+   the running one's time slice to end, so each runs its ready work in one go. Case
+   `6-normal` above is main-api under the default policy, side by side.
+   - In a selection run (`task bench -- --cases 1,6,6-normal,6-replaced --clients
+     normal,replaced --rounds 5`, 2026-12-04 03:11 UTC, with CPU per thread and context
+     switches read from `/proc/<pid>/task` around each window): main-api switched 2.0 to
+     2.8 times per request against 5.7 to 6.3 under the default policy; pyreqwest's thread
+     used 48 to 56 µs per request against 78 to 117. Case 6 served 1.13 times case
+     6-normal (0.91 to 1.41 over the rounds) and 0.85 of case 6-replaced (0.77 to 1.15).
+     The full run above agrees: 1.13 and 0.81 (medians of per-round ratios). Before the
+     policy, pyreqwest's case 6 was about 0.70 of the replaced client's.
+   - For a server with one thread the policy changes little. Side by side (4 rounds, copies
+     of the ceiling and of aux-service with it off): the ceiling 8,480 against 8,084
+     requests/s, aux-service `/version` 5,516 against 5,414, a cached read 4,917 against
+     4,696, each within its rounds' spread; 2/1 0.65 and 4/1 0.58 under the policy, 0.67
+     and 0.58 without. So the ceiling, served as the services are, runs under it too.
+   - It asks nothing a process may not do: lowering its own policy needs no capability, and
+     containerd's default seccomp profile allows `sched_setscheduler`
+     (`contrib/seccomp/seccomp_default.go`). The container tier checks every thread of both
+     images under Docker's default profile with all capabilities dropped
+     (`tests/containers/test_run.py`). Refused, a service logs one warning and runs under
+     the default policy.
 
 ### The tail of cases 3 and 6: full garbage collections, now frozen out
 
@@ -284,7 +315,11 @@ After points 8 and 9, 2/1 and 4/1 sat around their targets, on either side by tu
 full runs (2026-12-01 22:31 UTC, then 2026-12-02 10:24 and 10:37 UTC) gave 2/1 0.68, 0.70
 and 0.74 and 4/1 0.55, 0.60 and 0.50, rounds spreading over 0.1 to 0.3 within each run.
 Point 10 put 4/1 above its target: 0.70 in the full run of 2026-12-02 13:13 UTC (rounds
-0.59 to 0.75), 0.67 in the selection run before it. What is left per request is uvicorn's and
+0.59 to 0.75), 0.67 in the selection run before it. They still move with the machine: the
+full run of 2026-12-04 01:05 UTC gave 2/1 0.73 and 4/1 0.64, the one of 02:55 UTC 0.68 and
+0.54 (its rounds 0.59 to 0.75 and 0.40 to 0.69, load average 2.0 after it); point 11's
+policy is not the cause (side by side there, the same ratios under either policy). What is
+left per request is uvicorn's and
 Starlette's, FastAPI's request handling (its dependency solving, which runs for a route
 without parameters too; four reads of OpenTelemetry's context a request, telemetry off or
 not), and the middleware's request ID, headers, two metric updates and access line.
@@ -292,13 +327,14 @@ not), and the middleware's request ID, headers, two metric updates and access li
 Why case 6 stays below 0.40 of the ceiling: the ceiling is one FastAPI hop that returns a
 constant; case 6 is two hops and a client call, and with the services pinned a core each,
 main-api's core (its event loop and pyreqwest's runtime thread) sets the pace. In the full run
-of 2026-12-04 01:05 UTC case 6 served 2,175 requests/s against the ceiling's 7,627 (the
-machine slower that night than on 2026-12-02, when they were 3,418 and 11,739); for 0.40,
-main-api would have to spend at most 2.5 times the ceiling's time per request. What stands in
-the way is the client (point 7): the same main-api with the replaced hand-written client
-reached 0.40 in that run, with every maintained client measured at 0.27 or 0.28. The rest of
-main-api's time is the same FastAPI and middleware work as aux-service's, plus validating
-aux-service's reply and serialising its own.
+of 2026-12-04 02:55 UTC case 6 served 2,299 requests/s against the ceiling's 7,508 (6/1
+0.36, the median of the rounds' ratios; the run before point 11, at 01:05 UTC, gave 0.28);
+for 0.40, main-api would have to spend at most 2.5 times the ceiling's time per request.
+What stands in the way is still the client (points 7 and 11): in the same run the same
+main-api with the replaced hand-written client reached 0.42, and side by side pyreqwest
+serves 0.81 to 0.85 of its requests. The rest of main-api's time is the same FastAPI and
+middleware work as aux-service's, plus validating aux-service's reply and serialising its
+own.
 """
 
 

@@ -23,6 +23,10 @@ from kontaxa_local.settings import REGION
 
 pytestmark = [pytest.mark.timeout(1800), pytest.mark.usefixtures("built_images")]
 
+# The scheduling policies of PID 1's threads (the service), as a sorted list.
+THREAD_POLICIES = (
+    "import os; print(sorted({os.sched_getscheduler(int(t)) for t in os.listdir('/proc/1/task')}))"
+)
 HTTP_SERVICES = [pytest.param(SERVICE[name], id=name) for name in ("main-api", "aux-service")]
 
 
@@ -82,6 +86,10 @@ def test_http_service_runs_hardened_and_answers_health(
         assert meta[f"{service.module}_version"] == labels["org.opencontainers.image.version"]
         assert meta["git_sha"] == labels["org.opencontainers.image.revision"]
         assert meta["build_time"] == labels["org.opencontainers.image.created"]
+        # Every thread of the service under SCHED_BATCH (CPU_BATCH_SCHEDULING): the hardened
+        # container (no capabilities, the engine's default seccomp profile) permits it.
+        policies = container.exec("python", "-c", THREAD_POLICIES).stdout.strip()
+        assert policies == "[3]", f"the threads' scheduling policies: {policies} (3: SCHED_BATCH)"
         started = time.monotonic()
         exit_code = container.stop(timeout=15)
     # uvicorn is PID 1 and handles SIGTERM itself: a clean, quick exit, never a SIGKILL.
