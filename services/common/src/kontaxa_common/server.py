@@ -206,6 +206,8 @@ def schedule_in_batches(settings: ServiceSettings) -> None:
     reply back the same way, so on a busy core the two preempted each other about six times
     per request (docs/performance.md). A SCHED_BATCH thread that wakes waits for the running
     one's time slice to end (the scheduler's tick), so each runs its ready work in one go.
+    The price: on a CPU busy with another process's work, a request's wake-up waits for that
+    slice too (at most a few milliseconds); on an idle CPU it runs at once as before.
     Nothing more is asked of the kernel: any process may lower its own policy to this one,
     and the container runtimes' default seccomp profiles allow the call. Where it is refused
     the service runs on under the default policy, with one warning; where the OS has no such
