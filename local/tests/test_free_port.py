@@ -4,10 +4,15 @@ the ephemeral range that outgoing connections draw from.
 A port is free when chosen and taken only when its server binds it, a second later for a
 service; within one bring-up the next component's port was once chosen in that second and
 was the same one (CI: aux-service and the alert sink both on one port, aux-service exited).
-The kernel's choice is replaced here by a scripted one that repeats a port.
+The kernel's choice is replaced here by a scripted one that repeats a port. Across
+processes (pytest workers, and the processes they start, pick ports at the same time) a port
+another process handed out lately is passed over as well.
 """
 
+import random
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from types import TracebackType
 
@@ -68,3 +73,44 @@ def test_without_room_below_the_range_the_kernel_chooses(
     port = process_runtime.free_port()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))
+
+
+class _FirstThen(random.Random):
+    """A chooser whose first choice is `first`, then random ones."""
+
+    first = 0
+
+    def choice(self, seq: range) -> int:  # type: ignore[override]
+        first, type(self).first = type(self).first, 0
+        return first or super().choice(seq)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reservations are Linux's")
+def test_a_port_another_process_handed_out_is_passed_over_until_it_exits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from kontaxa_local.process_runtime import free_port; "
+            "print(free_port(), flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None
+    assert holder.stdin is not None
+    port = int(holder.stdout.readline())
+    monkeypatch.setattr(random, "SystemRandom", _FirstThen)
+    try:
+        monkeypatch.setattr(process_runtime, "_HANDED_OUT", set())
+        _FirstThen.first = port  # offered first, and free to bind: no server holds it
+        assert process_runtime.free_port() != port
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    monkeypatch.setattr(process_runtime, "_HANDED_OUT", set())
+    _FirstThen.first = port
+    assert process_runtime.free_port() == port  # the holder exited: its reservation with it

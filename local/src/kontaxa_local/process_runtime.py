@@ -7,10 +7,12 @@ rendered manifests define; only addresses are mapped to loopback.
 import http.client
 import os
 import shutil
+import socket
 import sys
 import threading
 import time
 import urllib.request
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -49,6 +51,34 @@ RETRIED_CREATE = (
 _HANDED_OUT: set[int] = set()
 
 
+# Reservations of the ports free_port handed out lately, held against every other process
+# on this machine that uses free_port (Linux: an abstract Unix socket name per port, which
+# the kernel frees when its holder closes it or exits). In a full test run the pytest workers
+# and the processes they start pick ports at the same time: one worker's emulator once found
+# its port taken by another worker's server, chosen in the same second, and a readiness
+# probe answered by that server was taken for its own (CI). The last 64 are held: by then an
+# older port has long been bound by its server, or its start has failed.
+_RESERVED: deque[socket.socket] = deque()
+_RESERVATIONS_HELD = 64
+_new_socket = socket.socket  # taken at import: tests script socket.socket for TCP binds
+
+
+def _reserve(port: int) -> bool:
+    """Reserve `port` for this process; False when another process holds it."""
+    if not sys.platform.startswith("linux"):  # no abstract socket names: no reservation
+        return True
+    holder = _new_socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        holder.bind(f"\0kontaxa-port-{port}")
+    except OSError:  # EADDRINUSE: another process handed this port out lately
+        holder.close()
+        return False
+    if len(_RESERVED) == _RESERVATIONS_HELD:
+        _RESERVED.popleft().close()
+    _RESERVED.append(holder)
+    return True
+
+
 # Where free_port looks: below the kernel's ephemeral range, from which every outgoing
 # connection takes its local port. A port the kernel hands out for bind(0) comes from that
 # range, and in the second before its server binds it, a client socket can take it (seen:
@@ -60,9 +90,9 @@ _LOWEST = 10_000
 
 def free_port() -> int:
     """A free TCP port on 127.0.0.1 below the ephemeral range (kernel-assigned if none is
-    found there), never one this process handed out before."""
+    found there), never one this process handed out before, nor one another process that
+    uses free_port handed out lately (`_reserve`)."""
     import random
-    import socket
 
     try:
         ephemeral = int(_EPHEMERAL_RANGE.read_text().split()[0])
@@ -78,7 +108,7 @@ def free_port() -> int:
             except OSError:
                 continue
             port: int = sock.getsockname()[1]
-        if port not in _HANDED_OUT:
+        if port not in _HANDED_OUT and _reserve(port):
             _HANDED_OUT.add(port)
             return port
     raise OSError("no free TCP port on 127.0.0.1")
@@ -598,8 +628,6 @@ class ProcessRuntime:
         return value
 
     def _check_port_free(self, port: int, component: str) -> None:
-        import socket
-
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 raise StepFailed(

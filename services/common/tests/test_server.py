@@ -5,6 +5,7 @@ services/main-api/tests/test_cpu_scheduling.py)."""
 import gc
 import logging
 import os
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -82,3 +83,19 @@ def test_where_the_os_has_no_such_policy_nothing_is_asked(
         schedule_in_batches(ServiceSettings())
         schedule_in_batches(ServiceSettings(cpu_batch_scheduling=False))
     assert caplog.records == []
+
+
+def test_a_thread_that_ended_meanwhile_is_passed_over(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[int] = []
+    listed = [str(threading.get_native_id()), "999999999"]  # the second one has ended
+
+    def set_policy(pid: int, policy: int, param: object) -> None:
+        asked.append(pid)
+        if pid == 999999999:
+            raise ProcessLookupError(3, "No such process")
+
+    monkeypatch.setattr(os, "SCHED_BATCH", 3, raising=False)
+    monkeypatch.setattr(os, "listdir", lambda path: [*listed, *listed[:1]])
+    monkeypatch.setattr(os, "sched_setscheduler", set_policy, raising=False)
+    schedule_in_batches(ServiceSettings())
+    assert asked == [int(listed[0]), 999999999, int(listed[0])]  # on past the ended one

@@ -218,7 +218,8 @@ def schedule_in_batches(settings: ServiceSettings) -> None:
     policy, param = os.SCHED_BATCH, os.sched_param(0)
     try:
         for thread in os.listdir("/proc/self/task"):
-            os.sched_setscheduler(int(thread), policy, param)
+            with contextlib.suppress(ProcessLookupError):  # a thread that has ended since
+                os.sched_setscheduler(int(thread), policy, param)
     except OSError as exc:
         logger.warning(
             "the threads stay under the default CPU scheduling policy: SCHED_BATCH was "
