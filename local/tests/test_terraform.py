@@ -11,6 +11,7 @@ import pytest
 
 from kontaxa_e2e.emulator import moto_server
 from kontaxa_local import terraform
+from kontaxa_local.errors import StepFailed
 from kontaxa_local.executor import Action, DryRunExecutor, Executor
 from kontaxa_local.process_runtime import free_port
 from kontaxa_local.settings import REPO_ROOT, Settings
@@ -213,3 +214,30 @@ def test_warming_waits_for_the_emulator_to_be_ready_and_calls_nothing_before() -
         warming.join(timeout=120)
     calls = terraform.first_calls({"create_eks": "false"})
     assert warming.done == [f"{service}.{operation}" for service, operation in calls]
+
+
+@pytest.mark.parametrize(
+    ("tail", "resent"),
+    [
+        (
+            "Error: creating IAM Role (x): operation error IAM: CreateRole, https response "
+            "error StatusCode: 409, EntityAlreadyExists: Role with name x already exists.",
+            True,
+        ),
+        (  # moto's answer to a second CreateOpenIDConnectProvider: the code says it all
+            "Error: creating IAM OIDC Provider: operation error IAM: "
+            "CreateOpenIDConnectProvider, https response error StatusCode: 409, RequestID: r, "
+            "EntityAlreadyExists: Unknown",
+            True,
+        ),
+        ("Error: creating S3 Bucket (b): BucketAlreadyOwnedByYou: ", True),
+        ('Error: Invalid value for variable "name_prefix"', False),
+        ("Error: creating IAM Role (x): AccessDenied: not allowed", False),
+    ],
+)
+def test_a_create_resent_by_the_aws_sdk_is_told_by_message_or_code(tail: str, resent: bool) -> None:
+    assert terraform.duplicated_by_a_retry(StepFailed("terraform apply", "exit 1", tail=tail)) is (
+        resent
+    )
+    # Only the apply is ever done again.
+    assert not terraform.duplicated_by_a_retry(StepFailed("terraform init", "exit 1", tail=tail))

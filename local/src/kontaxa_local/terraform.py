@@ -14,6 +14,7 @@ only when the configuration changed, the emulator's first calls made while Terra
 import hashlib
 import json
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -210,9 +211,17 @@ def duplicated_by_a_retry(failure: StepFailed) -> bool:
     The emulator starts empty for each bring-up, so whatever it already holds is this apply's
     own: a create whose answer the provider did not get in time (moto busy on a loaded
     machine), which the AWS SDK then sent again (seen: EntityAlreadyExists on CreateRole, in
-    one of four full test runs on 2026-12-02). Nothing else is retried.
+    one of four full test runs on 2026-12-02; on CreateOpenIDConnectProvider, whose moto
+    message is only "Unknown", in a full test run on 2026-12-04). Told by the message or the
+    error code (`...AlreadyExists...`, `BucketAlreadyOwnedByYou`). Nothing else is retried.
     """
-    return failure.step == "terraform apply" and "already exists" in failure.tail.lower()
+    return failure.step == "terraform apply" and bool(_ALREADY_THERE.search(failure.tail))
+
+
+# What AWS answers a create of something that exists: its message ("... already exists"), or
+# its error code when the message says nothing (EntityAlreadyExists, ResourceAlreadyExists...,
+# BucketAlreadyOwnedByYou).
+_ALREADY_THERE = re.compile(r"already exists|AlreadyExists|AlreadyOwnedByYou", re.IGNORECASE)
 
 
 def apply(
