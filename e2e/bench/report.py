@@ -235,8 +235,9 @@ are single wrk runs on the same machine, so approximate.
    13:02 and 13:05 UTC, this change then the commit before it): a cached read 119 µs of CPU
    against 142, 4/1 0.67 against 0.56, case 6 4,025 requests/s against 3,819 (6/1 0.32
    against 0.30).
-11. The handoff between main-api's two threads (point 7), made cheaper: every service's
-   threads run under Linux's SCHED_BATCH policy (`kontaxa_common.server.schedule_in_batches`,
+11. The handoff between main-api's two threads (point 7), made cheaper: the HTTP services'
+   threads (and the ceiling's, served the same way; not secrets-provider's, a gRPC server of
+   its own) run under Linux's SCHED_BATCH policy (`kontaxa_common.server.schedule_in_batches`,
    `CPU_BATCH_SCHEDULING`, default on). Under the default policy a woken thread preempts the
    one running on its CPU, so on main-api's core the event loop and pyreqwest's runtime
    thread preempted each other at every handoff; a SCHED_BATCH thread that wakes waits for
@@ -248,8 +249,9 @@ are single wrk runs on the same machine, so approximate.
      2.8 times per request against 5.7 to 6.3 under the default policy; pyreqwest's thread
      used 48 to 56 µs per request against 78 to 117. Case 6 served 1.13 times case
      6-normal (0.91 to 1.41 over the rounds) and 0.85 of case 6-replaced (0.77 to 1.15).
-     The full run above agrees: 1.13 and 0.81 (medians of per-round ratios). Before the
-     policy, pyreqwest's case 6 was about 0.70 of the replaced client's.
+     The full run above agrees on the medians of its per-round ratios, with wider rounds:
+     1.13 (0.99 to 1.57) and 0.81 (0.52 to 1.13). Before the policy, pyreqwest's case 6 was
+     about 0.70 of the replaced client's.
    - For a server with one thread the policy changes little. Side by side (4 rounds, copies
      of the ceiling and of aux-service with it off): the ceiling 8,480 against 8,084
      requests/s, aux-service `/version` 5,516 against 5,414, a cached read 4,917 against
@@ -259,8 +261,11 @@ are single wrk runs on the same machine, so approximate.
      containerd's default seccomp profile allows `sched_setscheduler`
      (`contrib/seccomp/seccomp_default.go`). The container tier checks every thread of both
      images under Docker's default profile with all capabilities dropped
-     (`tests/containers/test_run.py`). Refused, a service logs one warning and runs under
-     the default policy.
+     (`tests/containers/test_run.py`). Refused, a service logs one warning and its threads
+     keep the policy they started with; off, the default policy is set.
+   - The price, not measured here (no case shares main-api's core with another process): on
+     a CPU busy with other processes' work, a woken thread waits for the running one's
+     slice, about one slice per runnable task ahead of it, at each handoff.
 
 ### The tail of cases 3 and 6: full garbage collections, now frozen out
 
@@ -328,7 +333,10 @@ Why case 6 stays below 0.40 of the ceiling: the ceiling is one FastAPI hop that 
 constant; case 6 is two hops and a client call, and with the services pinned a core each,
 main-api's core (its event loop and pyreqwest's runtime thread) sets the pace. In the full run
 of 2026-12-04 02:55 UTC case 6 served 2,299 requests/s against the ceiling's 7,508 (6/1
-0.36, the median of the rounds' ratios; the run before point 11, at 01:05 UTC, gave 0.28);
+0.36, the median of the rounds' ratios, 0.22 to 0.38; the run before point 11, at 01:05
+UTC, gave 0.28, but between runs the machine moves these ratios as much: 6-normal, the
+policy off, gave 0.24 in the later run, so the side-by-side ratios of point 11 are the
+measure of the change);
 for 0.40, main-api would have to spend at most 2.5 times the ceiling's time per request.
 What stands in the way is still the client (points 7 and 11): in the same run the same
 main-api with the replaced hand-written client reached 0.42, and side by side pyreqwest

@@ -23,9 +23,11 @@ from kontaxa_local.settings import REGION
 
 pytestmark = [pytest.mark.timeout(1800), pytest.mark.usefixtures("built_images")]
 
-# The scheduling policies of PID 1's threads (the service), as a sorted list.
+# PID 1's threads (the service): each one's name and scheduling policy, as JSON.
 THREAD_POLICIES = (
-    "import os; print(sorted({os.sched_getscheduler(int(t)) for t in os.listdir('/proc/1/task')}))"
+    "import json, os; tasks = os.listdir('/proc/1/task'); print(json.dumps(["
+    "[open(f'/proc/1/task/{t}/comm').read().strip(), os.sched_getscheduler(int(t))] "
+    "for t in tasks]))"
 )
 HTTP_SERVICES = [pytest.param(SERVICE[name], id=name) for name in ("main-api", "aux-service")]
 
@@ -87,9 +89,13 @@ def test_http_service_runs_hardened_and_answers_health(
         assert meta["git_sha"] == labels["org.opencontainers.image.revision"]
         assert meta["build_time"] == labels["org.opencontainers.image.created"]
         # Every thread of the service under SCHED_BATCH (CPU_BATCH_SCHEDULING): the hardened
-        # container (no capabilities, the engine's default seccomp profile) permits it.
-        policies = container.exec("python", "-c", THREAD_POLICIES).stdout.strip()
-        assert policies == "[3]", f"the threads' scheduling policies: {policies} (3: SCHED_BATCH)"
+        # container (no capabilities, the engine's default seccomp profile) permits it. main-api's
+        # /version asks aux-service (absent here), so its client's thread has started too.
+        assert get_json(container.url + "/version")[0] == 200
+        threads = json.loads(container.exec("python", "-c", THREAD_POLICIES).stdout)
+        assert {policy for _, policy in threads} == {3}, f"policies (3: SCHED_BATCH): {threads}"
+        if service.module == "main_api":
+            assert "pyreqwest" in {name for name, _ in threads}, threads
         started = time.monotonic()
         exit_code = container.stop(timeout=15)
     # uvicorn is PID 1 and handles SIGTERM itself: a clean, quick exit, never a SIGKILL.

@@ -51,6 +51,35 @@ def test_what_the_app_allocates_later_is_collected_as_before() -> None:
     assert gc.collect() >= 1
 
 
+@pytest.fixture
+def parked_thread() -> Iterator[int]:
+    """A second thread, started before the policy is set, parked until the test ends; its ID."""
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait, name="parked")
+    thread.start()
+    assert thread.native_id is not None
+    try:
+        yield thread.native_id
+    finally:
+        release.set()
+        thread.join()
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="SCHED_BATCH is a Linux policy")
+def test_threads_started_before_are_set_and_off_sets_the_default_back(parked_thread: int) -> None:
+    assert os.sched_getscheduler(parked_thread) == os.SCHED_OTHER
+    try:
+        schedule_in_batches(ServiceSettings())
+        assert os.sched_getscheduler(parked_thread) == os.SCHED_BATCH
+        assert os.sched_getscheduler(0) == os.SCHED_BATCH
+    finally:
+        # Off sets the default policy (raising SCHED_BATCH back to it needs no privilege).
+        schedule_in_batches(ServiceSettings(cpu_batch_scheduling=False))
+    assert os.sched_getscheduler(parked_thread) == os.SCHED_OTHER
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
+
+
+@pytest.mark.usefixtures("parked_thread")
 def test_a_refused_policy_leaves_the_service_running_with_one_warning(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -61,13 +90,15 @@ def test_a_refused_policy_leaves_the_service_running_with_one_warning(
         raise PermissionError(1, "Operation not permitted")
 
     monkeypatch.setattr(os, "SCHED_BATCH", 3, raising=False)
+    monkeypatch.setattr(os, "SCHED_OTHER", 0, raising=False)
     monkeypatch.setattr(os, "sched_setscheduler", refuse, raising=False)
+    assert len(os.listdir("/proc/self/task")) >= 2  # the parked thread: two to ask about
     with caplog.at_level(logging.WARNING, logger="kontaxa_common.server"):
         schedule_in_batches(ServiceSettings())
     assert len(calls) == 1  # the first refusal ends the attempt
     assert [r.getMessage() for r in caplog.records] == [
-        "the threads stay under the default CPU scheduling policy: SCHED_BATCH was refused "
-        "(Operation not permitted); set CPU_BATCH_SCHEDULING=false to not ask"
+        "the threads stay under the CPU scheduling policy they started with: SCHED_BATCH was "
+        "refused (Operation not permitted); set CPU_BATCH_SCHEDULING=false to not ask"
     ]
 
 

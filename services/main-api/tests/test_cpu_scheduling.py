@@ -26,6 +26,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+def _default_policy() -> None:
+    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+
+
 @contextmanager
 def _main_api(tmp_path: Path, **env: str) -> Iterator[int]:
     """A main-api process whose aux-service does not answer, after one call to it; its PID."""
@@ -44,6 +48,8 @@ def _main_api(tmp_path: Path, **env: str) -> Iterator[int]:
             **env,
         },
         stderr=subprocess.DEVNULL,
+        # Started under the default policy whatever pytest runs under: the service sets its own.
+        preexec_fn=_default_policy,
     )
     try:
         wait_for_port(port, timeout=30)

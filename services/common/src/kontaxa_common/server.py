@@ -206,25 +206,30 @@ def schedule_in_batches(settings: ServiceSettings) -> None:
     reply back the same way, so on a busy core the two preempted each other about six times
     per request (docs/performance.md). A SCHED_BATCH thread that wakes waits for the running
     one's time slice to end (the scheduler's tick), so each runs its ready work in one go.
-    The price: on a CPU busy with another process's work, a request's wake-up waits for that
-    slice too (at most a few milliseconds); on an idle CPU it runs at once as before.
-    Nothing more is asked of the kernel: any process may lower its own policy to this one,
-    and the container runtimes' default seccomp profiles allow the call. Where it is refused
-    the service runs on under the default policy, with one warning; where the OS has no such
-    policy (macOS), nothing is done.
+    The price, not measured here: on a CPU busy with other processes' work, a woken thread
+    waits for the running one's slice, about one slice per runnable task ahead of it, at each
+    handoff; on an idle CPU it runs at once as before. Off, the default policy is set, so a
+    service started by a SCHED_BATCH parent does not keep its parent's. Nothing more is asked
+    of the kernel: any process may lower its own policy to this one (and raise it back to the
+    default), and the container runtimes' default seccomp profiles allow the call. Where it
+    is refused, the threads keep the policy they started with and one warning says so; where
+    the OS has no such policy (macOS), nothing is done.
     """
-    if not settings.cpu_batch_scheduling or not hasattr(os, "SCHED_BATCH"):
+    if not hasattr(os, "SCHED_BATCH"):
         return
-    policy, param = os.SCHED_BATCH, os.sched_param(0)
+    batch = settings.cpu_batch_scheduling
+    policy, param = (os.SCHED_BATCH if batch else os.SCHED_OTHER), os.sched_param(0)
     try:
         for thread in os.listdir("/proc/self/task"):
             with contextlib.suppress(ProcessLookupError):  # a thread that has ended since
                 os.sched_setscheduler(int(thread), policy, param)
     except OSError as exc:
         logger.warning(
-            "the threads stay under the default CPU scheduling policy: SCHED_BATCH was "
-            "refused (%s); set CPU_BATCH_SCHEDULING=false to not ask",
+            "the threads stay under the CPU scheduling policy they started with: %s was "
+            "refused (%s)%s",
+            "SCHED_BATCH" if batch else "SCHED_OTHER",
             exc.strerror or exc,
+            "; set CPU_BATCH_SCHEDULING=false to not ask" if batch else "",
         )
 
 

@@ -64,7 +64,7 @@ class ServiceSettings(BaseSettings):
         description="Run the service's threads under Linux's SCHED_BATCH policy: a thread "
         "woken on a busy CPU waits for the running one's time slice instead of preempting it "
         "(main-api's event loop and its HTTP client's thread hand every call to aux-service "
-        "back and forth). Off: the default policy. Ignored where the OS has no such policy.",
+        "back and forth). Off: the default policy is set. Ignored where the OS has no such policy.",
     )
     keep_alive_timeout_seconds: int = Field(
         5, ge=1, description="Idle keep-alive connections are closed after this many seconds."
