@@ -1,6 +1,7 @@
 """main-api under test, talking over HTTP to a real aux-service backed by a real moto server."""
 
 import contextlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,23 @@ import pytest
 from kontaxa_e2e.emulator import Emulator
 from kontaxa_e2e.inprocess import AwsCalls, Keys, SeedData, aux_app, main_app, seed
 from kontaxa_e2e.servers import UvicornThread, raw_get, serve
+from kontaxa_local.process_runtime import free_port
+
+
+def process_env(secrets: Path, port: int, metrics_port: int, **extra: str) -> dict[str, str]:
+    """The environment of a real `python -m main_api` on loopback whose aux-service does not
+    answer (a free port nothing listens on), with `extra` settings on top."""
+    return {
+        **os.environ,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "METRICS_PORT": str(metrics_port),
+        "SECRETS_DIR": str(secrets),
+        "AUX_SERVICE_URL": f"http://127.0.0.1:{free_port()}",
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
 
 MAIN_META = {
     "main_api_version": "2.3.0-test",

@@ -21,6 +21,8 @@ from kontaxa_e2e.inprocess import Keys
 from kontaxa_e2e.servers import wait_for_port
 from kontaxa_local.process_runtime import free_port
 
+from .conftest import process_env
+
 pytestmark = pytest.mark.skipif(
     not hasattr(os, "SCHED_BATCH"), reason="SCHED_BATCH is a Linux scheduling policy"
 )
@@ -36,17 +38,7 @@ def _main_api(tmp_path: Path, **env: str) -> Iterator[int]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "main_api"],
-        env={
-            **os.environ,
-            "HOST": "127.0.0.1",
-            "PORT": str(port),
-            "METRICS_PORT": str(free_port()),
-            "SECRETS_DIR": str(Keys().write(tmp_path)),
-            "AUX_SERVICE_URL": f"http://127.0.0.1:{free_port()}",
-            "AUX_MAX_RETRIES": "0",
-            "LOG_LEVEL": "WARNING",
-            **env,
-        },
+        env=process_env(Keys().write(tmp_path), port, free_port(), AUX_MAX_RETRIES="0", **env),
         stderr=subprocess.DEVNULL,
         # Started under the default policy whatever pytest runs under: the service sets its own.
         preexec_fn=_default_policy,

@@ -4,7 +4,6 @@ On EKS the app port is public through the Ingress; the metrics port is reached b
 Prometheus only (infra/k8s/apps/<service>: PodMonitor, NetworkPolicy).
 """
 
-import os
 import signal
 import socket
 import subprocess
@@ -19,17 +18,7 @@ from kontaxa_e2e.inprocess import Keys
 from kontaxa_e2e.servers import wait_for_port
 from kontaxa_local.process_runtime import free_port
 
-
-def _env(secrets: Path, port: int, metrics_port: int) -> dict[str, str]:
-    return {
-        **os.environ,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "METRICS_PORT": str(metrics_port),
-        "SECRETS_DIR": str(secrets),
-        "AUX_SERVICE_URL": f"http://127.0.0.1:{free_port()}",
-        "LOG_LEVEL": "WARNING",
-    }
+from .conftest import process_env
 
 
 def _refused(port: int) -> bool:
@@ -45,7 +34,7 @@ def test_metrics_port_serves_the_counters_and_stops_with_the_service(tmp_path: P
     secrets = Keys().write(tmp_path)
     process = subprocess.Popen(
         [sys.executable, "-m", "main_api"],
-        env=_env(secrets, port, metrics_port),
+        env=process_env(secrets, port, metrics_port),
         stderr=subprocess.DEVNULL,
     )
     try:
@@ -76,7 +65,7 @@ def test_a_taken_metrics_port_fails_the_start_with_a_clear_error(tmp_path: Path)
         metrics_port = taken.getsockname()[1]
         result = subprocess.run(
             [sys.executable, "-m", "main_api"],
-            env=_env(secrets, port, metrics_port),
+            env=process_env(secrets, port, metrics_port),
             capture_output=True,
             text=True,
             timeout=60,

@@ -5,7 +5,6 @@ probe starved meanwhile) and kept idle or dripping connections open forever. The
 run `python -m main_api` (kontaxa_common.server.serve) and talk raw TCP to it.
 """
 
-import os
 import re
 import select
 import socket
@@ -21,6 +20,8 @@ from kontaxa_e2e.inprocess import Keys
 from kontaxa_e2e.servers import wait_for_port
 from kontaxa_local.process_runtime import free_port
 
+from .conftest import process_env
+
 HEAD_TIMEOUT = 1.0
 KEEP_ALIVE = 1
 
@@ -30,17 +31,13 @@ def main_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """main-api served by its own command; aux-service absent (not needed for /health)."""
     secrets = Keys().write(tmp_path_factory.mktemp("secrets"))
     port = free_port()
-    env = {
-        **os.environ,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "METRICS_PORT": str(free_port()),
-        "SECRETS_DIR": str(secrets),
-        "AUX_SERVICE_URL": f"http://127.0.0.1:{free_port()}",
-        "HEADER_READ_TIMEOUT_SECONDS": str(HEAD_TIMEOUT),
-        "KEEP_ALIVE_TIMEOUT_SECONDS": str(KEEP_ALIVE),
-        "LOG_LEVEL": "WARNING",
-    }
+    env = process_env(
+        secrets,
+        port,
+        free_port(),
+        HEADER_READ_TIMEOUT_SECONDS=str(HEAD_TIMEOUT),
+        KEEP_ALIVE_TIMEOUT_SECONDS=str(KEEP_ALIVE),
+    )
     process = subprocess.Popen(
         [sys.executable, "-m", "main_api"], env=env, stderr=subprocess.DEVNULL
     )
