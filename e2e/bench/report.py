@@ -259,7 +259,8 @@ are single wrk runs on the same machine, so approximate.
      and 0.58 without. So the ceiling, served as the services are, runs under it too.
    - It asks nothing a process may not do: lowering its own policy needs no capability, and
      containerd's default seccomp profile allows `sched_setscheduler`
-     (`contrib/seccomp/seccomp_default.go`). The container tier checks every thread of both
+     (`contrib/seccomp/seccomp_default.go`, v1.7.0 through v2.1.1, the kind node image's;
+     a test trips on a new node image). The container tier checks every thread of both
      images under Docker's default profile with all capabilities dropped
      (`tests/containers/test_run.py`). Refused, a service logs one warning and its threads
      keep the policy they started with; off, the default policy is set.

@@ -84,6 +84,10 @@ def test_workload_is_hardened(key: tuple[str, str, str, str]) -> None:
         assert security.get("allowPrivilegeEscalation") is False, where
         assert security.get("readOnlyRootFilesystem") is True, where
         assert security.get("privileged", False) is False, where
+        # A container's own profile replaces the pod's: none may swap RuntimeDefault out.
+        assert security.get("seccompProfile", {}).get("type", "RuntimeDefault") == (
+            "RuntimeDefault"
+        ), where
         assert security.get("capabilities", {}).get("drop") == ["ALL"], where
         assert not security.get("capabilities", {}).get("add"), where
         run_as_non_root = security.get("runAsNonRoot", pod_security.get("runAsNonRoot"))
@@ -95,6 +99,35 @@ def test_workload_is_hardened(key: tuple[str, str, str, str]) -> None:
                 assert resource in container.get("resources", {}).get(bound, {}), (
                     f"{where}: no {bound}.{resource}"
                 )
+
+
+# kind v0.29.0's default node image, the one KIND_NODE_IMAGE pins; its containerd is v2.1.1
+# (kind's images/base/Dockerfile at v0.29.0, CONTAINERD_VERSION).
+REVIEWED_NODE_IMAGE = (
+    "kindest/node:v1.33.1@sha256:050072256b9a903bd914c0b2866828150cb229cea0efe5892e2b644d5dd3b34f"
+)
+
+
+def test_the_node_runtime_lets_the_services_choose_sched_batch() -> None:
+    """The services put their threads under SCHED_BATCH with `sched_setscheduler`
+    (kontaxa_common.server.schedule_in_batches, CPU_BATCH_SCHEDULING), inside pods under the
+    RuntimeDefault seccomp profile (test_workload_is_hardened) with every capability dropped.
+
+    Lowering one's own policy needs no capability. containerd's RuntimeDefault profile
+    (contrib/seccomp/seccomp_default.go, DefaultProfile) allows `sched_setscheduler` without
+    condition in every release read, v1.7.0, v1.7.29, v2.0.0, v2.1.1 (the kind node image's)
+    and main as of 2026-08, so EKS nodes, whose containerd is 1.7 or 2.x, allow it too. The
+    container tier runs it under Docker's default profile (tests/containers/test_run.py).
+    A refusal costs no request: one warning, and the threads keep their policy.
+    """
+    settings = (REPO_ROOT / "local/src/kontaxa_local/settings.py").read_text()
+    pinned = re.findall(r'"(kindest/node:[^"]+)"', settings)
+    assert pinned == [REVIEWED_NODE_IMAGE], (
+        f"KIND_NODE_IMAGE is {pinned}: read contrib/seccomp/seccomp_default.go at the "
+        "containerd version of the new node image (kind's images/base/Dockerfile, "
+        "CONTAINERD_VERSION), check that DefaultProfile still allows sched_setscheduler, "
+        "then update REVIEWED_NODE_IMAGE"
+    )
 
 
 @pytest.mark.parametrize("key", sorted(WORKLOADS), ids=_id)
