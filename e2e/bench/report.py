@@ -259,11 +259,12 @@ are single wrk runs on the same machine, so approximate.
      and 0.58 without. So the ceiling, served as the services are, runs under it too.
    - It asks nothing a process may not do: lowering its own policy needs no capability, and
      containerd's default seccomp profile allows `sched_setscheduler`
-     (`contrib/seccomp/seccomp_default.go`, v1.7.0 through v2.1.1, the kind node image's;
-     a test trips on a new node image). The container tier checks every thread of both
-     images under Docker's default profile with all capabilities dropped
-     (`tests/containers/test_run.py`). Refused, a service logs one warning and its threads
-     keep the policy they started with; off, the default policy is set.
+     (`contrib/seccomp/seccomp_default.go` in each release read: v1.7.0, v1.7.29, v2.0.0
+     and v2.1.1, the kind node image's; a test trips on a new node image). The container
+     tier checks every thread of both images under Docker's default profile with all
+     capabilities dropped (`tests/containers/test_run.py`). Refused, a service logs one
+     warning and its threads keep the policy they started with; off, the default policy is
+     set.
    - The price, not measured here (no case shares main-api's core with another process): on
      a CPU busy with other processes' work, a woken thread waits for the running one's
      slice, about one slice per runnable task ahead of it, at each handoff.

@@ -9,10 +9,14 @@ processes (pytest workers, and the processes they start, pick ports at the same 
 another process handed out lately is passed over as well.
 """
 
+import errno
 import random
 import socket
 import subprocess
 import sys
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 
@@ -24,7 +28,7 @@ from kontaxa_local import process_runtime
 class _Socket:
     """socket.socket whose bind to port 0 yields the scripted ports in turn."""
 
-    ports = iter([41001, 41001, 41002])
+    ports: Iterator[int] = iter(())
 
     def __enter__(self) -> "_Socket":
         return self
@@ -39,13 +43,71 @@ class _Socket:
         return ("127.0.0.1", self.port)
 
 
-def test_a_port_the_kernel_offers_again_is_not_handed_out_again(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def reservations(monkeypatch: pytest.MonkeyPatch) -> Iterator[deque[socket.socket]]:
+    """This test's own reservations and memory of ports handed out, released after it."""
+    held: deque[socket.socket] = deque()
+    monkeypatch.setattr(process_runtime, "_RESERVED", held)
     monkeypatch.setattr(process_runtime, "_HANDED_OUT", set())
+    yield held
+    for holder in held:
+        holder.close()
+
+
+def test_a_port_the_kernel_offers_again_is_not_handed_out_again(
+    monkeypatch: pytest.MonkeyPatch, reservations: deque[socket.socket]
+) -> None:
+    """Remembered for the process's life, also once its reservation has been let go (one
+    held here): the third offer repeats the first port."""
+    first = random.SystemRandom().randrange(20_000, 30_000, 4)  # apart from other runs'
+    monkeypatch.setattr(process_runtime, "_RESERVATIONS_HELD", 1)
+    monkeypatch.setattr(_Socket, "ports", iter([first, first + 1, first, first + 2]))
     monkeypatch.setattr(socket, "socket", _Socket)
-    assert process_runtime.free_port() == 41001
-    assert process_runtime.free_port() == 41002
+    assert process_runtime.free_port() == first
+    assert process_runtime.free_port() == first + 1
+    assert process_runtime.free_port() == first + 2
+    assert len(reservations) == 1
+
+
+def test_threads_asking_at_once_hold_no_more_than_the_limit(
+    monkeypatch: pytest.MonkeyPatch, reservations: deque[socket.socket]
+) -> None:
+    """Real binds from eight threads switching as often as the interpreter lets them."""
+    monkeypatch.setattr(process_runtime, "_RESERVATIONS_HELD", 8)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            ports = list(pool.map(lambda _: process_runtime.free_port(), range(400)))
+    finally:
+        sys.setswitchinterval(interval)
+    assert len(set(ports)) == len(ports)
+    assert len(reservations) <= 8, len(reservations)
+
+
+class _RefusedName:
+    """An AF_UNIX socket whose bind a confinement (AppArmor, a snap) refuses."""
+
+    def __init__(self, *args: object) -> None:
+        return None
+
+    def bind(self, address: str) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    def close(self) -> None:
+        return None
+
+
+def test_a_reservation_refused_for_another_reason_leaves_the_port_unreserved(
+    monkeypatch: pytest.MonkeyPatch, reservations: deque[socket.socket]
+) -> None:
+    """Only EADDRINUSE means another process holds the port; any other refusal means no
+    reservation can be made here, and the port is handed out as off Linux."""
+    monkeypatch.setattr(process_runtime, "_new_socket", _RefusedName)
+    port = process_runtime.free_port()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))
+    assert not reservations
 
 
 def test_ports_come_from_below_the_ephemeral_range(

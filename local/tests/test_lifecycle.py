@@ -4,7 +4,7 @@ import os
 import re
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +155,30 @@ def test_a_create_the_fresh_emulator_already_holds_is_retried_once_from_nothing(
     finally:
         runtime.down()
     assert _processes_under(state_dir) == []
+
+
+def test_the_same_failure_from_an_empty_emulator_is_called_a_conflict(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two resources of one name fail every bring-up: the second failure is raised, saying
+    so, and nothing is tried a third time."""
+    runtime = _runtime(tmp_path / "stack")
+    tail = "EntityAlreadyExists: Role with name kontaxa-app already exists."
+    attempts: list[str] = []
+
+    def fail(name: str) -> Callable[[], None]:
+        def attempt() -> None:
+            attempts.append(name)
+            raise StepFailed("terraform apply", "exit status 1", ["terraform"], None, tail)
+
+        return attempt
+
+    with pytest.raises(StepFailed, match="terraform apply"):
+        runtime._again_if_resent(fail("first"), fail("again"))
+    assert attempts == ["first", "again"]
+    err = capsys.readouterr().err
+    assert "once more from nothing" in err
+    assert "conflict in the configuration itself" in err
 
 
 def test_any_other_apply_failure_is_not_retried(

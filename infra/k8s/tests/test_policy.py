@@ -115,10 +115,15 @@ def test_the_node_runtime_lets_the_services_choose_sched_batch() -> None:
 
     Lowering one's own policy needs no capability. containerd's RuntimeDefault profile
     (contrib/seccomp/seccomp_default.go, DefaultProfile) allows `sched_setscheduler` without
-    condition in every release read, v1.7.0, v1.7.29, v2.0.0, v2.1.1 (the kind node image's)
-    and main as of 2026-08, so EKS nodes, whose containerd is 1.7 or 2.x, allow it too. The
-    container tier runs it under Docker's default profile (tests/containers/test_run.py).
-    A refusal costs no request: one warning, and the threads keep their policy.
+    condition in each release read: v1.7.0, v1.7.29, v2.0.0, v2.1.1 (the kind node image's)
+    and main as of 2026-08. EKS nodes are not pinned here; that their containerd, 1.7 or 2.x,
+    allows it is inferred from those reads, not tested. The container tier runs the call
+    under Docker's default profile (tests/containers/test_run.py). A refusal costs no
+    request: one warning, and the threads keep their policy.
+
+    This is a tripwire on the pinned image, not a check of the profile: a new
+    KIND_NODE_IMAGE in settings fails it until its containerd's profile has been read (an
+    image chosen through the environment is the user's to check).
     """
     settings = (REPO_ROOT / "local/src/kontaxa_local/settings.py").read_text()
     pinned = re.findall(r'"(kindest/node:[^"]+)"', settings)

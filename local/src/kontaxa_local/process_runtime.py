@@ -4,6 +4,7 @@ The services run with the command, env, port, probes and secret files that the
 rendered manifests define; only addresses are mapped to loopback.
 """
 
+import errno
 import http.client
 import os
 import shutil
@@ -43,6 +44,10 @@ RETRIED_CREATE = (
     "terraform apply: the emulator, started empty, already held what Terraform was creating "
     "(a create the AWS SDK sent again under load): once more from nothing"
 )
+SAME_CONFLICT = (
+    "terraform apply failed the same way again, on an empty emulator: most likely a conflict "
+    "in the configuration itself (two resources of one name), not a create sent twice"
+)
 
 
 # Every port free_port has handed out in this process. A port is free when chosen but taken
@@ -56,24 +61,33 @@ _HANDED_OUT: set[int] = set()
 # the kernel frees when its holder closes it or exits). In a full test run the pytest workers
 # and the processes they start pick ports at the same time: one worker's emulator once found
 # its port taken by another worker's server, chosen in the same second, and a readiness
-# probe answered by that server was taken for its own (CI). The last 64 are held: by then an
-# older port has long been bound by its server, or its start has failed.
+# probe answered by that server was taken for its own (CI). The last 256 are held, one file
+# descriptor each: far more than a bring-up takes (about 10), so a server that lets its port
+# go and binds it again (a restarted component, port-forward or fault proxy) keeps it
+# reserved unless this process hands out 256 more meanwhile. An older port is guarded only by
+# the random choice among some 20,000.
 _RESERVED: deque[socket.socket] = deque()
-_RESERVATIONS_HELD = 64
+_RESERVATIONS_HELD = 256
+_RESERVING = threading.Lock()  # free_port may be called from several threads
 _new_socket = socket.socket  # taken at import: tests script socket.socket for TCP binds
 
 
 def _reserve(port: int) -> bool:
-    """Reserve `port` for this process; False when another process holds it."""
-    if not sys.platform.startswith("linux"):  # no abstract socket names: no reservation
+    """Reserve `port` for this process; False only when another process (or this one) holds
+    it. Where no reservation can be made (no abstract names off Linux, or one refused, as a
+    confined process may be), the port goes unreserved rather than refused."""
+    if not sys.platform.startswith("linux"):
         return True
-    holder = _new_socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        holder = _new_socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    except OSError:
+        return True
     try:
         holder.bind(f"\0kontaxa-port-{port}")
-    except OSError:  # EADDRINUSE: another process handed this port out lately
+    except OSError as exc:
         holder.close()
-        return False
-    if len(_RESERVED) == _RESERVATIONS_HELD:
+        return exc.errno != errno.EADDRINUSE
+    while len(_RESERVED) >= _RESERVATIONS_HELD:
         _RESERVED.popleft().close()
     _RESERVED.append(holder)
     return True
@@ -108,9 +122,10 @@ def free_port() -> int:
             except OSError:
                 continue
             port: int = sock.getsockname()[1]
-        if port not in _HANDED_OUT and _reserve(port):
-            _HANDED_OUT.add(port)
-            return port
+        with _RESERVING:
+            if port not in _HANDED_OUT and _reserve(port):
+                _HANDED_OUT.add(port)
+                return port
     raise OSError("no free TCP port on 127.0.0.1")
 
 
@@ -175,14 +190,20 @@ class ProcessRuntime:
     def _again_if_resent(self, attempt: Callable[[], T], again: Callable[[], T]) -> T:
         """`attempt`; when its apply met a create the AWS SDK sent twice (the emulator started
         empty already held it), `again` once, from an empty emulator. Any other failure is
-        raised as it is."""
+        raised as it is, and so is `again`'s, said to be a conflict of the configuration's
+        own when it is the same kind."""
         try:
             return attempt()
         except StepFailed as failure:
             if self.executor.dry_run or not terraform.duplicated_by_a_retry(failure):
                 raise
             console.note(RETRIED_CREATE)
+        try:
             return again()
+        except StepFailed as failure:
+            if terraform.duplicated_by_a_retry(failure):  # an empty emulator cannot hold it
+                console.note(SAME_CONFLICT)
+            raise
 
     def _bring_up(self) -> State:
         """Emulator, Terraform, workloads, from nothing; on failure, stop what was started.
