@@ -231,6 +231,13 @@ def test_warming_waits_for_the_emulator_to_be_ready_and_calls_nothing_before() -
             True,
         ),
         ("Error: creating S3 Bucket (b): BucketAlreadyOwnedByYou: ", True),
+        (  # moto's answer to a second CreateSubnet of one CIDR (a full test run, 2026-12-04)
+            "Error: creating EC2 Subnet: operation error EC2: CreateSubnet, https response "
+            "error StatusCode: 400, RequestID: r, api error InvalidSubnet.Conflict: The CIDR "
+            "'10.40.16.0/20' conflicts with another subnet",
+            True,
+        ),
+        ("Error: creating EC2 Subnet: InvalidSubnet.Range: The CIDR is invalid", False),
         ('Error: Invalid value for variable "name_prefix"', False),
         ("Error: creating IAM Role (x): AccessDenied: not allowed", False),
     ],

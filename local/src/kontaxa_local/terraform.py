@@ -212,16 +212,20 @@ def duplicated_by_a_retry(failure: StepFailed) -> bool:
     own: a create whose answer the provider did not get in time (moto busy on a loaded
     machine), which the AWS SDK then sent again (seen: EntityAlreadyExists on CreateRole, in
     one of four full test runs on 2026-12-02; on CreateOpenIDConnectProvider, whose moto
-    message is only "Unknown", in a full test run on 2026-12-04). Told by the message or the
-    error code (`...AlreadyExists...`, `BucketAlreadyOwnedByYou`). Nothing else is retried.
+    message is only "Unknown", in a full test run on 2026-12-04; as InvalidSubnet.Conflict,
+    a subnet's CIDR overlapping its own twin's, in another that day, the four subnets' CIDRs
+    being disjoint, as hashicorp/terraform#7516 saw on AWS itself). Told by the message or the error code (`...AlreadyExists...`,
+    `BucketAlreadyOwnedByYou`, `InvalidSubnet.Conflict`). Nothing else is retried.
     """
     return failure.step == "terraform apply" and bool(_ALREADY_THERE.search(failure.tail))
 
 
 # What AWS answers a create of something that exists: its message ("... already exists"), or
 # its error code when the message says nothing (EntityAlreadyExists, ResourceAlreadyExists...,
-# BucketAlreadyOwnedByYou).
-_ALREADY_THERE = re.compile(r"already exists|AlreadyExists|AlreadyOwnedByYou", re.IGNORECASE)
+# BucketAlreadyOwnedByYou), or, for a subnet, the conflict of its CIDR with an existing one.
+_ALREADY_THERE = re.compile(
+    r"already exists|AlreadyExists|AlreadyOwnedByYou|InvalidSubnet\.Conflict", re.IGNORECASE
+)
 
 
 def apply(
