@@ -214,8 +214,9 @@ def duplicated_by_a_retry(failure: StepFailed) -> bool:
     one of four full test runs on 2026-12-02; on CreateOpenIDConnectProvider, whose moto
     message is only "Unknown", in a full test run on 2026-12-04; as InvalidSubnet.Conflict,
     a subnet's CIDR overlapping its own twin's, in another that day, the four subnets' CIDRs
-    being disjoint, as hashicorp/terraform#7516 saw on AWS itself). Told by the message or the error code (`...AlreadyExists...`,
-    `BucketAlreadyOwnedByYou`, `InvalidSubnet.Conflict`). Nothing else is retried.
+    being disjoint, as hashicorp/terraform#7516 saw on AWS itself). Told by the message or
+    the error code (`...AlreadyExists...`, `BucketAlreadyOwnedByYou`,
+    `InvalidSubnet.Conflict`). Nothing else is retried.
     """
     return failure.step == "terraform apply" and bool(_ALREADY_THERE.search(failure.tail))
 
