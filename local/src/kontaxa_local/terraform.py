@@ -205,6 +205,14 @@ def _vars(extra: dict[str, str]) -> list[str]:
     return [item for key, value in variables.items() for item in ("-var", f"{key}={value}")]
 
 
+# What AWS answers a create of something that exists: its message ("... already exists"), or
+# its error code when the message says nothing (EntityAlreadyExists, ResourceAlreadyExists...,
+# BucketAlreadyOwnedByYou), or, for a subnet, the conflict of its CIDR with an existing one.
+_ALREADY_THERE = re.compile(
+    r"already exists|AlreadyExists|AlreadyOwnedByYou|InvalidSubnet\.Conflict", re.IGNORECASE
+)
+
+
 def duplicated_by_a_retry(failure: StepFailed) -> bool:
     """Whether an apply to a fresh emulator failed on something that already existed.
 
@@ -219,14 +227,6 @@ def duplicated_by_a_retry(failure: StepFailed) -> bool:
     `InvalidSubnet.Conflict`). Nothing else is retried.
     """
     return failure.step == "terraform apply" and bool(_ALREADY_THERE.search(failure.tail))
-
-
-# What AWS answers a create of something that exists: its message ("... already exists"), or
-# its error code when the message says nothing (EntityAlreadyExists, ResourceAlreadyExists...,
-# BucketAlreadyOwnedByYou), or, for a subnet, the conflict of its CIDR with an existing one.
-_ALREADY_THERE = re.compile(
-    r"already exists|AlreadyExists|AlreadyOwnedByYou|InvalidSubnet\.Conflict", re.IGNORECASE
-)
 
 
 def apply(
