@@ -2,6 +2,7 @@
 
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,37 @@ def test_a_cancelled_command_is_killed_and_says_so(tmp_path: Path) -> None:
         timer.cancel()
     assert failure.value.reason == "stopped: a step beside it failed"
     assert _gone(int(pid_file.read_text()))
+
+
+def _ended(pid: int, within: float = 5.0) -> bool:
+    """Whether `pid` is gone or a zombie (an orphan its new parent has not reaped) in time."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return True
+        if stat[stat.rindex(")") + 2] == "Z":
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="descendants are read in /proc")
+def test_what_a_cancelled_command_started_is_killed_with_it(tmp_path: Path) -> None:
+    """As Terraform starts its provider plugins: a child with output of its own, which
+    killing the command alone leaves running under init."""
+    pid_file = tmp_path / "child"
+    command = ["sh", "-c", f"sleep 300 >/dev/null 2>&1 & echo $! > {pid_file}; wait"]
+    cancel = threading.Event()
+    timer = threading.Timer(0.5, cancel.set)
+    timer.start()
+    try:
+        with pytest.raises(StepFailed, match="stopped"):
+            run_command("terraform apply", command, cancel=cancel)
+    finally:
+        timer.cancel()
+    assert _ended(int(pid_file.read_text()))
 
 
 def test_a_command_that_ends_is_not_cancelled_after_the_fact() -> None:

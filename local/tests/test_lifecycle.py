@@ -294,13 +294,14 @@ def test_an_emulator_that_dies_while_terraform_starts_stops_terraform(tmp_path: 
 
 
 def _terraform_of(state_dir: Path) -> list[int]:
-    """PIDs of Terraform processes working on this stack's state."""
+    """PIDs of Terraform processes working on this stack's state, and of its provider
+    plugins (their binaries are in the stack's cache)."""
     found = []
     for proc in Path("/proc").iterdir():
         try:
-            command = (proc / "cmdline").read_bytes().split(b"\0")
+            command = (proc / "cmdline").read_bytes()
         except OSError:
             continue
-        if f"-state={state_dir}".encode() in b" ".join(command):
+        if str(state_dir).encode() in command:
             found.append(int(proc.name))
     return found

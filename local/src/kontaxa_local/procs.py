@@ -27,16 +27,39 @@ class ProcessRecord:
         return _start_ticks(self.pid) == self.start_ticks
 
 
-def _start_ticks(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (/proc/PID/stat field 22)."""
+def _stat(pid: int | str) -> list[str] | None:
+    """/proc/PID/stat's fields after the command's name (state, parent's PID, ...), or None
+    when there is no such process."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = stat[stat.rindex(")") + 2 :].split()
-    if fields[0] == "Z":  # a zombie has exited
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def _start_ticks(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (/proc/PID/stat field 22)."""
+    fields = _stat(pid)
+    if fields is None or fields[0] == "Z":  # a zombie has exited
         return None
     return int(fields[19])
+
+
+def descendants(pid: int) -> list[int]:
+    """The PIDs of the processes `pid` started, and those they started, and so on (none
+    where there is no /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        fields = _stat(entry.name)
+        if fields is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found: list[int] = []
+    parents = [pid]
+    while parents:
+        offspring = children.get(parents.pop(), [])
+        found += offspring
+        parents += offspring
+    return found
 
 
 def spawn(
