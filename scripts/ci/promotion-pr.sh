@@ -90,6 +90,33 @@ if [[ -n "${GH_TOKEN:-}" ]]; then
   # shellcheck disable=SC2016 # expanded by the helper's shell when git calls it, not here
   push_config=(-c credential.helper= -c 'credential.helper=!f() { echo username=x-access-token; echo "password=$GH_TOKEN"; }; f')
 fi
+# GitHub refuses a push from an App without the `workflows` permission when the ref update
+# brings changes to .github/workflows/: moving the branch from its last promotion to today's
+# main does, once a workflow changed on main in between ("refusing to allow a GitHub App to
+# create or update workflow ... without `workflows` permission"; seen with
+# peter-evans/create-pull-request, Mergify and Kodiak). A new branch whose only new commit is
+# the overlay's passes. So such a branch is deleted and pushed anew (its pull request closes
+# with it and a new one is opened), rather than granting the App the right to change workflows.
+recreate=0
+if [[ "$DRY_RUN" == "1" ]]; then
+  run git "${push_config[@]}" ls-remote --exit-code --heads "$REMOTE" "refs/heads/$branch"
+elif git "${push_config[@]}" ls-remote --exit-code --heads "$REMOTE" "refs/heads/$branch" >/dev/null; then
+  git "${push_config[@]}" fetch --quiet "$REMOTE" "refs/heads/$branch"
+  tip="$(git rev-parse FETCH_HEAD)"
+  if [[ -n "$(git rev-list "$tip..HEAD" -- .github/workflows)" ]] ||
+    ! git diff --quiet "$tip" HEAD -- .github/workflows; then
+    recreate=1
+  fi
+else
+  status=$?
+  # 2: no such branch on the remote (git ls-remote --exit-code); anything else is a failure.
+  [[ "$status" == 2 ]] || die "git ls-remote $REMOTE failed (exit $status)"
+fi
+if [[ "$recreate" == "1" ]]; then
+  log "deleting $branch: .github/workflows changed on $BASE_BRANCH since its last promotion, and the" \
+    "App may not move a branch across that (its pull request closes with it; a new one opens)"
+  run git "${push_config[@]}" push "$REMOTE" --delete "$branch"
+fi
 log "pushing $branch (the branch belongs to CI: it is rebuilt from $BASE_BRANCH every time)"
 run git "${push_config[@]}" push --force "$REMOTE" "HEAD:refs/heads/$branch"
 
@@ -97,6 +124,8 @@ if [[ "$DRY_RUN" == "1" ]]; then
   existing=""
   run "$GH" pr list --head "$branch" --base "$BASE_BRANCH" --state open --json number --jq '.[0].number // empty'
 else
+  # After a deletion GitHub has normally closed the branch's pull request (then a new one
+  # opens); if it has not yet, that one is updated.
   existing="$("$GH" pr list --head "$branch" --base "$BASE_BRANCH" --state open --json number --jq '.[0].number // empty')"
 fi
 if [[ -n "$existing" ]]; then

@@ -78,6 +78,7 @@ def checkout(tmp_path: Path) -> Checkout:
     git("commit", "--quiet", "-m", "seed", cwd=seed)
     origin = tmp_path / "origin.git"
     git("clone", "--quiet", "--bare", seed, origin, cwd=tmp_path)
+    _refuse_workflow_changes_like_github(origin)
     work = tmp_path / "work"
     git("clone", "--quiet", origin, work, cwd=tmp_path)
 
@@ -111,6 +112,47 @@ if [[ "$1 $2" == "pr list" ]]; then echo "${{FAKE_EXISTING_PR:-}}"; fi
         }
     )
     return Checkout(work, origin, gh_log, env)
+
+
+# GitHub's rule for a push by an App without the `workflows` permission, as it behaves
+# (observed, not documented: peter-evans/create-pull-request#1234 and Dynatrace's
+# dynatrace-operator#4107, a create-pull-request branch re-pushed after a workflow changed on
+# main; Mergifyio/mergify#5055 and chdsbd/kodiak#853, a branch updated from main): an update
+# of a ref is refused when it brings a change under .github/workflows/, a new ref when one of
+# its commits new to the repository changes a workflow. The promotion App pushes only
+# promote/*; the hook leaves main to the people who push there.
+_GITHUB_WORKFLOWS_RULE = """#!/usr/bin/env bash
+ref="$1" old="$2" new="$3" zero=0000000000000000000000000000000000000000
+[[ "$ref" == refs/heads/promote/* && "$new" != "$zero" ]] || exit 0
+if [[ "$old" == "$zero" ]]; then
+  touched="$(git rev-list "$new" --not --branches -- .github/workflows)"
+else
+  touched="$(git rev-list "$old..$new" -- .github/workflows)"
+  touched+="$(git diff --name-only "$old" "$new" -- .github/workflows)"
+fi
+if [[ -n "$touched" ]]; then
+  echo "refusing to allow a GitHub App to create or update workflow" \
+    "without workflows permission" >&2
+  exit 1
+fi
+"""
+
+
+def _refuse_workflow_changes_like_github(origin: Path) -> None:
+    hook = origin / "hooks" / "update"
+    hook.write_text(_GITHUB_WORKFLOWS_RULE)
+    hook.chmod(0o755)
+
+
+def _change_a_workflow_on_main(checkout: Checkout) -> None:
+    """A person merges a workflow change to main (an action pin bumped, say)."""
+    git("checkout", "--quiet", "--force", "main", cwd=checkout.work)
+    workflow = checkout.work / ".github/workflows/checks.yaml"
+    workflow.parent.mkdir(parents=True, exist_ok=True)
+    workflow.write_text(f"name: checks # {len(git('log', '--oneline', cwd=checkout.work))}\n")
+    git("add", ".github", cwd=checkout.work)
+    git("commit", "--quiet", "-m", "bump an action pin", cwd=checkout.work)
+    git("push", "--quiet", "origin", "main", cwd=checkout.work)
 
 
 def _branches(origin: Path) -> dict[str, str]:
@@ -168,6 +210,55 @@ def test_rerun_force_pushes_the_same_branch(checkout: Checkout) -> None:
     assert result.returncode == 0, output_of(result)
     log = git("log", "--format=%s", f"main..{BRANCH}", cwd=checkout.origin).splitlines()
     assert len(log) == 1, "the promotion branch must be rebuilt from main, not stacked"
+    assert "deleting" not in result.stderr
+    assert checkout.gh_calls()[-1]["argv"][:3] == ["pr", "edit", "17"]
+
+
+def test_a_workflow_change_on_main_since_the_last_promotion_recreates_the_branch(
+    checkout: Checkout,
+) -> None:
+    """Moving the branch across a workflow change would be refused (the stand-in hook), so the
+    branch is deleted and pushed anew, its pull request then opened afresh."""
+    checkout.promote()
+    assert checkout.promotion_pr().returncode == 0
+    _change_a_workflow_on_main(checkout)
+    checkout.promote()
+    result = checkout.promotion_pr()
+    assert result.returncode == 0, output_of(result)
+    assert f"deleting {BRANCH}" in result.stderr
+    branches = _branches(checkout.origin)
+    assert git("rev-parse", f"{BRANCH}^", cwd=checkout.origin).strip() == branches["main"]
+    files = git("diff", "--name-only", "main", BRANCH, cwd=checkout.origin).split()
+    assert files == [f"{OVERLAY}/kustomization.yaml", f"{OVERLAY}/version.yaml"]
+    calls = [c["argv"][:2] for c in checkout.gh_calls()]
+    assert calls == [["pr", "list"], ["pr", "create"]] * 2
+
+    # A promotion after that, with no workflow change in between, moves the branch as before.
+    git("checkout", "--quiet", "--force", "main", cwd=checkout.work)
+    checkout.promote()
+    result = checkout.promotion_pr(FAKE_EXISTING_PR="18")
+    assert result.returncode == 0, output_of(result)
+    assert "deleting" not in result.stderr
+    assert checkout.gh_calls()[-1]["argv"][:3] == ["pr", "edit", "18"]
+
+
+def test_the_stand_in_for_githubs_rule_refuses_moving_a_branch_across_a_workflow_change(
+    checkout: Checkout,
+) -> None:
+    """The hook above is what makes the test before it mean something: a plain force push of
+    the rebuilt branch, as the script made before it checked, is refused."""
+    checkout.promote()
+    assert checkout.promotion_pr().returncode == 0
+    _change_a_workflow_on_main(checkout)
+    checkout.promote()
+    git("switch", "--quiet", "--force-create", BRANCH, cwd=checkout.work)
+    git("commit", "--quiet", "-am", "promote", cwd=checkout.work)
+    push = run(["git", "push", "--force", "origin", f"HEAD:refs/heads/{BRANCH}"], cwd=checkout.work)
+    assert push.returncode != 0
+    assert "without workflows permission" in push.stderr
+    # Deleted first, the same commit goes in as a new branch.
+    git("push", "--quiet", "origin", "--delete", BRANCH, cwd=checkout.work)
+    git("push", "--quiet", "origin", f"HEAD:refs/heads/{BRANCH}", cwd=checkout.work)
 
 
 def test_nothing_to_promote_opens_nothing(checkout: Checkout) -> None:

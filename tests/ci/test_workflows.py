@@ -293,7 +293,8 @@ def test_no_workflow_token_writes_and_the_promotion_pushes_only_its_branch() -> 
     promotion = (REPO_ROOT / "scripts/ci/promotion-pr.sh").read_text()
     pushes = [line.strip() for line in promotion.splitlines() if re.search(r"\bpush\b.*--", line)]
     assert pushes == [
-        'run git "${push_config[@]}" push --force "$REMOTE" "HEAD:refs/heads/$branch"'
+        'run git "${push_config[@]}" push "$REMOTE" --delete "$branch"',
+        'run git "${push_config[@]}" push --force "$REMOTE" "HEAD:refs/heads/$branch"',
     ]
     assert re.search(r'^branch="promote/eks-\$SERVICE"$', promotion, re.M)
 
