@@ -213,3 +213,31 @@ def test_a_head_over_the_limit_is_refused_wherever_it_starts_in_a_read(main_api:
         # The server's own refusal, before the parser read the head (not the app's 431,
         # which comes after the whole head was parsed).
         assert replies.endswith(b"request head is too large\r\n"), replies[-200:]
+
+
+# A request asking to switch protocols, with a body that reads as a request of its own.
+_INNER = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+UPGRADE = (
+    b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+    b"Content-Length: %d\r\n\r\n" % len(_INNER)
+) + _INNER
+
+
+@pytest.mark.parametrize(
+    ("writes", "answered"),
+    [((UPGRADE + GET,), 1), ((UPGRADE, GET), 1), ((GET + UPGRADE + GET,), 2)],
+    ids=["one-read", "two-reads", "after-a-request"],
+)
+def test_an_upgrade_request_is_answered_once_and_its_body_is_never_a_request(
+    main_api: int, writes: tuple[bytes, ...], answered: int
+) -> None:
+    """The services speak no other protocol: a request asking to switch (`Connection:
+    Upgrade`) gets its answer over HTTP/1.1 and the connection closes after it. uvicorn 0.54
+    alone stopped parsing at that head and went on with what followed it, so its body (by
+    Content-Length) was answered as a request of its own (encode/uvicorn#2722): a proxy
+    reusing the connection reads that extra reply as the answer to its next request."""
+    replies = _replies(main_api, *writes)
+    statuses = [int(code) for code in re.findall(rb"HTTP/1\.1 (\d{3}) ", replies)]
+    assert statuses == [200] * answered, replies
+    assert replies.rsplit(b"HTTP/1.1 ", 1)[1].lower().count(b"connection: close") == 1
+    assert b"smuggled" not in replies

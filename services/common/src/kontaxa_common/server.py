@@ -9,6 +9,10 @@ the replies to requests pipelined before it; pipelined heads in one read count e
 the time to receive the request, head and body (close), from the connection's first byte or a
 request's first byte (a body dripped a byte at a time would hold the connection too).
 The middleware's own 431 (kontaxa_common.middleware) stays the finer check of what was read.
+A request asking to switch protocols (`Connection: Upgrade`; the services speak no other) is
+answered over HTTP/1.1 and its connection closed after the answer, nothing after its head
+read: uvicorn alone went on parsing past it, and answered its body as a request of its own
+(encode/uvicorn#2722).
 
 The Prometheus exposition has a listener of its own (`metrics_listener`, METRICS_PORT): a
 second uvicorn server on the app's event loop, so the app port (the one a Service and an
@@ -60,6 +64,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._in_head = True
         self._refusing = False
+        self._switch_refused = False  # an upgrade request was read: nothing more is
         self._heads = 0  # request heads completed on this connection
         self._body_bytes = 0  # request body bytes the parser passed on, on this connection
         self._request_timer: asyncio.TimerHandle | None = self.loop.call_later(
@@ -74,7 +79,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         time. Where a request ends within a piece, what follows it in the piece is counted
         as the next head's (`_count_after`).
         """
-        if self._refusing:  # a 431 waits on earlier replies: read nothing more
+        if self._refusing or self._switch_refused:  # read nothing more on this connection
             self.flow.pause_reading()
             return
         while data and not self.transport.is_closing():
@@ -93,11 +98,27 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             piece, data = data[:size], data[size:]
             heads, body_bytes = self._heads, self._body_bytes
             super().data_received(piece)
+            if self.parser.should_upgrade():  # the parser stopped at an upgrade request's head
+                self._refuse_switch()
+                return
             if self._in_head and (self._heads != heads or not in_head):
                 self._count_after(piece, self._body_bytes - body_bytes)
             elif self._in_head and end < 0 and data:  # the head does not end within the limit
                 self._refuse()
                 return
+
+    def _refuse_switch(self) -> None:
+        """Answer the upgrade request over HTTP/1.1 (RFC 9110 7.8 lets a server ignore
+        Upgrade) and close after that answer; what follows its head (its body, any request
+        behind it) is never parsed, so it cannot be read as a request."""
+        self._switch_refused = True
+        self.flow.pause_reading()
+        if self.cycle is not None:  # the upgrade request's, queued or running
+            self.cycle.keep_alive = False
+
+    def _unsupported_upgrade_warning(self) -> None:
+        """Nothing: uvicorn warns twice per upgrade request, a log line anyone can make; the
+        request is in the access log with its answer."""
 
     def _count_after(self, piece: bytes, body_bytes: int) -> None:
         """A request ended within `piece`: count what follows it as the next head's. Two
@@ -253,6 +274,7 @@ def serve(factory: str, settings: ServiceSettings, *, freeze: bool = True) -> No
         host=settings.host,
         port=settings.port,
         http=protocol_for(settings),
+        ws="none",  # no WebSocket routes: an upgrade request is answered over HTTP/1.1
         timeout_keep_alive=settings.keep_alive_timeout_seconds,
         # Logging is configured by the app factory (JSON); uvicorn must not override it.
         log_config=None,
@@ -290,6 +312,7 @@ async def metrics_listener(settings: ServiceSettings, metrics: Metrics) -> Async
         make_asgi_app(metrics.registry),
         lifespan="off",
         http=protocol_for(settings),
+        ws="none",
         timeout_keep_alive=settings.keep_alive_timeout_seconds,
         log_config=None,
         access_log=False,
