@@ -108,6 +108,14 @@ def test_an_empty_file_is_never_a_credential(tmp_path: Path) -> None:
     assert matches_any("the-new-token-value", ["other", "the-new-token-value"])
 
 
+def test_a_byte_order_mark_is_no_part_of_a_value(tmp_path: Path) -> None:
+    """Windows tools write UTF-8 with a leading U+FEFF; kept, it made a token no header can
+    carry (main-api answered 503 to every call while /ready said ready)."""
+    (tmp_path / "service-token").write_bytes(b"\xef\xbb\xbfa-token-from-windows\r\n")
+    files = SecretFiles(tmp_path, reload_seconds=0, redactor=Redactor())
+    assert files.get("service-token") == "a-token-from-windows"
+
+
 def test_a_non_utf8_file_counts_as_missing_and_is_logged_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -415,3 +415,7 @@ def test_a_service_token_no_header_can_carry_is_503_and_never_sent(
         assert error["code"] == "not_ready"
         assert error["message"] == "main-api's service token is not a valid header value"
         assert not [path for path in upstream.requests if path.startswith("/parameters")]
+        # Not ready either: it was 200 with a token present that no request could carry.
+        ready = http.get("/ready")
+        assert ready.status_code == 503
+        assert ready.json()["checks"] == {"secrets": "missing"}

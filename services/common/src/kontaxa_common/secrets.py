@@ -84,7 +84,8 @@ class SecretFiles:
             if path.name.startswith(".") or not path.is_file():
                 continue
             try:
-                value = path.read_bytes().decode("utf-8").strip()
+                # utf-8-sig: a byte-order mark (Windows tools write one) is no part of a value.
+                value = path.read_bytes().decode("utf-8-sig").strip()
             except FileNotFoundError:  # removed since the listing
                 continue
             except OSError as exc:

@@ -142,6 +142,17 @@ def _causes(exc: PyreqwestError) -> list[str]:
     return [str(cause.get("message")) for cause in causes]
 
 
+def _token_problem(token: str | None) -> str | None:
+    """Why `token` cannot be sent to aux-service, or None when it can."""
+    if token is None:
+        return "main-api has no service token loaded yet"
+    if not _HEADER_VALUE.fullmatch(token):
+        # A control or non-ASCII character: no header can carry it (and aux-service could
+        # not match it); a broken secret, not a fault of aux-service.
+        return "main-api's service token is not a valid header value"
+    return None
+
+
 class AuxTransport:
     """GETs to aux-service over pyreqwest's pool, outcomes as Reply or this module's errors."""
 
@@ -264,15 +275,16 @@ class AuxClient:
         """Close the pool."""
         await self.transport.close()
 
+    def token_problem(self) -> str | None:
+        """Why main-api cannot send its service token now, or None when it can (/ready)."""
+        return _token_problem(self._secrets.get(SERVICE_TOKEN_FILE))
+
     def _auth_headers(self) -> dict[str, str]:
         token = self._secrets.get(SERVICE_TOKEN_FILE)
-        if token is None:
-            raise ApiError(503, "not_ready", "main-api has no service token loaded yet")
-        if not _HEADER_VALUE.fullmatch(token):
-            # A control or non-ASCII character: no header can carry it (and aux-service
-            # could not match it); a broken secret, not a fault of aux-service.
-            raise ApiError(503, "not_ready", "main-api's service token is not a valid header value")
-        return {SERVICE_TOKEN_HEADER: token}
+        problem = _token_problem(token)
+        if problem is not None:
+            raise ApiError(503, "not_ready", problem)
+        return {SERVICE_TOKEN_HEADER: str(token)}
 
     async def _with_previous_token(
         self, path: str, headers: dict[str, str], refused: Reply, budget: float

@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Response
 
 from kontaxa_common.errors import error_responses
-from kontaxa_common.secrets import SERVICE_TOKEN_FILE, SecretFiles
+from kontaxa_common.secrets import SecretFiles
 from kontaxa_common.version import VersionMetadata
 from main_api.clients.aux import AuxClient
 from main_api.config import API_KEY_FILE_PREFIX, SERVICE_NAME
@@ -43,7 +43,8 @@ def build_router(metadata: VersionMetadata, secrets: SecretFiles, aux: AuxClient
         aux-service (for /health, the `upstream_up` metric and its alert) without waiting.
         """
         aux.probe_in_background()
-        ok = bool(secrets.get(SERVICE_TOKEN_FILE) and secrets.with_prefix(API_KEY_FILE_PREFIX))
+        # A token counts as loaded when a request can carry it (aux.token_problem).
+        ok = aux.token_problem() is None and bool(secrets.with_prefix(API_KEY_FILE_PREFIX))
         checks = {"secrets": "ok" if ok else "missing"}
         response.status_code = 200 if ok else 503
         return {"status": "ready" if ok else "not_ready", "checks": checks, "meta": metadata.meta()}
