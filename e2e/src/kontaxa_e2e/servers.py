@@ -172,13 +172,14 @@ class ScriptedUpstream:
     """A raw TCP upstream for HTTP fault injection: `script` writes whatever bytes it likes.
 
     For each request head read on a connection, `script(connection, path)` answers on the
-    socket; returning "close" closes the connection. Connections and request paths are
-    counted. For faults a well-behaved server cannot produce (1xx, garbage, drips).
+    socket; returning "close" closes the connection. Connections, request paths and heads
+    are recorded. For faults a well-behaved server cannot produce (1xx, garbage, drips).
     """
 
     def __init__(self, script: Callable[[socket.socket, str], str | None]) -> None:
         self.script = script
         self.requests: list[str] = []
+        self.heads: list[bytes] = []  # each request head as read
         self.connections = 0
         self._server = socket.create_server(("127.0.0.1", 0))
         self.port = self._server.getsockname()[1]
@@ -207,6 +208,7 @@ class ScriptedUpstream:
                     buffer += data
                 head, buffer = buffer.split(b"\r\n\r\n", 1)
                 path = head.split(b" ")[1].decode("latin-1")
+                self.heads.append(head)
                 self.requests.append(path)
                 if self.script(connection, path) == "close":
                     return

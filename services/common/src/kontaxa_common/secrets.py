@@ -103,6 +103,13 @@ class SecretFiles:
         self._problems = problems
         return values
 
+    def is_secret(self, text: str) -> bool:
+        """Whether `text` is a value of these files, whole (current, or replaced and still
+        redacted): text that goes where this service's redaction does not reach (another
+        service's logs, AWS's) must not be one. Whole values only: a short secret would make
+        a test of containment refuse ordinary text."""
+        return self._redactor.is_secret(text)
+
     def refresh(self, force: bool = False) -> None:
         """Re-read the files if due; take the new values if any changed."""
         now = time.monotonic()

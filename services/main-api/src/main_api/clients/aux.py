@@ -314,7 +314,12 @@ class AuxClient:
         The read timeout bounds the whole call, its retries included: a retry gets what is
         left of it, and none is sent once it has run out.
         """
-        headers = {REQUEST_ID_HEADER: current_request_id.get()}
+        request_id = current_request_id.get()
+        if self._secrets.is_secret(request_id):
+            # A client's key as its request ID: main-api's logs redact it, aux-service's
+            # would not (it knows only its own token); aux-service gets an ID of its own.
+            request_id = new_request_id()
+        headers = {REQUEST_ID_HEADER: request_id}
         if authenticated:
             headers.update(self._auth_headers())
         attempts = self._settings.aux_max_retries + 1
@@ -451,6 +456,12 @@ class AuxClient:
 
     async def parameter(self, name: str) -> OneParameter:
         """One parameter, `name` already validated."""
+        if any(self._secrets.is_secret(part) for part in (name, *name.split("/"))):
+            # A key pasted into the path: aux-service's logs and AWS's (CloudTrail records
+            # the name) would keep it, where main-api's redaction does not reach.
+            raise ApiError(
+                400, "invalid_parameter_name", "a parameter name may not contain a credential"
+            )
         return await self._read(
             "parameters/" + quote(name, safe="/"), "get_parameter", OneParameter
         )
