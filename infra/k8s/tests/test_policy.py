@@ -270,6 +270,21 @@ def test_emulator_images() -> None:
     }
 
 
+def test_localstack_in_kind_starts_what_the_host_runtime_starts_and_holds_no_role() -> None:
+    """The same Terraform applies to both, so the same services (the host's list is what the
+    tests apply it to); localstack/helm-charts localstack-0.7.0 turns `startServices` into
+    SERVICES, and creates a Role with every verb on pods, services and deployments and
+    pods/exec unless `role.create` is false (values.yaml: "Necessary for kubernetes lambda
+    executor"); no Lambda runs here."""
+    from kontaxa_local.emulator import LOCALSTACK_SERVICES
+
+    localstack = yaml.safe_load((K8S_ROOT / "platform/values/localstack/local.yaml").read_text())
+    in_kind = localstack["startServices"].split(",")
+    assert sorted(in_kind) == sorted(LOCALSTACK_SERVICES.split(","))
+    assert localstack["role"] == {"create": False}
+    assert "lambda" not in localstack
+
+
 # --- the two overlays are the same manifests ---------------------------------------
 
 # What the eks and local overlays may set differently: (kind, name or "*", path).

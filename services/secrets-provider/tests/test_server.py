@@ -79,6 +79,7 @@ class RunningProvider:
 
     stub: service_pb2_grpc.CSIDriverProviderStub
     log: Path
+    socket: Path
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +91,8 @@ def provider(moto_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     channel = grpc.insecure_channel(f"unix://{socket_dir / 'aws.sock'}")
     try:
         grpc.channel_ready_future(channel).result(timeout=10)
-        yield RunningProvider(service_pb2_grpc.CSIDriverProviderStub(channel), log)
+        stub = service_pb2_grpc.CSIDriverProviderStub(channel)
+        yield RunningProvider(stub, log, socket_dir / "aws.sock")
     finally:
         channel.close()
         stop(process)
@@ -156,6 +158,28 @@ def test_version_reports_the_api_and_the_provider(provider: RunningProvider) -> 
     assert response.runtime_name == "kontaxa-secrets-provider"
     assert response.runtime_version == version("kontaxa-secrets-provider")
     assert re.fullmatch(r"\d+\.\d+\.\d+", response.runtime_version)
+
+
+# The driver dials the provider as `grpc.Dial(socketPath, ...)` with a unix dialer
+# (kubernetes-sigs/secrets-store-csi-driver v1.5.6, pkg/secrets-store/provider_client.go,
+# grpc-go v1.56.3): no scheme, so grpc-go's passthrough resolver, and the :authority of every
+# call is the socket's path, not "localhost" as for a Python client of unix:// (some servers
+# refuse such an authority: grpc/grpc#38142 and kubernetes/kubernetes#112597 for others).
+@pytest.mark.parametrize(
+    "authority",
+    [
+        "/var/run/secrets-store-csi-providers/aws.sock",
+        "var/run/secrets-store-csi-providers/aws.sock",
+    ],
+)
+def test_the_driver_s_authority_the_socket_path_is_accepted(
+    provider: RunningProvider, authority: str
+) -> None:
+    options = [("grpc.default_authority", authority)]
+    with grpc.insecure_channel(f"unix://{provider.socket}", options=options) as channel:
+        stub = service_pb2_grpc.CSIDriverProviderStub(channel)
+        response = stub.Version(service_pb2.VersionRequest(version="v1alpha1"), timeout=5)
+    assert response.version == "v1alpha1"
 
 
 def test_mount_returns_the_files_modes_and_versions_for_the_driver_to_write(
