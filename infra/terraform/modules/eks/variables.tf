@@ -29,25 +29,24 @@ variable "addon_versions" {
     coredns        = string
     ebs_csi_driver = string
   })
-  # Evidence for Kubernetes 1.35 (searched 2026-12-01; no AWS page found lists one of these four
-  # exact builds, so none is proven by AWS documentation):
+  # Evidence for Kubernetes 1.35 (searched 2026-12-01, kube-proxy and CoreDNS chosen again on
+  # 2026-12-04 after a review: a build EKS does not publish fails CreateAddon midway through the
+  # first apply, so a build AWS documentation lists beats a later one seen only elsewhere):
   # - vpc_cni: upstream release v1.21.1 (aws/amazon-vpc-cni-k8s tag v1.21.1, CHANGELOG "Bug fix
   #   for Network Policy Agent"); VPC CNI add-on builds are published for every supported
   #   Kubernetes version at once (EKS User Guide, "Amazon VPC CNI versions" gives one build for all).
   #   eksbuild.3 is seen only in public configurations, not in AWS documentation.
   # - kube_proxy: the EKS User Guide's "kube-proxy versions" table (docs.amazonaws.cn snapshot)
-  #   lists v1.35.3-eksbuild.2 for 1.35; eksbuild.13 is a later build of the same upstream
-  #   1.35.3, seen only in public configurations of 1.35 clusters.
+  #   lists v1.35.3-eksbuild.2 for 1.35.
   # - coredns: the EKS User Guide's "CoreDNS versions" table (same snapshot) lists
-  #   v1.13.2-eksbuild.4 for 1.33 to 1.35; v1.14.2-eksbuild.4 is seen only in public
-  #   configurations of 1.35 clusters.
+  #   v1.13.2-eksbuild.4 for 1.33 to 1.35.
   # - ebs_csi_driver: upstream release v1.57.1 (kubernetes-sigs/aws-ebs-csi-driver tag v1.57.1,
   #   README "Compatibility": every Kubernetes version EKS supports); eksbuild.1 is seen only in
   #   public configurations of 1.35 clusters.
   default = {
     vpc_cni        = "v1.21.1-eksbuild.3"
-    kube_proxy     = "v1.35.3-eksbuild.13"
-    coredns        = "v1.14.2-eksbuild.4"
+    kube_proxy     = "v1.35.3-eksbuild.2"
+    coredns        = "v1.13.2-eksbuild.4"
     ebs_csi_driver = "v1.57.1-eksbuild.1"
   }
 }
