@@ -43,10 +43,33 @@ def test_warm_reads_do_not_call_ssm_again(aux: Aux) -> None:
     )
 
 
-def test_failures_are_not_cached(aux: Aux) -> None:
-    assert aux.get("/parameters/missing").status_code == 404
-    assert aux.get("/parameters/missing").status_code == 404
-    assert aux.calls["GetParameter"] == 2
+def test_a_missing_parameter_is_remembered_for_a_few_seconds(
+    emulator: Emulator, seeded: SeedData, secrets_root: Path
+) -> None:
+    """Each miss was one GetParameter: a caller asking for one missing name in a loop spent
+    the account's shared SSM rate (about 40 a second) for everyone. Created meanwhile, the
+    parameter is seen once the missing TTL is over."""
+    with start_aux(emulator.url, secrets_root, seeded, parameter_missing_ttl_seconds=1.0) as aux:
+        for _ in range(5):
+            response = aux.get("/parameters/created-later")
+            assert response.status_code == 404
+            assert response.json()["error"]["code"] == "not_found"
+        assert aux.calls["GetParameter"] == 1
+        emulator.client("ssm").put_parameter(
+            Name="/kontaxa/app/created-later", Value="here", Type="String"
+        )
+        time.sleep(1.1)
+        assert aux.get("/parameters/created-later").json()["parameter"]["value"] == "here"
+        assert aux.calls["GetParameter"] == 2
+
+
+def test_missing_ttl_zero_asks_every_time(
+    emulator: Emulator, seeded: SeedData, secrets_root: Path
+) -> None:
+    with start_aux(emulator.url, secrets_root, seeded, parameter_missing_ttl_seconds=0) as aux:
+        assert aux.get("/parameters/missing").status_code == 404
+        assert aux.get("/parameters/missing").status_code == 404
+        assert aux.calls["GetParameter"] == 2
 
 
 def test_ttl_zero_disables_the_cache(

@@ -108,3 +108,50 @@ def test_non_positive_ttl_always_loads(ttl: float) -> None:
         return [await cache.get("k", load) for _ in range(3)]
 
     assert asyncio.run(main()) == [1, 2, 3]
+
+
+class NotThere(Exception):
+    pass
+
+
+def test_a_missing_value_is_remembered_for_missing_ttl_and_other_failures_are_not() -> None:
+    clock = Clock()
+    calls: list[str] = []
+
+    async def load(outcome: str) -> str:
+        calls.append(outcome)
+        if outcome == "missing":
+            raise NotThere("no such key")
+        if outcome == "broken":
+            raise KeyError("boom")
+        return outcome
+
+    async def main() -> None:
+        cache: SingleFlightCache[str] = SingleFlightCache(
+            30, 10, clock=clock, missing_ttl=5, is_missing=lambda e: isinstance(e, NotThere)
+        )
+        depths = []
+        for _ in range(3):
+            with pytest.raises(NotThere) as raised:
+                await cache.get("m", lambda: load("missing"))
+            depths.append(_depth(raised.value.__traceback__))
+        # Raised again, the one error does not grow a traceback per hit.
+        assert depths[1] == depths[2]
+        for _ in range(2):
+            with pytest.raises(KeyError):
+                await cache.get("b", lambda: load("broken"))
+        clock.now = 5.1  # the missing TTL is over; a value's would not be
+        assert await cache.get("m", lambda: load("there")) == "there"
+        clock.now = 30  # the value's TTL counts from its load, at 5.1
+        assert await cache.get("m", lambda: load("again")) == "there"
+
+    asyncio.run(main())
+    assert calls == ["missing", "broken", "broken", "there"]
+
+
+def _depth(traceback: object) -> int:
+    depth = 0
+    while traceback is not None:
+        depth += 1
+        traceback = traceback.tb_next  # type: ignore[attr-defined]
+    return depth

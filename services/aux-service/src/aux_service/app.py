@@ -11,6 +11,7 @@ from aux_service.config import SERVICE_NAME, Settings
 from aux_service.deps import SERVICE_TOKEN_SCHEME, service_token_check
 from aux_service.routes import build_routers
 from aux_service.store import ParameterStore
+from kontaxa_common.errors import ApiError
 from kontaxa_common.logs import Redactor, configure_logging
 from kontaxa_common.metrics import Metrics
 from kontaxa_common.models import Parameter
@@ -34,6 +35,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.parameter_cache_ttl_seconds,
         settings.parameter_cache_max_entries,
         on_lookup=lambda hit: metrics.count_cache("parameters", hit),
+        missing_ttl=settings.parameter_missing_ttl_seconds,
+        is_missing=lambda error: isinstance(error, ApiError) and error.status == 404,
     )
 
     @asynccontextmanager

@@ -36,6 +36,13 @@ class Settings(ServiceSettings):
         30.0, ge=0, description="Lifetime of cached parameter reads; 0 disables the cache."
     )
     parameter_cache_max_entries: int = Field(1024, ge=1, description="Cached names at most.")
+    parameter_missing_ttl_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="How long a name SSM said does not exist is answered 404 without asking "
+        "again (each miss is otherwise one GetParameter, against the account's shared rate); "
+        "0 asks every time. A parameter created meanwhile is seen after it at most.",
+    )
     ready_cache_seconds: float = Field(
         5.0, ge=0, description="How long a readiness check of AWS is reused."
     )
