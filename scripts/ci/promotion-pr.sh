@@ -14,7 +14,8 @@
 #   GH            GitHub CLI (default: gh)
 #   GH_TOKEN      token of the push and of gh (in CI: the promotion GitHub App's installation
 #                 token, whose push and pull request start the checks; GITHUB_TOKEN's would not)
-#   DRY_RUN       1: change nothing, print the git and gh commands instead
+#   DRY_RUN       1: change nothing, print the git and gh commands instead (the branch's
+#                 remote tip is not read, so a recreation is not shown)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -112,9 +113,19 @@ else
   # 2: no such branch on the remote (git ls-remote --exit-code); anything else is a failure.
   [[ "$status" == 2 ]] || die "git ls-remote $REMOTE failed (exit $status)"
 fi
+open_pr() {
+  "$GH" pr list --head "$branch" --base "$BASE_BRANCH" --state open --json number --jq '.[0].number // empty'
+}
 if [[ "$recreate" == "1" ]]; then
-  log "deleting $branch: .github/workflows changed on $BASE_BRANCH since its last promotion, and the" \
-    "App may not move a branch across that (its pull request closes with it; a new one opens)"
+  log "recreating $branch: .github/workflows changed on $BASE_BRANCH since its last promotion, and" \
+    "the App may not move a branch across that"
+  # Closed here, not left to GitHub's own close of a deleted branch's pull request, which
+  # comes later: a lookup in between would update a pull request about to close.
+  superseded="$(open_pr)"
+  if [[ -n "$superseded" ]]; then
+    log "closing pull request #$superseded (its branch is recreated; a new one opens)"
+    run "$GH" pr close "$superseded" --comment "Superseded: $branch is recreated from $BASE_BRANCH (a workflow changed there), and a new pull request opened."
+  fi
   run git "${push_config[@]}" push "$REMOTE" --delete "$branch"
 fi
 log "pushing $branch (the branch belongs to CI: it is rebuilt from $BASE_BRANCH every time)"
@@ -123,10 +134,10 @@ run git "${push_config[@]}" push --force "$REMOTE" "HEAD:refs/heads/$branch"
 if [[ "$DRY_RUN" == "1" ]]; then
   existing=""
   run "$GH" pr list --head "$branch" --base "$BASE_BRANCH" --state open --json number --jq '.[0].number // empty'
+elif [[ "$recreate" == "1" ]]; then
+  existing="" # closed above: a new one opens (gh fails loudly if one were still open)
 else
-  # After a deletion GitHub has normally closed the branch's pull request (then a new one
-  # opens); if it has not yet, that one is updated.
-  existing="$("$GH" pr list --head "$branch" --base "$BASE_BRANCH" --state open --json number --jq '.[0].number // empty')"
+  existing="$(open_pr)"
 fi
 if [[ -n "$existing" ]]; then
   log "updating pull request #$existing"

@@ -210,7 +210,7 @@ def test_rerun_force_pushes_the_same_branch(checkout: Checkout) -> None:
     assert result.returncode == 0, output_of(result)
     log = git("log", "--format=%s", f"main..{BRANCH}", cwd=checkout.origin).splitlines()
     assert len(log) == 1, "the promotion branch must be rebuilt from main, not stacked"
-    assert "deleting" not in result.stderr
+    assert "recreating" not in result.stderr
     assert checkout.gh_calls()[-1]["argv"][:3] == ["pr", "edit", "17"]
 
 
@@ -223,22 +223,28 @@ def test_a_workflow_change_on_main_since_the_last_promotion_recreates_the_branch
     assert checkout.promotion_pr().returncode == 0
     _change_a_workflow_on_main(checkout)
     checkout.promote()
-    result = checkout.promotion_pr()
+    # Its pull request, #17, is open: closed by the script, not left to GitHub's later close
+    # of a deleted branch's pull request (a lookup in between would update #17).
+    result = checkout.promotion_pr(FAKE_EXISTING_PR="17")
     assert result.returncode == 0, output_of(result)
-    assert f"deleting {BRANCH}" in result.stderr
+    assert f"recreating {BRANCH}" in result.stderr
     branches = _branches(checkout.origin)
     assert git("rev-parse", f"{BRANCH}^", cwd=checkout.origin).strip() == branches["main"]
     files = git("diff", "--name-only", "main", BRANCH, cwd=checkout.origin).split()
     assert files == [f"{OVERLAY}/kustomization.yaml", f"{OVERLAY}/version.yaml"]
-    calls = [c["argv"][:2] for c in checkout.gh_calls()]
-    assert calls == [["pr", "list"], ["pr", "create"]] * 2
+    calls = [c["argv"][:3] for c in checkout.gh_calls()]
+    assert calls[2:] == [
+        ["pr", "list", "--head"],
+        ["pr", "close", "17"],
+        ["pr", "create", "--base"],
+    ]
 
     # A promotion after that, with no workflow change in between, moves the branch as before.
     git("checkout", "--quiet", "--force", "main", cwd=checkout.work)
     checkout.promote()
     result = checkout.promotion_pr(FAKE_EXISTING_PR="18")
     assert result.returncode == 0, output_of(result)
-    assert "deleting" not in result.stderr
+    assert "recreating" not in result.stderr
     assert checkout.gh_calls()[-1]["argv"][:3] == ["pr", "edit", "18"]
 
 

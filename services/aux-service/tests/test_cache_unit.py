@@ -1,6 +1,7 @@
 """SingleFlightCache on its own: ordering, failures, cancellation, bounds."""
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
@@ -114,29 +115,36 @@ class NotThere(Exception):
     pass
 
 
+def _not_there(error: BaseException) -> Callable[[], Exception] | None:
+    return (lambda: NotThere("no such key")) if isinstance(error, NotThere) else None
+
+
 def test_a_missing_value_is_remembered_for_missing_ttl_and_other_failures_are_not() -> None:
     clock = Clock()
     calls: list[str] = []
+    failures: list[BaseException] = []
 
     async def load(outcome: str) -> str:
         calls.append(outcome)
         if outcome == "missing":
-            raise NotThere("no such key")
+            failures.append(NotThere("no such key"))
+            raise failures[-1]
         if outcome == "broken":
             raise KeyError("boom")
         return outcome
 
     async def main() -> None:
         cache: SingleFlightCache[str] = SingleFlightCache(
-            30, 10, clock=clock, missing_ttl=5, is_missing=lambda e: isinstance(e, NotThere)
+            30, 10, clock=clock, missing_ttl=5, missing=_not_there
         )
-        depths = []
+        raised = []
         for _ in range(3):
-            with pytest.raises(NotThere) as raised:
+            with pytest.raises(NotThere) as error:
                 await cache.get("m", lambda: load("missing"))
-            depths.append(_depth(raised.value.__traceback__))
-        # Raised again, the one error does not grow a traceback per hit.
-        assert depths[1] == depths[2]
+            raised.append(error.value)
+        # A hit raises a fresh error: nothing of the failed load (traceback, cause) is kept.
+        assert raised[0] is failures[0]
+        assert len({id(error) for error in raised}) == 3
         for _ in range(2):
             with pytest.raises(KeyError):
                 await cache.get("b", lambda: load("broken"))
@@ -149,9 +157,20 @@ def test_a_missing_value_is_remembered_for_missing_ttl_and_other_failures_are_no
     assert calls == ["missing", "broken", "broken", "there"]
 
 
-def _depth(traceback: object) -> int:
-    depth = 0
-    while traceback is not None:
-        depth += 1
-        traceback = traceback.tb_next  # type: ignore[attr-defined]
-    return depth
+def test_remembered_misses_evict_no_value() -> None:
+    async def missing() -> str:
+        raise NotThere("no such key")
+
+    async def main() -> None:
+        cache: SingleFlightCache[str] = SingleFlightCache(30, 2, missing_ttl=5, missing=_not_there)
+        assert await cache.get("a", lambda: _value("a")) == "a"
+        assert await cache.get("b", lambda: _value("b")) == "b"
+        for key in ("x", "y", "z"):  # more misses than max_entries
+            with pytest.raises(NotThere):
+                await cache.get(key, missing)
+        # Both values still cached (a load would give "new"); the oldest miss was dropped.
+        assert await cache.get("a", lambda: _value("new")) == "a"
+        assert await cache.get("b", lambda: _value("new")) == "b"
+        assert await cache.get("x", lambda: _value("made")) == "made"
+
+    asyncio.run(main())

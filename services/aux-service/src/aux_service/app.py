@@ -1,6 +1,6 @@
 """The aux-service application factory."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.parameter_cache_max_entries,
         on_lookup=lambda hit: metrics.count_cache("parameters", hit),
         missing_ttl=settings.parameter_missing_ttl_seconds,
-        is_missing=lambda error: isinstance(error, ApiError) and error.status == 404,
+        missing=_not_found,
     )
 
     @asynccontextmanager
@@ -67,3 +67,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     require_credentials(SERVICE_TOKEN_SCHEME, service_token_check(secrets, settings), data_routers)
     add_routes(app, *open_routers, *data_routers)
     return app
+
+
+def _not_found(error: BaseException) -> Callable[[], Exception] | None:
+    """How to answer a remembered 404 again: a fresh ApiError with the same envelope (none of
+    the failed call, its botocore cause or traceback, is kept); other failures: None."""
+    if not (isinstance(error, ApiError) and error.status == 404):
+        return None
+    status, code, message, headers = error.status, error.code, error.message, error.headers
+    return lambda: ApiError(status, code, message, headers)

@@ -41,7 +41,8 @@ class Settings(ServiceSettings):
         ge=0,
         description="How long a name SSM said does not exist is answered 404 without asking "
         "again (each miss is otherwise one GetParameter, against the account's shared rate); "
-        "0 asks every time. A parameter created meanwhile is seen after it at most.",
+        "0 asks every time (as does a PARAMETER_CACHE_TTL_SECONDS of 0). A parameter created "
+        "meanwhile is seen after it at most.",
     )
     ready_cache_seconds: float = Field(
         5.0, ge=0, description="How long a readiness check of AWS is reused."
