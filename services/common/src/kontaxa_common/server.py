@@ -12,7 +12,8 @@ The middleware's own 431 (kontaxa_common.middleware) stays the finer check of wh
 A request asking to switch protocols (`Connection: Upgrade`; the services speak no other) is
 answered over HTTP/1.1 and its connection closed after the answer, nothing after its head
 read: uvicorn alone went on parsing past it, and answered its body as a request of its own
-(encode/uvicorn#2722).
+(encode/uvicorn#2722). Pipelined requests are parsed only while few wait for their answer
+(`max_pipelined`); the bytes behind them wait as they came, reading paused.
 
 The Prometheus exposition has a listener of its own (`metrics_listener`, METRICS_PORT): a
 second uvicorn server on the app's event loop, so the app port (the one a Service and an
@@ -56,6 +57,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     max_head_bytes = 32 * 1024
     head_timeout_seconds = 10.0
+    # Requests parsed and queued behind the one being answered at most; the bytes after them
+    # wait unparsed (`_held`) until the queue is shorter. uvicorn alone parsed every request
+    # of each read and queued it with its ASGI state, about 2.9 KB each.
+    max_pipelined = 8
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Start the request timer: a connection that sends no complete request in time is
@@ -67,6 +72,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._switch_refused = False  # an upgrade request was read: nothing more is
         self._heads = 0  # request heads completed on this connection
         self._body_bytes = 0  # request body bytes the parser passed on, on this connection
+        self._held = b""  # bytes read past max_pipelined queued requests, not parsed yet
         self._request_timer: asyncio.TimerHandle | None = self.loop.call_later(
             self.head_timeout_seconds, self._request_timed_out
         )
@@ -82,7 +88,20 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self._refusing or self._switch_refused:  # read nothing more on this connection
             self.flow.pause_reading()
             return
+        if self._held:  # they wait behind the bytes held already
+            self._held += data
+            self.flow.pause_reading()
+            return
+        self._parse(data)
+
+    def _parse(self, data: bytes) -> None:
+        """Feed `data` to the parser a piece at a time (`data_received`); what comes after
+        `max_pipelined` queued requests is held, reading paused."""
         while data and not self.transport.is_closing():
+            if len(self.pipeline) >= self.max_pipelined:
+                self._held = data
+                self.flow.pause_reading()
+                return
             in_head = self._in_head
             if in_head:
                 if self._request_timer is None:  # the first bytes of the next request
@@ -163,8 +182,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
 
     def on_response_complete(self) -> None:
-        """A response went out; a refusal waiting on it goes once none is left."""
-        super().on_response_complete()  # resumes reading, which a waiting refusal undoes
+        """A response went out: held bytes are parsed while the queue has room; a refusal
+        waiting on it goes once none is left."""
+        super().on_response_complete()  # resumes reading, which held bytes or a refusal undo
+        if self._held and not self.transport.is_closing():
+            held, self._held = self._held, b""
+            self._parse(held)
         if self._refusing:
             if self._responding():
                 self.flow.pause_reading()
