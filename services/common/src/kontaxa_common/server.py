@@ -13,7 +13,8 @@ A request asking to switch protocols (`Connection: Upgrade`; the services speak 
 answered over HTTP/1.1 and its connection closed after the answer, nothing after its head
 read: uvicorn alone went on parsing past it, and answered its body as a request of its own
 (encode/uvicorn#2722). Pipelined requests are parsed only while few wait for their answer
-(`max_pipelined`); the bytes behind them wait as they came, reading paused.
+(`max_pipelined`); the bytes behind them wait as they came, reading paused, untimed (they
+wait on answers, not on the client), and a graceful stop answers them too.
 
 The Prometheus exposition has a listener of its own (`metrics_listener`, METRICS_PORT): a
 second uvicorn server on the app's event loop, so the app port (the one a Service and an
@@ -61,6 +62,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     # wait unparsed (`_held`) until the queue is shorter. uvicorn alone parsed every request
     # of each read and queued it with its ASGI state, about 2.9 KB each.
     max_pipelined = 8
+    _chunked_slice = 256
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Start the request timer: a connection that sends no complete request in time is
@@ -73,6 +75,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._heads = 0  # request heads completed on this connection
         self._body_bytes = 0  # request body bytes the parser passed on, on this connection
         self._held = b""  # bytes read past max_pipelined queued requests, not parsed yet
+        self._draining = False  # shutting down: held requests are parsed to be answered
+        self._body_left: int | None = None  # of the request's Content-Length, not yet parsed
         self._request_timer: asyncio.TimerHandle | None = self.loop.call_later(
             self.head_timeout_seconds, self._request_timed_out
         )
@@ -98,22 +102,29 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         """Feed `data` to the parser a piece at a time (`data_received`); what comes after
         `max_pipelined` queued requests is held, reading paused."""
         while data and not self.transport.is_closing():
-            if len(self.pipeline) >= self.max_pipelined:
+            if len(self.pipeline) >= self.max_pipelined and not self._draining:
                 self._held = data
                 self.flow.pause_reading()
+                # Held bytes wait on answers, not on the client: a request (a body, say)
+                # held midway is timed again once it is parsed on.
+                self._cancel_request_timer()
                 return
+            if self._request_timer is None:  # the next request's first bytes, or held ones
+                self._request_timer = self.loop.call_later(
+                    self.head_timeout_seconds, self._request_timed_out
+                )
             in_head = self._in_head
             if in_head:
-                if self._request_timer is None:  # the first bytes of the next request
-                    self._request_timer = self.loop.call_later(
-                        self.head_timeout_seconds, self._request_timed_out
-                    )
                 room = self.max_head_bytes - self._head_bytes
                 end = data.find(b"\r\n\r\n", 0, room)
                 size = end + 4 if end >= 0 else min(len(data), room)
                 self._head_bytes += size
-            else:  # a body: what may follow it in this read is the next request
-                end, size = -1, min(len(data), self.max_head_bytes)
+            else:  # a body, cut where it ends (by its Content-Length) so that no piece
+                # carries requests behind it past the queue's limit; a chunked body, whose end
+                # only the parser finds, in slices too small to carry more than a few
+                end = -1
+                left = self._body_left
+                size = min(len(data), left if left else self._chunked_slice)
             piece, data = data[:size], data[size:]
             heads, body_bytes = self._heads, self._body_bytes
             super().data_received(piece)
@@ -151,6 +162,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_body(self, body: bytes) -> None:
         """Count the body's bytes (to find where a request ends in a read), then uvicorn's."""
         self._body_bytes += len(body)
+        if self._body_left is not None:
+            self._body_left -= len(body)
         super().on_body(body)
 
     def on_headers_complete(self) -> None:
@@ -158,6 +171,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = False
         self._head_bytes = 0
         self._heads += 1
+        # The parser has checked it (digits; not beside Transfer-Encoding): None when chunked.
+        lengths = [value for name, value in self.headers if name == b"content-length"]
+        self._body_left = int(lengths[0]) if lengths else None
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
@@ -193,6 +209,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 self.flow.pause_reading()
             else:
                 self._send_refusal()
+
+    def shutdown(self) -> None:
+        """A graceful stop answers every request read: held ones are parsed first, then
+        uvicorn's own (the connection closes after the last answer)."""
+        if self._held and not self.transport.is_closing():
+            self._draining = True
+            held, self._held = self._held, b""
+            self._parse(held)
+        super().shutdown()
 
     def _responding(self) -> bool:
         """Whether an earlier request of this connection has yet to get its response."""
