@@ -143,3 +143,21 @@ def test_a_graceful_stop_answers_the_held_requests_too() -> None:
         assert transport.closed
 
     asyncio.run(main())
+
+
+def test_a_malformed_request_is_refused_after_the_answers_before_it() -> None:
+    """uvicorn wrote its 400 at once, ahead of the answers to the requests pipelined before
+    the malformed one, so a client reading in order took it for an earlier answer."""
+
+    async def main() -> None:
+        app = Gate()
+        protocol, transport = _connection(app)
+        protocol.data_received(GET * 12 + b"NOT HTTP AT ALL\r\n\r\n" + GET)
+        await asyncio.sleep(0)
+        assert transport.statuses() == []
+        app.opened.set()
+        assert await _answered(transport, 13) == [200] * 12 + [400]
+        assert transport.written.endswith(b"Invalid HTTP request received.")
+        assert transport.closed
+
+    asyncio.run(main())

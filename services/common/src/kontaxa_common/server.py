@@ -71,6 +71,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._in_head = True
         self._refusing = False
+        self._refusal = _TOO_LARGE  # what a refusal writes (431, or 400 for a malformed head)
         self._switch_refused = False  # an upgrade request was read: nothing more is
         self._heads = 0  # request heads completed on this connection
         self._body_bytes = 0  # request body bytes the parser passed on, on this connection
@@ -128,6 +129,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             piece, data = data[:size], data[size:]
             heads, body_bytes = self._heads, self._body_bytes
             super().data_received(piece)
+            if self._refusing:  # a malformed head (send_400_response): nothing more is parsed
+                return
             if self.parser.should_upgrade():  # the parser stopped at an upgrade request's head
                 self._refuse_switch()
                 return
@@ -224,12 +227,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         cycle = self.cycle
         return bool(self.pipeline) or (cycle is not None and not cycle.response_complete)
 
-    def _refuse(self) -> None:
-        """431 and close, after the responses to the requests before this one (pipelined on
-        the connection): a client reads replies in order, so an earlier 431 would read as the
-        answer to an earlier request. Nothing more is read meanwhile."""
+    def _refuse(self, reply: bytes = _TOO_LARGE) -> None:
+        """`reply` (431) and close, after the responses to the requests before this one
+        (pipelined on the connection): a client reads replies in order, so an earlier 431
+        would read as the answer to an earlier request. Nothing more is read meanwhile."""
         self._cancel_request_timer()
         self._refusing = True
+        self._refusal = reply
         if self._responding():
             self.flow.pause_reading()
             return
@@ -237,8 +241,21 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _send_refusal(self) -> None:
         if not self.transport.is_closing():
-            self.transport.write(_TOO_LARGE)
+            self.transport.write(self._refusal)
             self.transport.close()
+
+    def send_400_response(self, msg: str) -> None:
+        """A malformed request: 400 and close. A malformed head, after the answers to the
+        requests before it, as the 431 (uvicorn wrote it at once, ahead of them); within a
+        body, at once as uvicorn does (that request gets no answer of its own)."""
+        if not self._in_head:
+            super().send_400_response(msg)
+            return
+        body = msg.encode("ascii")
+        self._refuse(
+            b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body) + body
+        )
 
 
 def protocol_for(settings: ServiceSettings) -> type[BoundedHttpToolsProtocol]:
