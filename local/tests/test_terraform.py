@@ -237,6 +237,12 @@ def test_warming_waits_for_the_emulator_to_be_ready_and_calls_nothing_before() -
             "'10.40.16.0/20' conflicts with another subnet",
             True,
         ),
+        (  # moto's answer to a second CreateNatGateway (a fresh clone's test run, 2026-12-04)
+            "Error: creating EC2 NAT Gateway: operation error EC2: CreateNatGateway, https "
+            "response error StatusCode: 400, RequestID: r, api error "
+            "Resource.AlreadyAssociated: Resource 127.137.162.1 is already associated.",
+            True,
+        ),
         ("Error: creating EC2 Subnet: InvalidSubnet.Range: The CIDR is invalid", False),
         ('Error: Invalid value for variable "name_prefix"', False),
         ("Error: creating IAM Role (x): AccessDenied: not allowed", False),

@@ -207,9 +207,12 @@ def _vars(extra: dict[str, str]) -> list[str]:
 
 # What AWS answers a create of something that exists: its message ("... already exists"), or
 # its error code when the message says nothing (EntityAlreadyExists, ResourceAlreadyExists...,
-# BucketAlreadyOwnedByYou), or, for a subnet, the conflict of its CIDR with an existing one.
+# BucketAlreadyOwnedByYou), or, for a subnet, the conflict of its CIDR with an existing one,
+# or, for a NAT gateway, its Elastic IP already associated (with the gateway's own twin).
 _ALREADY_THERE = re.compile(
-    r"already exists|AlreadyExists|AlreadyOwnedByYou|InvalidSubnet\.Conflict", re.IGNORECASE
+    r"already exists|AlreadyExists|AlreadyOwnedByYou|InvalidSubnet\.Conflict"
+    r"|Resource\.AlreadyAssociated",
+    re.IGNORECASE,
 )
 
 
@@ -222,9 +225,11 @@ def duplicated_by_a_retry(failure: StepFailed) -> bool:
     one of four full test runs on 2026-12-02; on CreateOpenIDConnectProvider, whose moto
     message is only "Unknown", in a full test run on 2026-12-04; as InvalidSubnet.Conflict,
     a subnet's CIDR overlapping its own twin's, in another that day, the four subnets' CIDRs
-    being disjoint, as hashicorp/terraform#7516 saw on AWS itself). Told by the message or
-    the error code (`...AlreadyExists...`, `BucketAlreadyOwnedByYou`,
-    `InvalidSubnet.Conflict`). Nothing else is retried.
+    being disjoint, as hashicorp/terraform#7516 saw on AWS itself; as Resource.AlreadyAssociated
+    on CreateNatGateway, its Elastic IP taken by its twin, in a fresh clone's test run the same
+    day). Told by the message or the error code (`...AlreadyExists...`,
+    `BucketAlreadyOwnedByYou`, `InvalidSubnet.Conflict`, `Resource.AlreadyAssociated`).
+    Nothing else is retried.
     """
     return failure.step == "terraform apply" and bool(_ALREADY_THERE.search(failure.tail))
 
