@@ -324,7 +324,9 @@ and 0.74 and 4/1 0.55, 0.60 and 0.50, rounds spreading over 0.1 to 0.3 within ea
 Point 10 put 4/1 above its target: 0.70 in the full run of 2026-12-02 13:13 UTC (rounds
 0.59 to 0.75), 0.67 in the selection run before it. They still move with the machine: the
 full run of 2026-12-04 01:05 UTC gave 2/1 0.73 and 4/1 0.64, the one of 02:55 UTC 0.68 and
-0.54 (its rounds 0.59 to 0.75 and 0.40 to 0.69, load average 2.0 after it); point 11's
+0.54 (its rounds 0.59 to 0.75 and 0.40 to 0.69, load average 2.0 after it), and the one of
+11:12 UTC, on an idle machine (load average 0.0 before it) and with the server's pipelining
+and upgrade limits in, 0.74 and 0.63 (rounds 0.65 to 0.81 and 0.50 to 0.87); point 11's
 policy is not the cause (side by side there, the same ratios under either policy). What is
 left per request is uvicorn's and
 Starlette's, FastAPI's request handling (its dependency solving, which runs for a route
@@ -333,18 +335,19 @@ not), and the middleware's request ID, headers, two metric updates and access li
 
 Why case 6 stays below 0.40 of the ceiling: the ceiling is one FastAPI hop that returns a
 constant; case 6 is two hops and a client call, and with the services pinned a core each,
-main-api's core (its event loop and pyreqwest's runtime thread) sets the pace. In the full run
-of 2026-12-04 02:55 UTC case 6 served 2,299 requests/s against the ceiling's 7,508 (6/1
-0.36, the median of the rounds' ratios, 0.22 to 0.38; the run before point 11, at 01:05
-UTC, gave 0.28, but between runs the machine moves these ratios as much: 6-normal, the
-policy off, gave 0.24 in the later run, so the side-by-side ratios of point 11 are the
-measure of the change);
-for 0.40, main-api would have to spend at most 2.5 times the ceiling's time per request.
-What stands in the way is still the client (points 7 and 11): in the same run the same
-main-api with the replaced hand-written client reached 0.42, and side by side pyreqwest
-serves 0.81 to 0.85 of its requests. The rest of main-api's time is the same FastAPI and
-middleware work as aux-service's, plus validating aux-service's reply and serialising its
-own.
+main-api's core (its event loop and pyreqwest's runtime thread) sets the pace. 6/1 was 0.36
+(the median of the rounds' ratios, 0.22 to 0.38) in the full run of 2026-12-04 02:55 UTC and
+0.35 (0.25 to 0.40) in the one of 11:12 UTC; the run before point 11, at 01:05 UTC, gave
+0.28, but between runs the machine moves these ratios as much (6-normal, the policy off,
+gave 0.24 in the 02:55 run), so the side-by-side ratios of point 11 are the measure of the
+change. For 0.40, main-api would have to spend at most 2.5 times the ceiling's time per
+request. What stands in the way is still the client (points 7 and 11): in the same runs
+the same main-api with the replaced hand-written client reached 0.42 and 0.37, and side by
+side pyreqwest served 0.81 to 0.85 of its requests (02:55) and 0.85, 0.70 to 1.00 over the
+rounds (11:12: the two equal in two rounds, pyreqwest behind in three, as the machine moved
+case 6 between about 3,000 and 2,000 requests/s). The rest of main-api's time is the same
+FastAPI and middleware work as aux-service's, plus validating aux-service's reply and
+serialising its own.
 """
 
 
