@@ -10,6 +10,7 @@ another process handed out lately is passed over as well.
 """
 
 import errno
+import os
 import random
 import socket
 import subprocess
@@ -58,8 +59,13 @@ def test_a_port_the_kernel_offers_again_is_not_handed_out_again(
     monkeypatch: pytest.MonkeyPatch, reservations: deque[socket.socket]
 ) -> None:
     """Remembered for the process's life, also once its reservation has been let go (one
-    held here): the third offer repeats the first port."""
-    first = random.SystemRandom().randrange(20_000, 30_000, 4)  # apart from other runs'
+    held here): the third offer repeats the first port. The reservations are made under
+    names of this test's own, so that no other process's (a test run beside it reserves
+    hundreds of ports) can hold one of the scripted ports."""
+    first = random.SystemRandom().randrange(20_000, 30_000, 4)
+    monkeypatch.setattr(
+        process_runtime, "_RESERVATION_NAME", f"\0kontaxa-port-test-{os.getpid()}-{{}}"
+    )
     monkeypatch.setattr(process_runtime, "_RESERVATIONS_HELD", 1)
     monkeypatch.setattr(_Socket, "ports", iter([first, first + 1, first, first + 2]))
     monkeypatch.setattr(socket, "socket", _Socket)

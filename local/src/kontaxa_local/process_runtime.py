@@ -69,6 +69,7 @@ _HANDED_OUT: set[int] = set()
 _RESERVED: deque[socket.socket] = deque()
 _RESERVATIONS_HELD = 256
 _RESERVING = threading.Lock()  # free_port may be called from several threads
+_RESERVATION_NAME = "\0kontaxa-port-{}"  # the abstract Unix socket name reserving a port
 _new_socket = socket.socket  # taken at import: tests script socket.socket for TCP binds
 
 
@@ -83,7 +84,7 @@ def _reserve(port: int) -> bool:
     except OSError:
         return True
     try:
-        holder.bind(f"\0kontaxa-port-{port}")
+        holder.bind(_RESERVATION_NAME.format(port))
     except OSError as exc:
         holder.close()
         return exc.errno != errno.EADDRINUSE
