@@ -1,4 +1,5 @@
-"""BoundedHttpToolsProtocol's queue of pipelined requests, driven in process.
+"""BoundedHttpToolsProtocol driven in process: its queue of pipelined requests, its timer
+while reading is paused, its head count across reads, upgrade requests with a body.
 
 The protocol is uvicorn's own, on a running event loop, with a transport that records what
 is written (the stand-in for a socket: what is asserted is the protocol's queue, which no
@@ -11,6 +12,7 @@ import re
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from kontaxa_common.server import BoundedHttpToolsProtocol
@@ -69,9 +71,24 @@ class Gate:
         await send({"type": "http.response.body", "body": b""})
 
 
-def _connection(app: Gate, **limits: float) -> tuple[BoundedHttpToolsProtocol, RecordingTransport]:
+class BodyLength:
+    """An ASGI app that reads the whole request body and answers 200 with its length."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"body=%d" % len(body)})
+
+
+def _connection(
+    app: Any, base: type[BoundedHttpToolsProtocol] = BoundedHttpToolsProtocol, **limits: float
+) -> tuple[BoundedHttpToolsProtocol, RecordingTransport]:
     config = uvicorn.Config(app, lifespan="off", ws="none", log_config=None, access_log=False)
-    protocol_class = type("Limited", (BoundedHttpToolsProtocol,), limits)
+    protocol_class = type("Limited", (base,), limits)
     protocol = protocol_class(config=config, server_state=ServerState(), app_state={})
     transport = RecordingTransport()
     protocol.connection_made(transport)
@@ -158,6 +175,154 @@ def test_a_malformed_request_is_refused_after_the_answers_before_it() -> None:
         app.opened.set()
         assert await _answered(transport, 13) == [200] * 12 + [400]
         assert transport.written.endswith(b"Invalid HTTP request received.")
+        assert transport.closed
+
+    asyncio.run(main())
+
+
+def test_a_url_uvicorn_cannot_split_is_refused_after_the_answers_before_it() -> None:
+    """httptools passes some URLs that uvicorn then fails to split (`http://[`): that 400
+    came at once, so the answer to the request before it was never written."""
+
+    async def main() -> None:
+        app = Gate()
+        protocol, transport = _connection(app)
+        protocol.data_received(GET + b"GET http://[ HTTP/1.1\r\nHost: x\r\n\r\n")
+        await asyncio.sleep(0)
+        assert transport.statuses() == []
+        app.opened.set()
+        assert await _answered(transport, 2) == [200, 400]
+        assert transport.closed
+
+    asyncio.run(main())
+
+
+def test_a_request_is_not_timed_while_the_server_reads_nothing() -> None:
+    """uvicorn stops reading for a request queued behind another, and after 64 KiB of body
+    its app has not read: the client cannot send meanwhile, so the request's timer waits
+    too (it ran on, and the connection closed with nothing answered)."""
+    head = b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+
+    async def main() -> None:
+        for first, rest in (
+            (head % 10, b"a" * 10),  # the body comes after the head, in a later read
+            (head % 200_000 + b"a" * 100_000, b"a" * 100_000),  # past 64 KiB unread
+        ):
+            app = Gate()
+            protocol, transport = _connection(app, head_timeout_seconds=0.2)
+            protocol.data_received(GET + first)
+            await asyncio.sleep(0.5)  # past the timeout, the first answer still waiting
+            assert not transport.closed
+            app.opened.set()
+            protocol.data_received(rest)
+            assert await _answered(transport, 2) == [200, 405]
+            await asyncio.sleep(0.3)  # the next request's timer starts with its first byte
+            assert not transport.closed
+
+    asyncio.run(main())
+
+
+def test_a_head_whose_end_began_in_the_read_before_is_counted_from_its_end() -> None:
+    """A head's end (CRLF CRLF) split across two reads: the bytes of it in the second read
+    were counted as the next head's, so a next head of exactly the limit was refused."""
+    limit = 1024
+
+    async def main() -> None:
+        for cut in (1, 2, 3):
+            app = Gate()
+            app.opened.set()
+            protocol, transport = _connection(app, max_head_bytes=limit)
+            at_limit = GET[:-2] + b"X: " + b"a" * (limit - len(GET) - 5) + b"\r\n\r\n"
+            assert len(at_limit) == limit
+            protocol.data_received(GET[:-cut])
+            protocol.data_received(GET[-cut:] + at_limit)
+            assert await _answered(transport, 2) == [200, 200], cut
+            assert not transport.closed
+
+    asyncio.run(main())
+
+
+class _CountingFeeds(HttpToolsProtocol):
+    """Counts the pieces BoundedHttpToolsProtocol feeds uvicorn's protocol (mixed in below
+    it, so its `super().data_received` comes here)."""
+
+    feeds = 0
+
+    def data_received(self, data: bytes) -> None:
+        _CountingFeeds.feeds += 1
+        super().data_received(data)
+
+
+def test_a_chunked_body_goes_to_the_parser_in_few_pieces() -> None:
+    """A chunked body went in 256-byte slices, a parser call each: about 200 times the CPU of
+    a body of known length. It now goes whole up to where it could end (a line starting
+    with 0), and its requests behind it still wait past the queue's limit."""
+    counting = type("Counting", (BoundedHttpToolsProtocol, _CountingFeeds), {})
+    chunk = b"%x\r\n" % 65536 + b"a" * 65536 + b"\r\n"
+    body = chunk * 16 + b"0\r\n\r\n"  # 1 MiB
+    request = b"POST /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body
+
+    async def main() -> None:
+        app = BodyLength()
+        protocol, transport = _connection(app, base=counting)
+        wire = request + GET * 100
+        for start in range(0, len(wire), 65536):  # reads of 64 KiB, as a socket gives them
+            _CountingFeeds.feeds = 0
+            protocol.data_received(wire[start : start + 65536])
+            assert _CountingFeeds.feeds <= 4, start
+            await asyncio.sleep(0)
+        assert len(protocol.pipeline) <= protocol.max_pipelined + 8
+        assert (await _answered(transport, 101))[:2] == [200, 200]
+        assert transport.written.startswith(b"HTTP/1.1 200 ")
+        assert b"body=1048576" in transport.written
+        assert transport.statuses() == [200] * 101
+
+    asyncio.run(main())
+
+
+UPGRADE_HEAD = (
+    b"POST /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+    b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"
+)
+
+
+def test_an_upgrade_request_s_body_reaches_its_app() -> None:
+    """`curl --http2 -d` over http:// asks to switch with its POST. httptools skips an
+    upgrade request's body and stops at the head, so the app read an empty body; now the
+    body (by Content-Length, in one read or several) is passed on and answered over HTTP/1.1,
+    and nothing after it is read."""
+
+    async def main() -> None:
+        request = UPGRADE_HEAD + b"Content-Length: 11\r\n\r\nhello world" + GET
+        for cut in (len(request) - len(GET) - 11, len(request) - len(GET) - 5, len(request)):
+            protocol, transport = _connection(BodyLength())
+            protocol.data_received(request[:cut])
+            await asyncio.sleep(0.01)
+            protocol.data_received(request[cut:])
+            assert await _answered(transport, 1) == [200]
+            await asyncio.sleep(0.01)
+            assert b"\r\nbody=11\r\n" in transport.written, bytes(transport.written)
+            assert transport.statuses() == [200]
+            assert b"connection: close" in transport.written
+            assert transport.closed
+
+    asyncio.run(main())
+
+
+def test_an_upgrade_request_with_a_chunked_body_is_refused() -> None:
+    """A chunked body, which httptools would skip, cannot be passed on: 400 with why, after
+    the answer before it, and the app never runs for it."""
+
+    async def main() -> None:
+        app = Gate()
+        protocol, transport = _connection(app)
+        protocol.data_received(
+            GET + UPGRADE_HEAD + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        )
+        await asyncio.sleep(0)
+        app.opened.set()
+        assert await _answered(transport, 2) == [200, 400]
+        assert transport.written.endswith(b"this server speaks HTTP/1.1")
         assert transport.closed
 
     asyncio.run(main())

@@ -7,14 +7,18 @@ with an idle socket or one header byte a second, or make it parse 64 MiB of head
 `BoundedHttpToolsProtocol` bounds each head where it is read: its size (431 and close, after
 the replies to requests pipelined before it; pipelined heads in one read count each on its own) and
 the time to receive the request, head and body (close), from the connection's first byte or a
-request's first byte (a body dripped a byte at a time would hold the connection too).
+request's first byte (a body dripped a byte at a time would hold the connection too), while
+the server reads (not while uvicorn pauses reading: a request queued behind another, a body
+its app has not read yet).
 The middleware's own 431 (kontaxa_common.middleware) stays the finer check of what was read.
 A request asking to switch protocols (`Connection: Upgrade`; the services speak no other) is
-answered over HTTP/1.1 and its connection closed after the answer, nothing after its head
-read: uvicorn alone went on parsing past it, and answered its body as a request of its own
-(encode/uvicorn#2722). Pipelined requests are parsed only while few wait for their answer
-(`max_pipelined`); the bytes behind them wait as they came, reading paused, untimed (they
-wait on answers, not on the client), and a graceful stop answers them too.
+answered over HTTP/1.1 and its connection closed after the answer, nothing after it read:
+uvicorn alone went on parsing past its head, and answered its body as a request of its own
+(encode/uvicorn#2722). Its body (`curl --http2 -d` sends one), which httptools skips, is
+passed on to the app by its Content-Length; a chunked one is refused (400). Pipelined
+requests are parsed only while few wait for their answer (`max_pipelined`); the bytes behind
+them wait as they came, reading paused, untimed (they wait on answers, not on the client),
+and a graceful stop answers them too.
 
 The Prometheus exposition has a listener of its own (`metrics_listener`, METRICS_PORT): a
 second uvicorn server on the app's event loop, so the app port (the one a Service and an
@@ -38,6 +42,7 @@ from typing import Any
 import uvicorn
 from prometheus_client import make_asgi_app
 from uvicorn.importer import import_from_string
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from kontaxa_common.metrics import Metrics
@@ -50,6 +55,26 @@ _TOO_LARGE = (
     b"content-type: text/plain; charset=utf-8\r\ncontent-length: 27\r\nconnection: close\r\n\r\n"
     b"request head is too large\r\n"
 )
+
+
+class _ReadingFlow(FlowControl):
+    """uvicorn's flow control, telling the protocol when reading stops and starts again: a
+    request is timed only while the server reads it (uvicorn pauses reading for a request
+    queued behind another and for 64 KiB of body the app has not read)."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: "BoundedHttpToolsProtocol") -> None:
+        super().__init__(transport)
+        self._protocol = protocol
+
+    def pause_reading(self) -> None:
+        if not self.read_paused:
+            super().pause_reading()
+            self._protocol._cancel_request_timer()
+
+    def resume_reading(self) -> None:
+        if self.read_paused:
+            super().resume_reading()
+            self._protocol._reading_resumed()
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -68,6 +93,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         """Start the request timer: a connection that sends no complete request in time is
         closed."""
         super().connection_made(transport)
+        self.flow = _ReadingFlow(transport, self)
         self._head_bytes = 0
         self._in_head = True
         self._refusing = False
@@ -76,11 +102,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._heads = 0  # request heads completed on this connection
         self._body_bytes = 0  # request body bytes the parser passed on, on this connection
         self._held = b""  # bytes read past max_pipelined queued requests, not parsed yet
+        self._held_pos = 0  # where in `_held` they start
+        self._tail = b""  # the last bytes (three at most) fed to the parser
+        self._upgrade_body_left = 0  # of an upgrade request's body (its Content-Length)
         self._draining = False  # shutting down: held requests are parsed to be answered
         self._body_left: int | None = None  # of the request's Content-Length, not yet parsed
-        self._request_timer: asyncio.TimerHandle | None = self.loop.call_later(
-            self.head_timeout_seconds, self._request_timed_out
-        )
+        self._request_timer: asyncio.TimerHandle | None = None
+        self._start_request_timer()
 
     def data_received(self, data: bytes) -> None:
         """Count the bytes of each request head before the parser sees them.
@@ -90,62 +118,96 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         time. Where a request ends within a piece, what follows it in the piece is counted
         as the next head's (`_count_after`).
         """
-        if self._refusing or self._switch_refused:  # read nothing more on this connection
-            self.flow.pause_reading()
+        if self._refusing or (self._switch_refused and not self._upgrade_body_left):
+            self.flow.pause_reading()  # read nothing more on this connection
             return
         if self._held:  # they wait behind the bytes held already
-            self._held += data
+            self._held = self._held[self._held_pos :] + data
+            self._held_pos = 0
             self.flow.pause_reading()
             return
         self._parse(data)
 
-    def _parse(self, data: bytes) -> None:
-        """Feed `data` to the parser a piece at a time (`data_received`); what comes after
-        `max_pipelined` queued requests is held, reading paused."""
-        while data and not self.transport.is_closing():
+    def _parse(self, data: bytes, pos: int = 0) -> None:
+        """Feed `data` from `pos` to the parser a piece at a time (`data_received`); what
+        comes after `max_pipelined` queued requests is held, reading paused. `data` is walked
+        by offset, never copied whole again (pieces are copies, each byte in one)."""
+        end_of_data = len(data)
+        while pos < end_of_data and not self.transport.is_closing():
+            if self._switch_refused:  # only an upgrade request's body is read on
+                if not self._upgrade_body_left:
+                    return
+                pos = self._upgrade_body(data, pos)
+                continue
             if len(self.pipeline) >= self.max_pipelined and not self._draining:
-                self._held = data
+                self._held, self._held_pos = data, pos
                 self.flow.pause_reading()
                 # Held bytes wait on answers, not on the client: a request (a body, say)
                 # held midway is timed again once it is parsed on.
                 self._cancel_request_timer()
                 return
-            if self._request_timer is None:  # the next request's first bytes, or held ones
-                self._request_timer = self.loop.call_later(
-                    self.head_timeout_seconds, self._request_timed_out
-                )
+            if self._request_timer is None and not self.flow.read_paused:
+                self._start_request_timer()  # the next request's first bytes, or held ones
             in_head = self._in_head
             if in_head:
                 room = self.max_head_bytes - self._head_bytes
-                end = data.find(b"\r\n\r\n", 0, room)
-                size = end + 4 if end >= 0 else min(len(data), room)
+                end = data.find(b"\r\n\r\n", pos, pos + room)
+                size = end + 4 - pos if end >= 0 else min(end_of_data - pos, room)
                 self._head_bytes += size
-            else:  # a body, cut where it ends (by its Content-Length) so that no piece
-                # carries requests behind it past the queue's limit; a chunked body, whose end
-                # only the parser finds, in slices too small to carry more than a few
+            else:
                 end = -1
-                left = self._body_left
-                size = min(len(data), left if left else self._chunked_slice)
-            piece, data = data[:size], data[size:]
-            heads, body_bytes = self._heads, self._body_bytes
+                size = self._body_piece(data, pos)
+            piece = data[pos : pos + size]
+            pos += size
+            heads, body_bytes, tail = self._heads, self._body_bytes, self._tail
             super().data_received(piece)
+            self._tail = piece[-3:] if size >= 3 else (tail + piece)[-3:]
             if self._refusing:  # a malformed head (send_400_response): nothing more is parsed
                 return
             if self.parser.should_upgrade():  # the parser stopped at an upgrade request's head
                 self._refuse_switch()
-                return
+                continue  # its body, if it has one, is read on (`_upgrade_body`)
             if self._in_head and (self._heads != heads or not in_head):
-                self._count_after(piece, self._body_bytes - body_bytes)
-            elif self._in_head and end < 0 and data:  # the head does not end within the limit
+                self._count_after(piece, tail, self._body_bytes - body_bytes)
+            elif self._in_head and end < 0 and pos < end_of_data:  # the head is over the limit
                 self._refuse()
                 return
+
+    def _body_piece(self, data: bytes, pos: int) -> int:
+        """How much of `data` from `pos` the parser gets as body in one piece, so that no
+        piece carries requests behind the body past the queue's limit: up to the body's end
+        by its Content-Length; of a chunked body, whose end only the parser finds, up to a
+        slice past the first place it could end (the last chunk's size, 0, starts a line)."""
+        rest = len(data) - pos
+        left = self._body_left
+        if left:
+            return min(rest, left)
+        if self._tail.endswith(b"\n") and data[pos] == ord("0"):
+            zero = pos
+        else:
+            found = data.find(b"\n0", pos)
+            zero = found + 1 if found >= 0 else -1
+        return rest if zero < 0 else min(rest, zero - pos + self._chunked_slice)
+
+    def _upgrade_body(self, data: bytes, pos: int) -> int:
+        """Pass the body of an upgrade request on to its app (httptools skips it and stops
+        parsing at the head); where it ends, so does the request. The new position."""
+        size = min(len(data) - pos, self._upgrade_body_left)
+        self._upgrade_body_left -= size
+        self.on_body(data[pos : pos + size])
+        if not self._upgrade_body_left:
+            self._cancel_request_timer()
+            self.flow.pause_reading()  # nothing after it is read
+            super().on_message_complete()
+        return pos + size
 
     def _refuse_switch(self) -> None:
         """Answer the upgrade request over HTTP/1.1 (RFC 9110 7.8 lets a server ignore
         Upgrade) and close after that answer; what follows its head (its body, any request
         behind it) is never parsed, so it cannot be read as a request."""
         self._switch_refused = True
-        self.flow.pause_reading()
+        if not self._upgrade_body_left:
+            self.flow.pause_reading()
         if self.cycle is not None:  # the upgrade request's, queued or running
             self.cycle.keep_alive = False
 
@@ -153,13 +215,20 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         """Nothing: uvicorn warns twice per upgrade request, a log line anyone can make; the
         request is in the access log with its answer."""
 
-    def _count_after(self, piece: bytes, body_bytes: int) -> None:
+    def _count_after(self, piece: bytes, tail: bytes, body_bytes: int) -> None:
         """A request ended within `piece`: count what follows it as the next head's. Two
         bounds, never below it: what follows the piece's last head end (a head's bytes
-        contain no head end), and the piece less its body bytes (exact after a body of known
-        length); the smaller is counted."""
+        contain no head end; one begun in `tail`, the bytes fed before the piece, ends in its
+        first three), and the piece less its body bytes (exact after a body of known length);
+        the smaller is counted."""
         last = piece.rfind(b"\r\n\r\n")
-        after_heads = len(piece) - (last + 4) if last >= 0 else len(piece)
+        if last >= 0:
+            after_heads = len(piece) - (last + 4)
+        else:
+            straddling = (tail + piece[:3]).rfind(b"\r\n\r\n")
+            after_heads = (
+                len(piece) - (straddling + 4 - len(tail)) if straddling >= 0 else len(piece)
+            )
         self._head_bytes = min(after_heads, len(piece) - body_bytes)
 
     def on_body(self, body: bytes) -> None:
@@ -170,17 +239,32 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_body(body)
 
     def on_headers_complete(self) -> None:
-        """The head is complete: stop counting it (the timer runs until the body is in)."""
-        self._in_head = False
-        self._head_bytes = 0
-        self._heads += 1
+        """The head is complete: stop counting it (the timer runs until the body is in). An
+        upgrade request with a chunked body is refused (400): httptools skips an upgrade
+        request's body, and only one of known length is passed on here (`_upgrade_body`)."""
         # The parser has checked it (digits; not beside Transfer-Encoding): None when chunked.
         lengths = [value for name, value in self.headers if name == b"content-length"]
         self._body_left = int(lengths[0]) if lengths else None
+        chunked = any(name == b"transfer-encoding" for name, _ in self.headers)
+        if chunked and self.parser.should_upgrade():
+            self._refuse(_bad_request(_CHUNKED_UPGRADE))
+            return
+        # uvicorn may find the head malformed here (a URL httptools cannot split): its 400
+        # (send_400_response) comes while the head is still the one being read.
         super().on_headers_complete()
+        self._in_head = False
+        self._head_bytes = 0
+        self._heads += 1
 
     def on_message_complete(self) -> None:
-        """The request is complete: stop timing it; the next bytes are the next request's."""
+        """The request is complete: stop timing it; the next bytes are the next request's.
+        Not yet for an upgrade request with a body (httptools calls this at its head):
+        `_upgrade_body` completes it."""
+        if self._refusing:  # a refused head: no request of it was started
+            return
+        if self._body_left and self.parser.should_upgrade():
+            self._upgrade_body_left = self._body_left
+            return
         self._in_head = True
         self._cancel_request_timer()
         super().on_message_complete()
@@ -189,6 +273,19 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         """Drop the timer with the connection."""
         self._cancel_request_timer()
         super().connection_lost(exc)
+
+    def _start_request_timer(self) -> None:
+        self._request_timer = self.loop.call_later(
+            self.head_timeout_seconds, self._request_timed_out
+        )
+
+    def _reading_resumed(self) -> None:
+        """Reading starts again (`_ReadingFlow`): a request read in part is timed again, from
+        now; held bytes stay untimed until they are parsed."""
+        if self._request_timer is not None or self._held or self._refusing:
+            return
+        if self._head_bytes or not self._in_head or self._upgrade_body_left:
+            self._start_request_timer()
 
     def _cancel_request_timer(self) -> None:
         if self._request_timer is not None:
@@ -206,7 +303,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_response_complete()  # resumes reading, which held bytes or a refusal undo
         if self._held and not self.transport.is_closing():
             held, self._held = self._held, b""
-            self._parse(held)
+            self._parse(held, self._held_pos)
         if self._refusing:
             if self._responding():
                 self.flow.pause_reading()
@@ -219,7 +316,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self._held and not self.transport.is_closing():
             self._draining = True
             held, self._held = self._held, b""
-            self._parse(held)
+            self._parse(held, self._held_pos)
         super().shutdown()
 
     def _responding(self) -> bool:
@@ -251,11 +348,22 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if not self._in_head:
             super().send_400_response(msg)
             return
-        body = msg.encode("ascii")
-        self._refuse(
-            b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n"
-            b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body) + body
-        )
+        self._refuse(_bad_request(msg))
+
+
+_CHUNKED_UPGRADE = (
+    "a request asking to switch protocols (Upgrade) may carry a body of known length "
+    "(Content-Length) only; this server speaks HTTP/1.1"
+)
+
+
+def _bad_request(msg: str) -> bytes:
+    """A 400 with `msg`, closing the connection."""
+    body = msg.encode("ascii")
+    return (
+        b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body) + body
+    )
 
 
 def protocol_for(settings: ServiceSettings) -> type[BoundedHttpToolsProtocol]:
