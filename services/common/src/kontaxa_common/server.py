@@ -59,7 +59,7 @@ _TOO_LARGE = (
 
 class _ReadingFlow(FlowControl):
     """uvicorn's flow control, telling the protocol when reading stops and starts again: a
-    request is timed only while the server reads it (uvicorn pauses reading for a request
+    request's time runs only while the server reads it (uvicorn pauses reading for a request
     queued behind another and for 64 KiB of body the app has not read)."""
 
     def __init__(self, transport: asyncio.Transport, protocol: "BoundedHttpToolsProtocol") -> None:
@@ -69,7 +69,7 @@ class _ReadingFlow(FlowControl):
     def pause_reading(self) -> None:
         if not self.read_paused:
             super().pause_reading()
-            self._protocol._cancel_request_timer()
+            self._protocol._pause_request_timer()
 
     def resume_reading(self) -> None:
         if self.read_paused:
@@ -87,7 +87,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     # wait unparsed (`_held`) until the queue is shorter. uvicorn alone parsed every request
     # of each read and queued it with its ASGI state, about 2.9 KB each.
     max_pipelined = 8
-    _chunked_slice = 256
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Start the request timer: a connection that sends no complete request in time is
@@ -108,6 +107,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._draining = False  # shutting down: held requests are parsed to be answered
         self._body_left: int | None = None  # of the request's Content-Length, not yet parsed
         self._request_timer: asyncio.TimerHandle | None = None
+        self._deadline = 0.0  # when the running timer fires (loop time)
+        self._time_left: float | None = None  # of a request part-read when reading paused
         self._start_request_timer()
 
     def data_received(self, data: bytes) -> None:
@@ -143,8 +144,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 self._held, self._held_pos = data, pos
                 self.flow.pause_reading()
                 # Held bytes wait on answers, not on the client: a request (a body, say)
-                # held midway is timed again once it is parsed on.
-                self._cancel_request_timer()
+                # held midway gets the rest of its time once it is parsed on.
+                self._pause_request_timer()
                 return
             if self._request_timer is None and not self.flow.read_paused:
                 self._start_request_timer()  # the next request's first bytes, or held ones
@@ -175,19 +176,20 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _body_piece(self, data: bytes, pos: int) -> int:
         """How much of `data` from `pos` the parser gets as body in one piece, so that no
-        piece carries requests behind the body past the queue's limit: up to the body's end
-        by its Content-Length; of a chunked body, whose end only the parser finds, up to a
-        slice past the first place it could end (the last chunk's size, 0, starts a line)."""
+        piece carries requests behind the body (they would pass the queue's limit and the
+        head count): up to the body's end by its Content-Length; a chunked body ends just
+        after a blank line (its last chunk's, or its trailers'), so up to the first one,
+        begun in the bytes fed before or not (one in chunk data only cuts a piece short)."""
         rest = len(data) - pos
         left = self._body_left
         if left:
             return min(rest, left)
-        if self._tail.endswith(b"\n") and data[pos] == ord("0"):
-            zero = pos
-        else:
-            found = data.find(b"\n0", pos)
-            zero = found + 1 if found >= 0 else -1
-        return rest if zero < 0 else min(rest, zero - pos + self._chunked_slice)
+        tail = self._tail
+        straddling = (tail + data[pos : pos + 3]).find(b"\r\n\r\n")
+        if straddling >= 0:
+            return straddling + 4 - len(tail)
+        end = data.find(b"\r\n\r\n", pos)
+        return rest if end < 0 else end + 4 - pos
 
     def _upgrade_body(self, data: bytes, pos: int) -> int:
         """Pass the body of an upgrade request on to its app (httptools skips it and stops
@@ -196,6 +198,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._upgrade_body_left -= size
         self.on_body(data[pos : pos + size])
         if not self._upgrade_body_left:
+            self._in_head = True
             self._cancel_request_timer()
             self.flow.pause_reading()  # nothing after it is read
             super().on_message_complete()
@@ -275,19 +278,34 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def _start_request_timer(self) -> None:
-        self._request_timer = self.loop.call_later(
-            self.head_timeout_seconds, self._request_timed_out
-        )
+        """Time the request being received: the whole timeout, or what was left of it when
+        reading paused midway."""
+        delay = self.head_timeout_seconds if self._time_left is None else self._time_left
+        self._time_left = None
+        self._deadline = self.loop.time() + delay
+        self._request_timer = self.loop.call_at(self._deadline, self._request_timed_out)
+
+    def _pause_request_timer(self) -> None:
+        """Reading paused: stop the clock, keeping the time left (so pauses a client can
+        bring about, 64 KiB of body at a time, give it no time of its own)."""
+        if self._request_timer is not None:
+            self._time_left = max(self._deadline - self.loop.time(), 0.0)
+            self._request_timer.cancel()
+            self._request_timer = None
 
     def _reading_resumed(self) -> None:
-        """Reading starts again (`_ReadingFlow`): a request read in part is timed again, from
-        now; held bytes stay untimed until they are parsed."""
+        """Reading starts again (`_ReadingFlow`): a request read in part is timed again, for
+        the time it had left; held bytes stay untimed until they are parsed."""
         if self._request_timer is not None or self._held or self._refusing:
+            return
+        if self._switch_refused and not self._upgrade_body_left:  # nothing more is read
             return
         if self._head_bytes or not self._in_head or self._upgrade_body_left:
             self._start_request_timer()
 
     def _cancel_request_timer(self) -> None:
+        """The request is in (or refused, or the connection gone): no more timing of it."""
+        self._time_left = None
         if self._request_timer is not None:
             self._request_timer.cancel()
             self._request_timer = None
