@@ -92,9 +92,19 @@ class BodyLength:
 
 
 def _connection(
-    app: Any, base: type[BoundedHttpToolsProtocol] = BoundedHttpToolsProtocol, **limits: float
+    app: Any,
+    base: type[BoundedHttpToolsProtocol] = BoundedHttpToolsProtocol,
+    keep_alive: int = 5,
+    **limits: float,
 ) -> tuple[BoundedHttpToolsProtocol, RecordingTransport]:
-    config = uvicorn.Config(app, lifespan="off", ws="none", log_config=None, access_log=False)
+    config = uvicorn.Config(
+        app,
+        lifespan="off",
+        ws="none",
+        log_config=None,
+        access_log=False,
+        timeout_keep_alive=keep_alive,
+    )
     protocol_class = type("Limited", (base,), limits)
     protocol = protocol_class(config=config, server_state=ServerState(), app_state={})
     transport = RecordingTransport()
@@ -387,5 +397,65 @@ def test_an_upgrade_request_with_a_chunked_body_is_refused() -> None:
         assert await _answered(transport, 2) == [200, 400]
         assert transport.written.endswith(b"this server speaks HTTP/1.1")
         assert transport.closed
+
+    asyncio.run(main())
+
+
+def test_a_connection_answered_before_its_request_s_body_was_in_is_closed_when_idle() -> None:
+    """An app may answer without reading the body; uvicorn's keep-alive timer, armed with
+    the answer, was cancelled by the body's last bytes, and the idle connection stayed open
+    for good."""
+
+    async def main() -> None:
+        app = Gate()
+        app.opened.set()
+        protocol, transport = _connection(app, keep_alive=1)
+        protocol.data_received(b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello")
+        assert await _answered(transport, 1) == [405]
+        protocol.data_received(b"world")
+        await asyncio.sleep(1.5)
+        assert transport.closed
+
+    asyncio.run(main())
+
+
+def test_a_trailer_is_never_one_of_the_request_s_headers() -> None:
+    """uvicorn appended a chunked body's trailers to the request's headers, which the app
+    holds: a forged Authorization among them, and past the head's size limit."""
+    seen: list[list[tuple[bytes, bytes]]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        while (await receive()).get("more_body"):
+            pass
+        seen.append(list(scope["headers"]))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def main() -> None:
+        protocol, transport = _connection(app)
+        protocol.data_received(
+            CHUNKED_HEAD + b"5\r\nhello\r\n0\r\nAuthorization: Bearer forged\r\n\r\n" + GET
+        )
+        assert await _answered(transport, 2) == [200, 200]
+        assert all(name != b"authorization" for name, _ in seen[0]), seen[0]
+        assert seen[1] == [(b"host", b"x")]
+
+    asyncio.run(main())
+
+
+def test_held_bytes_stay_one_read_while_apps_read_their_bodies() -> None:
+    """An app's receive() resumes reading (uvicorn), and while bytes were held each read was
+    added to them: held bytes grew a read per receive() (3.1 MB after 12 answers in the
+    review). Reading stays paused while bytes are held."""
+    post = b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+
+    async def main() -> None:
+        protocol, transport = _connection(BodyLength(work=0.05))
+        protocol.data_received(post * 40)
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+            assert protocol._held
+            assert not transport.reading
+        assert await _answered(transport, 40) == [200] * 40
 
     asyncio.run(main())

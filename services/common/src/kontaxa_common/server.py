@@ -18,7 +18,8 @@ uvicorn alone went on parsing past its head, and answered its body as a request 
 passed on to the app by its Content-Length; a chunked one is refused (400). Pipelined
 requests are parsed only while few wait for their answer (`max_pipelined`); the bytes behind
 them wait as they came, reading paused, untimed (they wait on answers, not on the client),
-and a graceful stop answers them too.
+and a graceful stop answers them too. A chunked body's trailers are dropped (uvicorn added
+them to the request's headers).
 
 The Prometheus exposition has a listener of its own (`metrics_listener`, METRICS_PORT): a
 second uvicorn server on the app's event loop, so the app port (the one a Service and an
@@ -72,7 +73,9 @@ class _ReadingFlow(FlowControl):
             self._protocol._pause_request_timer()
 
     def resume_reading(self) -> None:
-        if self.read_paused:
+        # Not while bytes are held: they are parsed, and reading resumed, as answers go out
+        # (uvicorn resumes at each `receive()` of an app, and each read was held on top).
+        if self.read_paused and not self._protocol._held:
             super().resume_reading()
             self._protocol._reading_resumed()
 
@@ -271,6 +274,21 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = True
         self._cancel_request_timer()
         super().on_message_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.response_complete and not self.pipeline:
+            # Answered before its body was in: uvicorn's keep-alive timer, armed with the
+            # answer, was cancelled by the body's last bytes; the connection is idle now.
+            self._unset_keepalive_if_required()
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        """A header of the head, uvicorn's; a trailer (after a chunked body) is dropped: ASGI
+        has no place for one, and uvicorn added it to the request's headers, which the app
+        holds (a forged `Authorization` among them), past the head's size limit."""
+        if self._in_head:
+            super().on_header(name, value)
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Drop the timer with the connection."""
@@ -318,9 +336,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_response_complete(self) -> None:
         """A response went out: held bytes are parsed while the queue has room; a refusal
         waiting on it goes once none is left."""
+        held, self._held = self._held, b""  # taken first, so that reading may resume
         super().on_response_complete()  # resumes reading, which held bytes or a refusal undo
-        if self._held and not self.transport.is_closing():
-            held, self._held = self._held, b""
+        if held and not self.transport.is_closing():
             self._parse(held, self._held_pos)
         if self._refusing:
             if self._responding():
