@@ -118,9 +118,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         """Count the bytes of each request head before the parser sees them.
 
         Pipelined requests share a read, so the parser gets it in pieces whose bounds are
-        known: a head up to its end (when it ends within the limit), a body a slice at a
-        time. Where a request ends within a piece, what follows it in the piece is counted
-        as the next head's (`_count_after`).
+        known: a head up to its end (when it ends within the limit), a body up to where it
+        can end (`_body_piece`). Where a request ends within a piece, what follows it in the
+        piece is counted as the next head's (`_count_after`).
         """
         if self._refusing or (self._switch_refused and not self._upgrade_body_left):
             self.flow.pause_reading()  # read nothing more on this connection
@@ -313,8 +313,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _reading_resumed(self) -> None:
         """Reading starts again (`_ReadingFlow`): a request read in part is timed again, for
-        the time it had left; held bytes stay untimed until they are parsed."""
-        if self._request_timer is not None or self._held or self._refusing:
+        the time it had left (never while bytes are held: `_ReadingFlow` keeps reading paused
+        then, and they are timed once parsed)."""
+        if self._request_timer is not None or self._refusing:
             return
         if self._switch_refused and not self._upgrade_body_left:  # nothing more is read
             return
