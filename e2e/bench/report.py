@@ -268,27 +268,6 @@ are single wrk runs on the same machine, so approximate.
    - The price, not measured here (no case shares main-api's core with another process): on
      a CPU busy with other processes' work, a woken thread waits for the running one's
      slice, about one slice per runnable task ahead of it, at each handoff.
-12. Each response in one write (`kontaxa_common.server._CoalescingTransport`, the services
-   and the ceiling alike). uvicorn writes a response's head and its body in two
-   `transport.write` calls: two send() calls into the kernel's TCP path, two segments, and
-   a client woken for the head only to wait for the rest. py-spy on main-api under case 6
-   put 10 % of its samples in those two calls. Now a write waits until the next one in the
-   same turn of the event loop, or the turn's end, and the two go out together (aiohttp's
-   server and client do the same, aio-libs/aiohttp#10991).
-   - Side by side (2026-12-04 13:55 UTC, 4 rounds alternating, copies of one stack's
-     services and of the ceiling with the change switched off by a temporary setting, not
-     kept; medians of the 4 rounds), change against before: the ceiling 11,370 against
-     8,772 requests/s (88 against 117 µs of CPU per request), aux-service `/version` 8,406
-     against 5,685 (119 against 175 µs), a cached read 6,981 against 5,330 (143 against
-     189 µs), case 6 3,127 against 2,962 (478 against 519 µs, both services). A first run,
-     the ceiling alone: 83 against 116 µs.
-   - Every case gains, but the ceiling, which does little else, gains a larger share of its
-     time than the cases with more work per request, so the ratios to it do not rise with
-     the throughput: in that run 2/1 was 0.70 against 0.74, 4/1 0.64 against 0.62, 6/1
-     0.29 against 0.34 (CPU ratios 0.74 against 0.67 and 0.61 against 0.62). The full run
-     of 14:02 UTC, the first with the change, gave 2/1 0.70, 4/1 0.60 and 6/1 0.35; case 6
-     served 3,464 requests/s and case 3 3,764, against 2,291 and 2,795 in the full run of
-     11:12 UTC on an idle machine.
 
 ### The tail of cases 3 and 6: full garbage collections, now frozen out
 
@@ -348,9 +327,7 @@ full run of 2026-12-04 01:05 UTC gave 2/1 0.73 and 4/1 0.64, the one of 02:55 UT
 0.54 (its rounds 0.59 to 0.75 and 0.40 to 0.69, load average 2.0 after it), and the one of
 11:12 UTC, on an idle machine (load average 0.0 before it) and with the server's pipelining
 and upgrade limits in, 0.74 and 0.63 (rounds 0.65 to 0.81 and 0.50 to 0.87); point 11's
-policy is not the cause (side by side there, the same ratios under either policy). The
-run of 14:02 UTC, the first with point 12, gave 0.70 and 0.60 (rounds 0.67 to 0.78 and
-0.54 to 0.63): every case faster, the ceiling most (point 12). What is
+policy is not the cause (side by side there, the same ratios under either policy). What is
 left per request is uvicorn's and
 Starlette's, FastAPI's request handling (its dependency solving, which runs for a route
 without parameters too; four reads of OpenTelemetry's context a request, telemetry off or
@@ -360,8 +337,7 @@ Why case 6 stays below 0.40 of the ceiling: the ceiling is one FastAPI hop that 
 constant; case 6 is two hops and a client call, and with the services pinned a core each,
 main-api's core (its event loop and pyreqwest's runtime thread) sets the pace. 6/1 was 0.36
 (the median of the rounds' ratios, 0.22 to 0.38) in the full run of 2026-12-04 02:55 UTC and
-0.35 (0.25 to 0.40) in the one of 11:12 UTC, and 0.35 (0.24 to 0.41) in the one of 14:02
-UTC, with point 12; the run before point 11, at 01:05 UTC, gave
+0.35 (0.25 to 0.40) in the one of 11:12 UTC; the run before point 11, at 01:05 UTC, gave
 0.28, but between runs the machine moves these ratios as much (6-normal, the policy off,
 gave 0.24 in the 02:55 run), so the side-by-side ratios of point 11 are the measure of the
 change. For 0.40, main-api would have to spend at most 2.5 times the ceiling's time per
@@ -369,8 +345,7 @@ request. What stands in the way is still the client (points 7 and 11): in the sa
 the same main-api with the replaced hand-written client reached 0.42 and 0.37, and side by
 side pyreqwest served 0.81 to 0.85 of its requests (02:55) and 0.85, 0.70 to 1.00 over the
 rounds (11:12: the two equal in two rounds, pyreqwest behind in three, as the machine moved
-case 6 between about 3,000 and 2,000 requests/s; 14:02: 0.85, 0.68 to 0.95, the replaced
-client's 6/1 0.39). The rest of main-api's time is the same
+case 6 between about 3,000 and 2,000 requests/s). The rest of main-api's time is the same
 FastAPI and middleware work as aux-service's, plus validating aux-service's reply and
 serialising its own.
 """
