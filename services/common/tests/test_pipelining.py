@@ -1,6 +1,5 @@
 """BoundedHttpToolsProtocol driven in process: its queue of pipelined requests, its timer
-while reading is paused, its head count across reads, upgrade requests with a body, and
-how its answers are written (a response's head with its body).
+while reading is paused, its head count across reads, upgrade requests with a body.
 
 The protocol is uvicorn's own, on a running event loop, with a transport that records what
 is written (the stand-in for a socket: what is asserted is the protocol's queue, which no
@@ -17,7 +16,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from kontaxa_common.server import BoundedHttpToolsProtocol, _CoalescingTransport
+from kontaxa_common.server import BoundedHttpToolsProtocol
 
 GET = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
 GET_WITH_A_BODY = b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx"
@@ -33,14 +32,12 @@ class RecordingTransport(asyncio.Transport):
     def __init__(self) -> None:
         super().__init__()
         self.written = bytearray()
-        self.writes: list[bytes] = []  # each write, as the socket would get it
         self.closed = False
         self.reading = True
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not self.closed:  # as a socket's: nothing goes out once it is closed
             self.written += data
-            self.writes.append(bytes(data))
 
     def is_closing(self) -> bool:
         return self.closed
@@ -460,104 +457,5 @@ def test_held_bytes_stay_one_read_while_apps_read_their_bodies() -> None:
             assert protocol._held
             assert not transport.reading
         assert await _answered(transport, 40) == [200] * 40
-
-    asyncio.run(main())
-
-
-class Streamed:
-    """An ASGI app that sends its head, then its body once `go` is set."""
-
-    def __init__(self) -> None:
-        self.go = asyncio.Event()
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await self.go.wait()
-        await send({"type": "http.response.body", "body": b"late"})
-
-
-def test_a_response_s_head_and_body_go_out_in_one_write() -> None:
-    """uvicorn writes a head and its body in two writes (two send() calls, two segments);
-    an app that sends both at once has them written once, pipelined answers in order."""
-
-    async def main() -> None:
-        protocol, transport = _connection(BodyLength())
-        protocol.data_received(GET + POST + GET)
-        assert await _answered(transport, 3) == [200, 200, 200]
-        await asyncio.sleep(0.01)
-        assert len(transport.writes) == 3
-        for write, body in zip(transport.writes, (b"body=0", b"body=5", b"body=0"), strict=True):
-            assert write.startswith(b"HTTP/1.1 200 OK\r\n")
-            assert write.endswith(b"\r\n\r\n6\r\n" + body + b"\r\n0\r\n\r\n")
-
-    asyncio.run(main())
-
-
-def test_a_head_sent_alone_goes_out_in_the_same_turn_of_the_loop() -> None:
-    """A streamed response's head is not kept until its body: it goes out at the end of the
-    loop's turn, and the body after it when the app sends it."""
-
-    async def main() -> None:
-        app = Streamed()
-        protocol, transport = _connection(app)
-        protocol.data_received(GET)
-        for _ in range(3):  # the app's task starts, sends its head; the turn ends
-            await asyncio.sleep(0)
-        assert transport.statuses() == [200]
-        assert b"late" not in transport.written
-        app.go.set()
-        for _ in range(50):
-            if transport.written.endswith(b"late\r\n0\r\n\r\n"):
-                break
-            await asyncio.sleep(0.001)
-        assert transport.written.endswith(b"4\r\nlate\r\n0\r\n\r\n")
-
-    asyncio.run(main())
-
-
-def test_a_waiting_write_goes_out_before_the_connection_closes() -> None:
-    """A HEAD request with `Connection: close` gets its head, then the close, in one turn:
-    the head is written first (the transport takes nothing once closed)."""
-
-    async def main() -> None:
-        protocol, transport = _connection(BodyLength())
-        protocol.data_received(b"HEAD /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        for _ in range(200):
-            if transport.closed:
-                break
-            await asyncio.sleep(0.001)
-        assert transport.closed
-        assert transport.statuses() == [200]
-
-    asyncio.run(main())
-
-
-class RefusesWritesOnceClosed(RecordingTransport):
-    """As uvloop's transport: a write once the connection is gone raises."""
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        if self.closed:
-            raise RuntimeError("unable to perform operation: the handler is closed")
-        super().write(data)
-
-
-def test_a_write_waiting_when_the_client_goes_is_dropped_quietly() -> None:
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        errors: list[dict[str, Any]] = []
-        loop.set_exception_handler(lambda _loop, context: errors.append(context))
-        socket = RefusesWritesOnceClosed()
-        transport = _CoalescingTransport(socket, loop)
-        transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
-        socket.close()  # the client reset the connection in the same turn
-        await asyncio.sleep(0.01)
-        assert errors == []
-        assert socket.writes == []
-        buffer = bytearray(b"first")
-        transport = _CoalescingTransport(RecordingTransport(), loop)
-        transport.write(buffer)
-        buffer[:] = b"xxxxx"  # its writer reuses the buffer: what was written is kept
-        await asyncio.sleep(0.01)
-        assert transport._transport.writes == [b"first"]  # type: ignore[attr-defined]
 
     asyncio.run(main())

@@ -37,7 +37,7 @@ import gc
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import uvicorn
@@ -80,92 +80,6 @@ class _ReadingFlow(FlowControl):
             self._protocol._reading_resumed()
 
 
-class _CoalescingTransport(asyncio.Transport):
-    """A connection's transport that sends a response's head with its body, in one write.
-
-    uvicorn writes a response's head and its body in two `transport.write` calls: two
-    send() calls, two TCP segments, and a client woken for the head only to wait for the
-    rest. Here a write waits until the next one in the same turn of the event loop (the
-    body follows its head there when the app sends both at once, as Starlette's responses
-    do), and the two go out in one `writelines`; a write no other follows goes out at the
-    end of the turn (`call_soon`), so a streamed response's head never waits for its first
-    chunk. At most one write waits, and `close` sends it first. On a minimal app that took
-    the server's CPU per request from 116 to 83 µs (docs/performance.md, point 12).
-    Everything else is the socket's transport's.
-    """
-
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__()
-        self._transport = transport
-        self._loop = loop
-        self._waiting: bytes | None = None
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        waiting = self._waiting
-        if waiting is not None:
-            self._waiting = None
-            self._transport.writelines((waiting, data))
-            return
-        self._waiting = bytes(data)  # a copy of a buffer its writer may change
-        self._loop.call_soon(self._send_waiting)
-
-    def _send_waiting(self) -> None:
-        waiting = self._waiting
-        if waiting is not None:
-            self._waiting = None
-            if not self._transport.is_closing():  # the client has gone since the write
-                self._transport.write(waiting)
-
-    def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview]) -> None:
-        self.write(b"".join(list_of_data))
-
-    def close(self) -> None:
-        self._send_waiting()
-        self._transport.close()
-
-    def abort(self) -> None:
-        self._waiting = None
-        self._transport.abort()
-
-    def is_closing(self) -> bool:
-        return self._transport.is_closing()
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return self._transport.get_extra_info(name, default)
-
-    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        self._transport.set_protocol(protocol)
-
-    def get_protocol(self) -> asyncio.BaseProtocol:
-        return self._transport.get_protocol()
-
-    def is_reading(self) -> bool:
-        return self._transport.is_reading()
-
-    def pause_reading(self) -> None:
-        self._transport.pause_reading()
-
-    def resume_reading(self) -> None:
-        self._transport.resume_reading()
-
-    def get_write_buffer_size(self) -> int:
-        waiting = self._waiting
-        return self._transport.get_write_buffer_size() + (len(waiting) if waiting else 0)
-
-    def get_write_buffer_limits(self) -> tuple[int, int]:
-        return self._transport.get_write_buffer_limits()
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        self._transport.set_write_buffer_limits(high, low)
-
-    def can_write_eof(self) -> bool:
-        return self._transport.can_write_eof()
-
-    def write_eof(self) -> None:
-        self._send_waiting()
-        self._transport.write_eof()
-
-
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the request head bounded in size, and the request
     (head and body) in time."""
@@ -180,7 +94,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Start the request timer: a connection that sends no complete request in time is
         closed."""
-        super().connection_made(_CoalescingTransport(transport, self.loop))
+        super().connection_made(transport)
         self.flow = _ReadingFlow(transport, self)
         self._head_bytes = 0
         self._in_head = True
