@@ -269,6 +269,31 @@ are single wrk runs on the same machine, so approximate.
      a CPU busy with other processes' work, a woken thread waits for the running one's
      slice, about one slice per runnable task ahead of it, at each handoff.
 
+Measured and not kept: changes to how responses are written.
+- A response's head and body in one write. uvicorn writes them in two `transport.write`
+  calls, and py-spy on main-api under case 6 put 10 % of its samples in those two calls. A
+  wrapper of the connection's transport that held a head announcing its length until the
+  body's write and sent both in one `writelines` took the ceiling from 3.0 to 2.0 system
+  calls per request (`strace -c` under wrk: one `writev` for two `write`), but not its CPU
+  per request: copies of the ceiling with and without it, side by side in 8 alternating
+  rounds (2026-12-04 14:57 UTC), used 132 to 159 µs against 116 to 159 µs (commit
+  `7c7ba67`, reverted, with the report of `39fcc80` that credited it with the gain below).
+- Every write deferred to the end of the event loop's turn. This one is large: the ceiling
+  used 76 to 87 µs of CPU per request against 116 to 129 µs, and served 11,460 to 13,088
+  requests/s against 7,710 to 8,563 (6 alternating rounds, 2026-12-04 15:10 UTC); in a run
+  on copies of one stack, aux-service `/version` 111 to 132 µs against 139 to 195, case 6
+  406 to 531 µs against 485 to 554 (both services). The system calls per request are the
+  same (one write, one read). The cause is the load generator's wake-ups: wrk, on the other
+  core, slept and was woken 0.99 times per request when each response went out as it was
+  made, and 0.065 times when the turn's responses went out together; waking a sleeping
+  task on another CPU (in this VM, an inter-processor interrupt, a VM exit) is charged to
+  the process that wakes it, here the server. So it is a gain where callers share the host
+  (a sidecar proxy, a node-local client, main-api and aux-service on one node), not for a
+  remote caller, and its price is latency: a response made early in a turn waits for the
+  turn's other work (under case 1's load, up to about 32 requests). The ceiling gains the
+  most, so 2/1 and 6/1 fall (0.70 against 0.74 and 0.29 against 0.34 in that run). Not kept:
+  the trade and the ratios' meaning are the owner's to choose.
+
 ### The tail of cases 3 and 6: full garbage collections, now frozen out
 
 Before, main-api's p99 was 3 to 4.4 times its p50 in cases 3 and 6 (aux-service's 1.2 to
