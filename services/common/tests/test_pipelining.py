@@ -459,3 +459,39 @@ def test_held_bytes_stay_one_read_while_apps_read_their_bodies() -> None:
         assert await _answered(transport, 40) == [200] * 40
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 40_000 + b"\r\n\r\n", 431),
+        (b"NOT HTTP AT ALL\r\n\r\n", 400),
+        (
+            b"POST /health HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+            400,
+        ),
+    ],
+    ids=["head-too-large", "malformed-head", "chunked-upgrade"],
+)
+def test_the_server_s_own_refusals_carry_the_date_as_every_answer(
+    request_bytes: bytes, status: int
+) -> None:
+    """uvicorn's default headers (its `date`, refreshed each second) are on the refusals the
+    server writes itself, after an answer that has them too (RFC 9110, 6.6.1: an origin
+    server with a clock sends Date on every 4xx)."""
+
+    async def main() -> None:
+        protocol, transport = _connection(BodyLength())
+        date = (b"date", b"Fri, 04 Dec 2026 15:00:00 GMT")
+        protocol.server_state.default_headers = [date]
+        protocol.data_received(GET + request_bytes)
+        assert await _answered(transport, 2) == [200, status]
+        refusal = bytes(transport.written[transport.written.rindex(b"HTTP/1.1 %d" % status) :])
+        assert b"\r\ndate: Fri, 04 Dec 2026 15:00:00 GMT\r\n" in refusal
+        head, text = refusal.split(b"\r\n\r\n", 1)
+        assert b"\r\ncontent-length: %d\r\n" % len(text) in head + b"\r\n"
+        assert head.endswith(b"\r\nconnection: close")
+        assert transport.closed
+
+    asyncio.run(main())

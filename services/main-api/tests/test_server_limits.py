@@ -221,6 +221,10 @@ def test_a_head_over_the_limit_is_refused_wherever_it_starts_in_a_read(main_api:
         # The server's own refusal, before the parser read the head (not the app's 431,
         # which comes after the whole head was parsed).
         assert replies.endswith(b"request head is too large\r\n"), replies[-200:]
+        # With the `date` every answer of an origin server with a clock carries (RFC 9110,
+        # 6.6.1), as the answers before it.
+        refusal = replies[replies.rindex(b"HTTP/1.1 431") :]
+        assert re.search(rb"\r\ndate: \w{3}, \d{2} \w{3} \d{4} [\d:]{8} GMT\r\n", refusal)
 
 
 # A request asking to switch protocols, with a body that reads as a request of its own.

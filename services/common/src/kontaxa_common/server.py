@@ -51,10 +51,11 @@ from kontaxa_common.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
 
-_TOO_LARGE = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-    b"content-type: text/plain; charset=utf-8\r\ncontent-length: 27\r\nconnection: close\r\n\r\n"
-    b"request head is too large\r\n"
+# A refusal the server writes itself (`_refusal_bytes`): its status line and its text.
+_Refusal = tuple[bytes, bytes]
+_TOO_LARGE: _Refusal = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n",
+    b"request head is too large\r\n",
 )
 
 
@@ -361,7 +362,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         cycle = self.cycle
         return bool(self.pipeline) or (cycle is not None and not cycle.response_complete)
 
-    def _refuse(self, reply: bytes = _TOO_LARGE) -> None:
+    def _refuse(self, reply: _Refusal = _TOO_LARGE) -> None:
         """`reply` (431) and close, after the responses to the requests before this one
         (pipelined on the connection): a client reads replies in order, so an earlier 431
         would read as the answer to an earlier request. Nothing more is read meanwhile."""
@@ -375,7 +376,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _send_refusal(self) -> None:
         if not self.transport.is_closing():
-            self.transport.write(self._refusal)
+            status_line, text = self._refusal
+            headers = self.server_state.default_headers  # its `date`, as on every answer
+            self.transport.write(_refusal_bytes(status_line, text, headers))
             self.transport.close()
 
     def send_400_response(self, msg: str) -> None:
@@ -394,13 +397,22 @@ _CHUNKED_UPGRADE = (
 )
 
 
-def _bad_request(msg: str) -> bytes:
-    """A 400 with `msg`, closing the connection."""
-    body = msg.encode("ascii")
-    return (
-        b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n"
-        b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body) + body
+def _bad_request(msg: str) -> _Refusal:
+    """A 400 with `msg`."""
+    return b"HTTP/1.1 400 Bad Request\r\n", msg.encode("ascii")
+
+
+def _refusal_bytes(status_line: bytes, text: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
+    """A refusal as uvicorn writes its own 400: `headers` (uvicorn's default headers: the
+    `date` it refreshes each second), then the text's, closing the connection."""
+    head = [status_line]
+    for name, value in headers:
+        head += [name, b": ", value, b"\r\n"]
+    head.append(
+        b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
+        b"connection: close\r\n\r\n" % len(text)
     )
+    return b"".join(head) + text
 
 
 def protocol_for(settings: ServiceSettings) -> type[BoundedHttpToolsProtocol]:
