@@ -181,6 +181,77 @@ def test_the_same_failure_from_an_empty_emulator_is_called_a_conflict(
     assert "conflict in the configuration itself" in err
 
 
+def _apply_error(address: str) -> str:
+    """The end of Terraform's output for a create the emulator already held (as in CI)."""
+    return (
+        "Error: creating IAM Role (kontaxa-grafana): operation error IAM: CreateRole, https "
+        "response error StatusCode: 409, RequestID: r, EntityAlreadyExists: Role with name "
+        f"kontaxa-grafana already exists.\n\n  with {address},\n  on ../../modules/irsa/main.tf "
+        'line 32, in resource "aws_iam_role" "this":\n  32: resource "aws_iam_role" "this" {'
+    )
+
+
+def _attempts(tails: list[str], attempts: list[int]) -> Callable[[], str]:
+    """A bring-up that fails with each of `tails` in turn, then succeeds."""
+
+    def attempt() -> str:
+        attempts.append(len(attempts) + 1)
+        if len(attempts) <= len(tails):
+            tail = tails[len(attempts) - 1]
+            raise StepFailed("terraform apply", "exit status 1", ["terraform"], None, tail)
+        return "up"
+
+    return attempt
+
+
+def test_a_create_resent_on_another_resource_each_time_is_tried_a_third_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A loaded machine once resent a create in two bring-ups in a row, on two resources
+    (CI, 2026-12-04: the grafana role, then the cluster's OIDC provider): no conflict of the
+    configuration's own, so a third bring-up from an empty emulator is made."""
+    runtime = _runtime(tmp_path / "stack")
+    attempts: list[int] = []
+    bring_up = _attempts(
+        [
+            _apply_error("module.platform.module.grafana_irsa.aws_iam_role.this"),
+            _apply_error("module.platform.module.eks.aws_iam_openid_connect_provider.this[0]"),
+        ],
+        attempts,
+    )
+    assert runtime._again_if_resent(bring_up, bring_up) == "up"
+    assert attempts == [1, 2, 3]
+    assert capsys.readouterr().err.count("once more from nothing") == 2
+
+
+def test_the_same_resource_failing_twice_is_called_a_conflict(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runtime = _runtime(tmp_path / "stack")
+    attempts: list[int] = []
+    role = _apply_error("module.platform.module.grafana_irsa.aws_iam_role.this")
+    bring_up = _attempts([role, role], attempts)
+    with pytest.raises(StepFailed, match="terraform apply"):
+        runtime._again_if_resent(bring_up, bring_up)
+    assert attempts == [1, 2]
+    assert "conflict in the configuration itself" in capsys.readouterr().err
+
+
+def test_creates_resent_in_every_bring_up_stop_after_the_last_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runtime = _runtime(tmp_path / "stack")
+    attempts: list[int] = []
+    tails = [_apply_error(f"module.platform.aws_iam_role.r{n}") for n in range(5)]
+    bring_up = _attempts(tails, attempts)
+    with pytest.raises(StepFailed, match="terraform apply"):
+        runtime._again_if_resent(bring_up, bring_up)
+    assert attempts == [1, 2, 3]  # the first and AGAIN_AT_MOST more
+    err = capsys.readouterr().err
+    assert "too busy for the emulator" in err
+    assert "conflict in the configuration itself" not in err
+
+
 def test_any_other_apply_failure_is_not_retried(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -254,3 +254,20 @@ def test_a_create_resent_by_the_aws_sdk_is_told_by_message_or_code(tail: str, re
     )
     # Only the apply is ever done again.
     assert not terraform.duplicated_by_a_retry(StepFailed("terraform init", "exit 1", tail=tail))
+
+
+def test_the_resources_an_apply_s_errors_name_are_read_from_its_tail() -> None:
+    """Terraform names each failed resource in a `with <address>,` line under its error."""
+    tail = (
+        "Error: creating IAM OIDC Provider: EntityAlreadyExists: Unknown\n\n"
+        "  with module.platform.module.eks.aws_iam_openid_connect_provider.this[0],\n"
+        '  on ../../modules/eks/main.tf line 103, in resource "x" "this":\n\n'
+        "Error: creating IAM Role (r): EntityAlreadyExists: Role with name r already exists.\n\n"
+        '  with module.platform.module.grafana_irsa.aws_iam_role.this["a b"],\n'
+    )
+    failure = StepFailed("terraform apply", "exit 1", tail=tail)
+    assert terraform.failed_resources(failure) == {
+        "module.platform.module.eks.aws_iam_openid_connect_provider.this[0]",
+        'module.platform.module.grafana_irsa.aws_iam_role.this["a b"]',
+    }
+    assert terraform.failed_resources(StepFailed("terraform apply", "exit 1", tail="x")) == set()

@@ -48,6 +48,14 @@ SAME_CONFLICT = (
     "terraform apply failed the same way again, on an empty emulator: most likely a conflict "
     "in the configuration itself (two resources of one name), not a create sent twice"
 )
+RESENT_EACH_TIME = (
+    "terraform apply met a create sent again on each empty emulator, a different one each "
+    "time: the machine is too busy for the emulator to answer in time; try again when it is "
+    "less loaded"
+)
+# Bring-ups from an empty emulator after a create the AWS SDK sent twice (each such failure
+# names another resource; the same resource twice is the configuration's own conflict).
+AGAIN_AT_MOST = 2
 
 
 # Every port free_port has handed out in this process. A port is free when chosen but taken
@@ -190,21 +198,33 @@ class ProcessRuntime:
 
     def _again_if_resent(self, attempt: Callable[[], T], again: Callable[[], T]) -> T:
         """`attempt`; when its apply met a create the AWS SDK sent twice (the emulator started
-        empty already held it), `again` once, from an empty emulator. Any other failure is
-        raised as it is, and so is `again`'s, said to be a conflict of the configuration's
-        own when it is the same kind."""
+        empty already held it), `again`, from an empty emulator, up to AGAIN_AT_MOST times
+        while each failure names resources none before it did. Any other failure is raised as
+        it is; a failure on a resource that failed before (or on none named) is said to be a
+        conflict of the configuration's own."""
         try:
             return attempt()
         except StepFailed as failure:
             if self.executor.dry_run or not terraform.duplicated_by_a_retry(failure):
                 raise
+            failed = terraform.failed_resources(failure)
             console.note(RETRIED_CREATE)
-        try:
-            return again()
-        except StepFailed as failure:
-            if terraform.duplicated_by_a_retry(failure):  # an empty emulator cannot hold it
-                console.note(SAME_CONFLICT)
-            raise
+        for time_again in range(1, AGAIN_AT_MOST + 1):
+            try:
+                return again()
+            except StepFailed as failure:
+                if not terraform.duplicated_by_a_retry(failure):
+                    raise
+                now = terraform.failed_resources(failure)
+                if not now or now & failed:  # an empty emulator cannot hold it
+                    console.note(SAME_CONFLICT)
+                    raise
+                if time_again == AGAIN_AT_MOST:
+                    console.note(RESENT_EACH_TIME)
+                    raise
+                failed |= now
+                console.note(RETRIED_CREATE)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _bring_up(self) -> State:
         """Emulator, Terraform, workloads, from nothing; on failure, stop what was started.

@@ -227,11 +227,21 @@ def duplicated_by_a_retry(failure: StepFailed) -> bool:
     a subnet's CIDR overlapping its own twin's, in another that day, the four subnets' CIDRs
     being disjoint, as hashicorp/terraform#7516 saw on AWS itself; as Resource.AlreadyAssociated
     on CreateNatGateway, its Elastic IP taken by its twin, in a fresh clone's test run the same
-    day). Told by the message or the error code (`...AlreadyExists...`,
+    day; on CreateRole and then on CreateOpenIDConnectProvider in two bring-ups in a row, in a
+    full test run later that day). Told by the message or the error code (`...AlreadyExists...`,
     `BucketAlreadyOwnedByYou`, `InvalidSubnet.Conflict`, `Resource.AlreadyAssociated`).
     Nothing else is retried.
     """
     return failure.step == "terraform apply" and bool(_ALREADY_THERE.search(failure.tail))
+
+
+_FAILED_RESOURCE = re.compile(r"^\s*with (\S.*),$", re.MULTILINE)
+
+
+def failed_resources(failure: StepFailed) -> frozenset[str]:
+    """The addresses of the resources an apply's errors name (Terraform's `with <address>,`
+    line under each error, in the failure's tail); empty when none is named."""
+    return frozenset(_FAILED_RESOURCE.findall(failure.tail))
 
 
 def apply(
