@@ -202,27 +202,21 @@ class ProcessRuntime:
         while each failure names resources none before it did. Any other failure is raised as
         it is; a failure on a resource that failed before (or on none named) is said to be a
         conflict of the configuration's own."""
-        try:
-            return attempt()
-        except StepFailed as failure:
-            if self.executor.dry_run or not terraform.duplicated_by_a_retry(failure):
-                raise
-            failed = terraform.failed_resources(failure)
-            console.note(RETRIED_CREATE)
-        for time_again in range(1, AGAIN_AT_MOST + 1):
+        run, failed = attempt, None  # what the failures so far named (None: none failed yet)
+        for agains_left in range(AGAIN_AT_MOST, -1, -1):
             try:
-                return again()
+                return run()
             except StepFailed as failure:
-                if not terraform.duplicated_by_a_retry(failure):
+                if self.executor.dry_run or not terraform.duplicated_by_a_retry(failure):
                     raise
                 now = terraform.failed_resources(failure)
-                if not now or now & failed:  # an empty emulator cannot hold it
+                if failed is not None and (not now or now & failed):  # an empty one had it
                     console.note(SAME_CONFLICT)
                     raise
-                if time_again == AGAIN_AT_MOST:
+                if not agains_left:
                     console.note(RESENT_EACH_TIME)
                     raise
-                failed |= now
+                run, failed = again, (failed or frozenset()) | now
                 console.note(RETRIED_CREATE)
         raise AssertionError("unreachable")  # pragma: no cover
 

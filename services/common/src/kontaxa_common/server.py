@@ -44,19 +44,16 @@ import uvicorn
 from prometheus_client import make_asgi_app
 from uvicorn.importer import import_from_string
 from uvicorn.protocols.http.flow_control import FlowControl
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from kontaxa_common.metrics import Metrics
 from kontaxa_common.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
 
-# A refusal the server writes itself (`_refusal_bytes`): its status line and its text.
-_Refusal = tuple[bytes, bytes]
-_TOO_LARGE: _Refusal = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\n",
-    b"request head is too large\r\n",
-)
+# A refusal the server writes itself (`_refusal_bytes`): its status and its text.
+_Refusal = tuple[int, bytes]
+_TOO_LARGE: _Refusal = (431, b"request head is too large\r\n")
 
 
 class _ReadingFlow(FlowControl):
@@ -376,9 +373,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _send_refusal(self) -> None:
         if not self.transport.is_closing():
-            status_line, text = self._refusal
+            status, text = self._refusal
             headers = self.server_state.default_headers  # its `date`, as on every answer
-            self.transport.write(_refusal_bytes(status_line, text, headers))
+            self.transport.write(_refusal_bytes(status, text, headers))
             self.transport.close()
 
     def send_400_response(self, msg: str) -> None:
@@ -399,13 +396,14 @@ _CHUNKED_UPGRADE = (
 
 def _bad_request(msg: str) -> _Refusal:
     """A 400 with `msg`."""
-    return b"HTTP/1.1 400 Bad Request\r\n", msg.encode("ascii")
+    return 400, msg.encode("ascii")
 
 
-def _refusal_bytes(status_line: bytes, text: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
-    """A refusal as uvicorn writes its own 400: `headers` (uvicorn's default headers: the
-    `date` it refreshes each second), then the text's, closing the connection."""
-    head = [status_line]
+def _refusal_bytes(status: int, text: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
+    """A refusal as uvicorn writes its own 400: its status line, `headers` (uvicorn's
+    default headers: the `date` it refreshes each second), then the text's, closing the
+    connection."""
+    head = [STATUS_LINE[status]]
     for name, value in headers:
         head += [name, b": ", value, b"\r\n"]
     head.append(
