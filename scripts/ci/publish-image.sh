@@ -54,25 +54,31 @@ if [[ -z "${ECR_REGISTRY:-}" ]]; then
   ECR_REGISTRY="$account.dkr.ecr.$AWS_REGION.amazonaws.com"
 fi
 
-# Immutable tags: when the image is already there, this run has nothing to push.
-already_pushed() { # <repository>
+# Immutable tags: a tag already in ECR is left alone, each tag checked on its own (golden pushes
+# two, and a run that dies between them must push the missing one when it is run again).
+already_pushed() { # <repository> <tag>
   local count
   if [[ "$DRY_RUN" == "1" ]]; then
-    run "$AWS" ecr batch-get-image --repository-name "$1" --image-ids "imageTag=$IMAGE_TAG" --query 'length(images)' --output text
+    run "$AWS" ecr batch-get-image --repository-name "$1" --image-ids "imageTag=$2" --query 'length(images)' --output text
     return 1
   fi
-  count="$("$AWS" ecr batch-get-image --repository-name "$1" --image-ids "imageTag=$IMAGE_TAG" \
+  count="$("$AWS" ecr batch-get-image --repository-name "$1" --image-ids "imageTag=$2" \
     --query 'length(images)' --output text)"
   [[ "$count" != "0" ]]
 }
 
-pending=()
+pending=() # "<repository>:<tag>" still to push
 for repository in "${repositories[@]}"; do
-  if already_pushed "$repository"; then
-    log "$ECR_REGISTRY/$repository:$IMAGE_TAG is already in ECR: nothing to push"
-  else
-    pending+=("$repository")
-  fi
+  tags=("$IMAGE_TAG")
+  # The builder stage (uv, build tools) is what service builds start from.
+  [[ "$target" == "golden" ]] && tags+=("$IMAGE_TAG-builder")
+  for tag in "${tags[@]}"; do
+    if already_pushed "$repository" "$tag"; then
+      log "$ECR_REGISTRY/$repository:$tag is already in ECR: nothing to push"
+    else
+      pending+=("$repository:$tag")
+    fi
+  done
 done
 
 # The image the kind e2e tested, loaded from its archive; its ID must be the one recorded
@@ -98,7 +104,7 @@ if (( ${#pending[@]} > 0 )); then
   if [[ -n "${TESTED_IMAGE_DIR:-}" ]]; then
     [[ "$target" != "golden" ]] || die "TESTED_IMAGE_DIR is for service images, not golden"
     require_docker
-    source_ref="$(load_tested_image "${pending[0]}")"
+    source_ref="$(load_tested_image "${pending[0]%%:*}")"
   elif [[ "$target" == "golden" ]]; then
     "$IMAGES_DIR/build.sh" golden
   else
@@ -113,15 +119,10 @@ if (( ${#pending[@]} > 0 )); then
     "$AWS" ecr get-login-password --region "$AWS_REGION" |
       "$DOCKER" login --username AWS --password-stdin "$ECR_REGISTRY"
   fi
-  for repository in "${pending[@]}"; do
-    tags=("$IMAGE_TAG")
-    # The builder stage (uv, build tools) is what service builds start from.
-    [[ "$target" == "golden" ]] && tags+=("$IMAGE_TAG-builder")
-    for tag in "${tags[@]}"; do
-      run "$DOCKER" tag "${source_ref:-$repository:$tag}" "$ECR_REGISTRY/$repository:$tag"
-      run "$DOCKER" push "$ECR_REGISTRY/$repository:$tag"
-      log "pushed $ECR_REGISTRY/$repository:$tag"
-    done
+  for image in "${pending[@]}"; do
+    run "$DOCKER" tag "${source_ref:-$image}" "$ECR_REGISTRY/$image"
+    run "$DOCKER" push "$ECR_REGISTRY/$image"
+    log "pushed $ECR_REGISTRY/$image"
   done
 fi
 

@@ -55,7 +55,8 @@ def tools(tmp_path: Path) -> Tools:
     # two writes each would interleave their lines.
     record = f'line=$(printf "%q " "$(basename "$0")" "$@"); echo "$line" >>{log}\n'
     bin_dir = tmp_path / "bin"
-    # aws: the account, how many images carry the tag ($IMAGES_IN_ECR, default 0), its digest.
+    # aws: the account, how many images carry the tag ($IMAGES_IN_ECR, default 0; 1 for the tags
+    # named in $TAGS_IN_ECR), its digest.
     fake_command(
         bin_dir,
         "aws",
@@ -65,7 +66,12 @@ case "$1 $2" in
   "sts get-caller-identity") echo 123456789012 ;;
   "ecr batch-get-image")
     case "$*" in
-      *"length(images)"*) echo "${IMAGES_IN_ECR:-0}" ;;
+      *"length(images)"*)
+        count="${IMAGES_IN_ECR:-0}"
+        for tag in ${TAGS_IN_ECR:-}; do
+          for arg in "$@"; do [ "$arg" = "imageTag=$tag" ] && count=1; done
+        done
+        echo "$count" ;;
       *imageDigest*) echo "${ECR_DIGEST-$FAKE_DIGEST}" ;;
     esac ;;
   "ecr get-login-password") echo not-a-password ;;
@@ -149,6 +155,21 @@ def test_publish_golden_gets_a_dated_tag_and_its_builder_stage(tools: Tools) -> 
         f"{REGISTRY}/kontox-goldenimage:{SHA}-{today}",
         f"{REGISTRY}/kontox-goldenimage:{SHA}-{today}-builder",
     ]
+
+
+@pytest.mark.parametrize("there", ["main", "builder"])
+def test_publish_golden_pushes_the_one_of_its_two_tags_a_died_run_left_out(
+    tools: Tools, there: str
+) -> None:
+    """A run that died between the two pushes left one tag: a re-run pushes the other (the
+    repositories are immutable, so pushing the one there again would fail)."""
+    today = dt.datetime.now(dt.UTC).strftime("%Y%m%d")
+    tags = {"main": f"{SHA}-{today}", "builder": f"{SHA}-{today}-builder"}
+    result = run([PUBLISH, "golden"], env={**tools.env, "TAGS_IN_ECR": tags[there]})
+    assert result.returncode == 0, output_of(result)
+    assert f"kontox-goldenimage:{tags[there]} is already in ECR" in result.stderr
+    missing = tags["builder" if there == "main" else "main"]
+    assert _pushes(tools) == [f"{REGISTRY}/kontox-goldenimage:{missing}"]
 
 
 @pytest.mark.parametrize(
