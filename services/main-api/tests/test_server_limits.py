@@ -206,6 +206,15 @@ def test_a_head_over_the_limit_is_refused_after_the_replies_before_it(main_api: 
     assert _statuses(main_api, GET * 3 + oversized + GET) == [200, 200, 200, 431]
 
 
+def test_a_malformed_body_is_refused_after_the_replies_before_it(main_api: int) -> None:
+    """uvicorn wrote the 400 for a malformed chunked body at once and closed: the answers to
+    the requests before it were lost, and the 400 read as the first one's."""
+    chunked = b"POST /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+    replies = _replies(main_api, GET * 3 + chunked + GET)
+    assert [int(code) for code in re.findall(rb"HTTP/1\.1 (\d{3}) ", replies)] == [200] * 3 + [400]
+    assert replies.endswith(b"Invalid HTTP request received.")
+
+
 def test_a_head_over_the_limit_is_refused_wherever_it_starts_in_a_read(main_api: int) -> None:
     """The head is counted from its first byte, also where it follows a body or another head
     in the same read, or ends in a later one: each is refused (431), not parsed whole."""
