@@ -388,6 +388,37 @@ def test_failed_mount_raises_a_clear_error_and_writes_nothing(
     assert snapshot_of(directory) == before
 
 
+@pytest.mark.parametrize(
+    ("value", "path", "message"),
+    [
+        # Python's json took NaN (and floor() of it raised ValueError, a gRPC UNKNOWN);
+        # Go's encoding/json, which the AWS provider reads the secret with, refuses both.
+        ('{"a": NaN, "pw": "hunter2-value"}', "floor(a)", "is not valid JSON"),
+        ('{"a": -Infinity, "pw": "hunter2-value"}', "a", "is not valid JSON"),
+        # Infinite in Python; out of a float64's range for Go, and refused.
+        ('{"a": 1e999, "pw": "hunter2-value"}', "a", "is not valid JSON"),
+        # A RecursionError escaped the library.
+        ("[" * 30_000 + "]" * 30_000, "a", "nested too deeply"),
+    ],
+    ids=["nan", "infinity", "out-of-range", "deep"],
+)
+def test_json_that_go_refuses_is_a_content_error(
+    store: Any, value: str, path: str, message: str
+) -> None:
+    store.create_secret("odd", value)
+    objects = (
+        "- {objectName: odd, objectType: secretsmanager, objectAlias: o,"
+        f" jmesPath: [{{path: '{path}', objectAlias: p}}]}}"
+    )
+
+    with pytest.raises(ObjectContentError, match=message) as raised:
+        fetch_files(objects, region=REGION, endpoint_url=store.url)
+
+    assert "hunter2" not in str(raised.value)
+    assert raised.value.__suppress_context__
+    assert raised.value.__cause__ is None
+
+
 def test_failed_first_mount_creates_nothing(store: Any, tmp_path: Path) -> None:
     directory = tmp_path / "secrets"
 

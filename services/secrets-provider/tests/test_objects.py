@@ -123,6 +123,7 @@ def test_one_name_can_be_mounted_twice_under_different_aliases() -> None:
         ("", "lists no object"),
         ("objectName: x", "must be a YAML list"),
         ("- objectName: [unclosed", "not valid YAML"),
+        ("[" * 5000, "nested too deeply"),  # a RecursionError escaped, a gRPC UNKNOWN
         ("- ", "objects[0] is empty"),
         ("- objectType: secretsmanager", "Object name must be specified"),
         ("- objectName: x", "Must use objectType"),

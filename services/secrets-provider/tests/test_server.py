@@ -1,6 +1,7 @@
 """The gRPC provider as the CSI driver uses it: a real process on a temporary unix socket."""
 
 import json
+import logging
 import os
 import re
 import signal
@@ -353,3 +354,29 @@ def test_a_file_in_place_of_the_socket_is_never_deleted(short_dir: Path) -> None
         create_server(Settings(provider_dir=short_dir))
 
     assert (short_dir / "aws.sock").read_text() == "not a socket"
+
+
+def test_an_unexpected_failure_is_an_internal_status_that_quotes_nothing(
+    short_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    """An exception that is no MountError escaped to grpc: status UNKNOWN, its message (which
+    may quote a secret) in the status the driver puts in the pod's events, and grpc's
+    traceback in the log. Injected: the fetch raises one with a secret in its message."""
+
+    def failing(*args: object, **kwargs: object) -> None:
+        raise ValueError("could not convert 'hunter2-value'")
+
+    monkeypatch.setattr("secrets_provider.server.fetch_files_for_parameters", failing)
+    server = create_server(Settings(provider_dir=short_dir))
+    try:
+        with grpc.insecure_channel(f"unix://{short_dir / 'aws.sock'}") as channel:
+            stub = service_pb2_grpc.CSIDriverProviderStub(channel)
+            with caplog.at_level(logging.INFO), pytest.raises(grpc.RpcError) as raised:
+                stub.Mount(mount_request("- {objectName: x}", tmp_path), timeout=10)
+    finally:
+        server.stop(None).wait()
+
+    assert raised.value.code() == grpc.StatusCode.INTERNAL
+    assert raised.value.details() == "the provider failed unexpectedly (ValueError); see its log"
+    assert "hunter2" not in caplog.text
+    assert "mount failed: unexpected ValueError at test_server.py:" in caplog.text

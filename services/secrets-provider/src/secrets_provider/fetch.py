@@ -11,6 +11,7 @@ AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), never from the pod being mounted.
 
 import json
 import logging
+import math
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -287,13 +288,30 @@ def _describe(obj: SecretObject) -> str:
 
 
 def _json_document(obj: SecretObject, value: bytes) -> Any:
+    """The secret as JSON, as Go's encoding/json reads it for the AWS provider: NaN and
+    Infinity are no JSON, and a number beyond a float64 (`1e999`) is refused, not infinite."""
     try:
-        return json.loads(value)
+        return json.loads(value, parse_constant=_no_json_constant, parse_float=_finite_float)
     except ValueError:
         raise ObjectContentError(
             f"{_describe(obj)} is not valid JSON, so its jmesPath entries cannot be read: "
             "store a JSON object or remove jmesPath"
         ) from None
+    except RecursionError:  # Go's decoder stops at a depth of 10,000, Python's sooner
+        raise ObjectContentError(
+            f"{_describe(obj)} is JSON nested too deeply to be read for its jmesPath entries"
+        ) from None
+
+
+def _no_json_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError("a number out of a float64's range")
+    return number
 
 
 def _jmes_value(obj: SecretObject, path: str, alias: str, document: Any) -> bytes:
@@ -315,6 +333,13 @@ def _jmes_value(obj: SecretObject, path: str, alias: str, document: Any) -> byte
         raise ObjectContentError(
             f"JMES path {path!r} of {_describe(obj)} failed: {error}"
         ) from error
+    except (ValueError, ArithmeticError, RecursionError) as error:
+        # Python's own, which jmespath lets through (`floor` of a number too large for an
+        # integer, say); the message may quote the value, so only its kind is told.
+        raise ObjectContentError(
+            f"JMES path {path!r} of {_describe(obj)} failed on a value it was given "
+            f"({type(error).__name__})"
+        ) from None
     if found is None:
         raise ObjectContentError(
             f"JMES path {path!r} for objectAlias {alias!r} does not point to a value in "

@@ -218,6 +218,10 @@ def load_objects(objects: str) -> Any:
         raise ObjectSpecError(
             f"Failed to load SecretProviderClass: objects is not valid YAML: {error}"
         ) from error
+    except RecursionError:
+        raise ObjectSpecError(
+            "Failed to load SecretProviderClass: objects is nested too deeply to be read"
+        ) from None
 
 
 def _as_go_string(value: Any, where: str) -> str:

@@ -12,6 +12,7 @@ import logging
 import signal
 import stat
 import threading
+import traceback
 from concurrent import futures
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -104,6 +105,20 @@ class CSIDriverProvider(service_pb2_grpc.CSIDriverProviderServicer):
             )
             logger.warning("mount failed: %s", error)
             context.abort(code, str(error))
+        except Exception as error:  # a mount fails with a status, never a trace
+            # Not its message, nor grpc's traceback of it (grpc sends the message to the
+            # driver, into the pod's events): it may quote a secret. Its kind and place do.
+            where = traceback.extract_tb(error.__traceback__)[-1]
+            logger.error(
+                "mount failed: unexpected %s at %s:%s",
+                type(error).__name__,
+                Path(where.filename).name,
+                where.lineno,
+            )
+            context.abort(
+                grpc.StatusCode.INTERNAL,
+                f"the provider failed unexpectedly ({type(error).__name__}); see its log",
+            )
         logger.info("mounted %d files: %s", len(files), ", ".join(sorted(versions)))
         # As server/server.go: the request's versions updated with the fetched
         # ones, so an id no longer mounted is echoed back (the driver's rotation
