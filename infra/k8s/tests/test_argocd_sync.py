@@ -13,7 +13,7 @@ of a lower wave in the same sync must create its CRD.
 
 Waves between Applications wait for a child to be Healthy only because argocd-cm assesses
 Application health (argo-cd v3.4.7 docs/operator-manual/upgrading/1.7-1.8.md: the Application
-health check was removed in 1.8); `test_application_health_is_assessed` holds that.
+health check was removed in 1.8); `test_argocd_health.py` runs that check in Lua.
 
 Helm charts cannot be rendered offline: the CRDs a chart source installs are the committed
 schemas in infra/k8s/schemas whose recorded source is that chart at that version (a chart's
@@ -214,13 +214,6 @@ def test_the_rule_finds_what_deadlocked_the_monitoring_application() -> None:
     finally:
         annotations.clear()
         annotations.update(saved)
-
-
-def test_application_health_is_assessed() -> None:
-    """Without it a parent's next wave starts before a child Application is Healthy."""
-    patch = yaml.safe_load((K8S_ROOT / "argocd/install/argocd-cm.yaml").read_text())
-    lua = patch["data"]["resource.customizations.health.argoproj.io_Application"]
-    assert "obj.status.health.status" in lua
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
