@@ -11,6 +11,8 @@ import asyncio
 import re
 from typing import Any
 
+import hypothesis
+import hypothesis.strategies as st
 import pytest
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -267,6 +269,16 @@ class _CountingFeeds(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         _CountingFeeds.feeds += 1
+        super().data_received(data)
+
+
+class _RecordingFeeds(HttpToolsProtocol):
+    """Records the size of each piece fed to uvicorn's protocol (mixed in as above)."""
+
+    fed: list[int] = []
+
+    def data_received(self, data: bytes) -> None:
+        _RecordingFeeds.fed.append(len(data))
         super().data_received(data)
 
 
@@ -566,6 +578,57 @@ def test_chunked_bodies_split_anywhere_across_reads_end_where_they_end(size: int
             b"16",
             b"0",
         ]
+
+    asyncio.run(main())
+
+
+_CHUNK_DATA = st.binary(max_size=40) | st.sampled_from(
+    [b"\r\n\r\n", b"0\r\n\r\n", b"\r\n0\r\n\r\n" + GET, b"\n\n\r", GET]
+)
+
+
+@st.composite
+def _chunked_bodies(draw: st.DrawFn) -> tuple[bytes, int]:
+    """A well-formed chunked body (sizes in either case, padded with zeros, extensions,
+    trailers; data holding blank lines, last chunks and requests) and its data's length."""
+    body, length = b"", 0
+    for data in draw(st.lists(_CHUNK_DATA.filter(bool), max_size=6)):
+        size = draw(st.sampled_from(["%x", "%X", "000%x"])) % len(data)
+        extension = draw(st.sampled_from([b"", b";a=b", b';q="x y"']))
+        body += size.encode() + extension + b"\r\n" + data + b"\r\n"
+        length += len(data)
+    trailers = draw(st.sampled_from([b"", b"X-T: 1\r\n", b"X-T: 1\r\nX-U: \r\n\r\n"[:-2]]))
+    return body + b"0\r\n" + trailers + b"\r\n", length
+
+
+@hypothesis.given(
+    st.lists(_chunked_bodies(), min_size=1, max_size=4), st.integers(min_value=1, max_value=97)
+)
+@hypothesis.settings(max_examples=150, database=None, derandomize=True, deadline=None)
+def test_any_chunked_body_ends_where_the_parser_ends_it(
+    bodies: list[tuple[bytes, int]], read_size: int
+) -> None:
+    """The chunk sizes followed here agree with llhttp's framing: a piece fed to the parser
+    ends where each body ends (a piece running past it would carry the requests behind it
+    past the queue's limit and the head count), each body is its request's whole, and each
+    request behind it is answered, whatever the reads' size."""
+    wire, body_ends = b"", set()
+    for body, _ in bodies:
+        wire += CHUNKED_HEAD + body
+        body_ends.add(len(wire))
+        wire += GET
+    recording = type("Recording", (BoundedHttpToolsProtocol, _RecordingFeeds), {})
+
+    async def main() -> None:
+        protocol, transport = _connection(BodyLength(), base=recording)
+        _RecordingFeeds.fed = []
+        _reads(protocol, wire, read_size)
+        piece_ends = {sum(_RecordingFeeds.fed[: n + 1]) for n in range(len(_RecordingFeeds.fed))}
+        assert body_ends <= piece_ends
+        assert await _answered(transport, 2 * len(bodies)) == [200] * (2 * len(bodies))
+        lengths = re.findall(rb"body=(\d+)", bytes(transport.written))
+        assert lengths == [part for _, n in bodies for part in (b"%d" % n, b"0")]
+        assert not transport.closed
 
     asyncio.run(main())
 
