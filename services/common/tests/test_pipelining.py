@@ -9,7 +9,7 @@ services/main-api/tests/test_server_limits.py.
 
 import asyncio
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 import hypothesis
 import hypothesis.strategies as st
@@ -275,7 +275,7 @@ class _CountingFeeds(HttpToolsProtocol):
 class _RecordingFeeds(HttpToolsProtocol):
     """Records the size of each piece fed to uvicorn's protocol (mixed in as above)."""
 
-    fed: list[int] = []
+    fed: ClassVar[list[int]] = []
 
     def data_received(self, data: bytes) -> None:
         _RecordingFeeds.fed.append(len(data))
