@@ -667,3 +667,21 @@ def test_a_malformed_body_of_the_request_being_answered_is_refused_at_once() -> 
         assert transport.closed
 
     asyncio.run(main())
+
+
+def test_a_request_answered_before_its_malformed_body_gets_no_second_answer() -> None:
+    """uvicorn wrote its 400 after the answer already sent, and a client that had sent a
+    request behind it read the 400 as that one's answer; the connection closes instead."""
+
+    async def main() -> None:
+        app = Gate()
+        app.opened.set()  # answers without reading the body
+        protocol, transport = _connection(app)
+        protocol.data_received(CHUNKED_HEAD + b"5\r\nhel")
+        assert await _answered(transport, 1) == [405]
+        protocol.data_received(b"lo\r\nzz\r\n" + GET)
+        await asyncio.sleep(0.01)
+        assert transport.statuses() == [405]
+        assert transport.closed
+
+    asyncio.run(main())

@@ -433,11 +433,16 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         as the 431 (uvicorn wrote it at once, ahead of them, and a client reading in order
         took it for an earlier answer). A malformed body's request, queued behind them, is
         taken off the queue (its app never runs; the 400 is its answer). One whose app runs
-        has every request before it answered: the 400 goes at once, as uvicorn's."""
+        has every request before it answered: the 400 goes at once, as uvicorn's; but one
+        answered already (its app read no body) gets no second answer, which a client would
+        read as the next request's: the connection closes."""
         cycle = self.cycle  # a malformed body's request (in a head, the one before it)
         in_body = not self._in_head
         queued = [entry for entry in self.pipeline if in_body and entry[0] is cycle]
         if in_body and not queued:
+            if cycle is not None and cycle.response_complete:
+                self.transport.close()
+                return
             super().send_400_response(msg)
             return
         if queued and self._cycle_before is not None:  # queued: a request came before it
