@@ -146,14 +146,16 @@ def test_a_throttled_aws_leaves_the_pod_ready(faulty: tuple[FakeUpstream, Aux]) 
 
 def test_a_listing_past_its_deadline_stops_at_the_page_in_flight(secrets_root: Path) -> None:
     """At the deadline the request is answered 504 and the listing thrown away, so its thread
-    makes no further page's call: SSM pages of 0.2 s, a deadline of 0.5 s, and no call after
-    the one in flight (without the stop it went on through every page, holding its slot)."""
+    makes no further page's call: SSM pages of 0.2 s, a deadline of 2 s, and no call after
+    the one in flight (without the stop it went on through every page, holding its slot).
+    The deadline leaves a loaded machine time for the first calls (a CI run under load made
+    none in 0.5 s: the first call builds the SSM client)."""
     pages = iter(range(1_000_000))
 
     def page(_: str) -> FakeReply:
         return FakeReply(body={"Parameters": [], "NextToken": f"t{next(pages)}"}, delay=0.2)
 
-    settings = {"aws_deadline_seconds": 0.5, "aws_read_timeout_seconds": 2.0}
+    settings = {"aws_deadline_seconds": 2.0, "aws_read_timeout_seconds": 2.0}
     with FakeUpstream(page) as ssm, start_aux(ssm.url, secrets_root, SeedData(), **settings) as aux:
         response = aux.get("/parameters")
         assert response.status_code == 504
