@@ -520,25 +520,6 @@ def _reads(protocol: BoundedHttpToolsProtocol, wire: bytes, size: int) -> list[i
     return feeds
 
 
-def test_blank_lines_in_chunk_data_do_not_cut_it_into_pieces() -> None:
-    """A blank line in a chunk's data is data: cutting the body at each one fed a chunk of
-    blank lines to the parser two bytes at a time, 32,768 calls for a 64 KiB read (about
-    0.65 s of CPU per MiB, any client, any route)."""
-    counting = type("Counting", (BoundedHttpToolsProtocol, _CountingFeeds), {})
-    data = b"\r\n\r\n" * 65536  # 256 KiB
-    request = CHUNKED_HEAD + b"%x\r\n" % len(data) + data + b"\r\n0\r\n\r\n"
-
-    async def main() -> None:
-        protocol, transport = _connection(BodyLength(), base=counting)
-        feeds = _reads(protocol, request + GET * 20, 65536)
-        assert len(feeds) == 5
-        assert feeds[:4] == [2, 1, 1, 1], feeds  # the head, then the body whole per read
-        assert await _answered(transport, 21) == [200] * 21
-        assert b"body=262144" in transport.written
-
-    asyncio.run(main())
-
-
 def test_a_chunk_whose_data_looks_like_the_body_s_end_and_requests_is_one_body() -> None:
     """Chunk data holding a last chunk and requests is the body's, never requests."""
     data = b"0\r\n\r\n" + GET * 20

@@ -36,7 +36,6 @@ import functools
 import gc
 import logging
 import os
-import re
 import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -59,10 +58,6 @@ logger = logging.getLogger(__name__)
 # A refusal the server writes itself (`_refusal_bytes`): its status and its text.
 _Refusal = tuple[int, bytes]
 _TOO_LARGE: _Refusal = (431, b"request head is too large\r\n")
-# A chunk-size line (RFC 9112 7.1): its hex digits, then to its end (possessive: no
-# backtracking over a long line without one).
-_CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]*+)[^\n]*+\n")
-_CHUNK_LINE_KEPT = 20  # bytes of a size line kept while it spans reads (its digits are first)
 
 
 class _ReadingFlow(FlowControl):
@@ -116,9 +111,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._upgrade_body_left = 0  # of an upgrade request's body (its Content-Length)
         self._draining = False  # shutting down: held requests are parsed to be answered
         self._body_left: int | None = None  # of the request's Content-Length, not yet parsed
-        self._chunk_left = 0  # of a chunk's data and its CRLF, not yet parsed
-        self._chunk_line = b""  # the start of a chunk-size line that began in an earlier read
-        self._trailers = False  # the last chunk's line is parsed: the body ends at a blank line
         self._cycle_before: RequestResponseCycle | None = None  # uvicorn's before the last head
         self._request_timer: asyncio.TimerHandle | None = None
         self._deadline = 0.0  # when the running timer fires (loop time)
@@ -191,54 +183,21 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def _body_piece(self, data: bytes, pos: int) -> int:
         """How much of `data` from `pos` the parser gets as body in one piece, so that no
         piece carries requests behind the body (they would pass the queue's limit and the
-        head count): up to the body's end by its Content-Length; a chunked body up to its
-        last chunk's line (`_chunks_piece`), then up to the blank line that ends it (its
-        trailers', or the one right after that line), begun in the bytes fed before or not."""
+        head count): up to the body's end by its Content-Length; a chunked body ends just
+        after a blank line (its last chunk's, or its trailers'), so up to the first one,
+        begun in the bytes fed before or not (one in chunk data only cuts a piece short;
+        following the chunk sizes instead was tried and reverted: a head end split across
+        reads or a long size line split across reads put it out of step with llhttp)."""
         rest = len(data) - pos
         left = self._body_left
         if left:
             return min(rest, left)
-        if not self._trailers:
-            return self._chunks_piece(data, pos)
         tail = self._tail
         straddling = (tail + data[pos : pos + 3]).find(b"\r\n\r\n")
         if straddling >= 0:
             return straddling + 4 - len(tail)
         end = data.find(b"\r\n\r\n", pos)
         return rest if end < 0 else end + 4 - pos
-
-    def _chunks_piece(self, data: bytes, pos: int) -> int:
-        """A chunked body's piece: its chunks followed by their sizes (RFC 9112 7.1: a size
-        line, that many bytes of data, CRLF) up to the end of `data`, or to the end of the
-        last chunk's line (size 0), where only trailers and a blank line can follow. A blank
-        line in chunk data is data: cutting there made pieces of two bytes from a body of
-        blank lines, a parser call each. The parser checks the framing; a size line it
-        refuses (no digits) is taken as the last, and the parser's 400 ends the request."""
-        end = len(data)
-        i = pos + min(self._chunk_left, end - pos)  # a chunk begun in an earlier read
-        self._chunk_left -= i - pos
-        while i < end:
-            if self._chunk_line:  # a size line begun in an earlier read
-                line_end = data.find(b"\n", i)
-                if line_end < 0:
-                    self._chunk_line = (self._chunk_line + data[i:end])[:_CHUNK_LINE_KEPT]
-                    return end - pos
-                line = _CHUNK_LINE.match(self._chunk_line + data[i : line_end + 1])
-                self._chunk_line = b""
-            else:
-                line = _CHUNK_LINE.match(data, i)
-                if line is None:  # the size line goes on in the next read
-                    self._chunk_line = data[i : i + _CHUNK_LINE_KEPT]
-                    return end - pos
-                line_end = line.end() - 1
-            size = int(line[1], 16) if line is not None and line[1] else 0
-            i = line_end + 1
-            if not size:  # the last chunk
-                self._trailers = True
-                return i - pos
-            i += size + 2  # its data, then CRLF
-        self._chunk_left += i - end  # what the last chunk has left in the reads to come
-        return end - pos
 
     def _upgrade_body(self, data: bytes, pos: int) -> int:
         """Pass the body of an upgrade request on to its app (httptools skips it and stops
@@ -297,7 +256,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         # The parser has checked it (digits; not beside Transfer-Encoding): None when chunked.
         lengths = [value for name, value in self.headers if name == b"content-length"]
         self._body_left = int(lengths[0]) if lengths else None
-        self._chunk_left, self._chunk_line, self._trailers = 0, b"", False
         chunked = any(name == b"transfer-encoding" for name, _ in self.headers)
         if chunked and self.parser.should_upgrade():
             self._refuse(_bad_request(_CHUNKED_UPGRADE))
