@@ -8,6 +8,7 @@ services/main-api/tests/test_server_limits.py.
 """
 
 import asyncio
+import itertools
 import re
 from typing import Any, ClassVar
 
@@ -261,19 +262,9 @@ def test_a_head_whose_end_began_in_the_read_before_is_counted_from_its_end() -> 
     asyncio.run(main())
 
 
-class _CountingFeeds(HttpToolsProtocol):
-    """Counts the pieces BoundedHttpToolsProtocol feeds uvicorn's protocol (mixed in below
-    it, so its `super().data_received` comes here)."""
-
-    feeds = 0
-
-    def data_received(self, data: bytes) -> None:
-        _CountingFeeds.feeds += 1
-        super().data_received(data)
-
-
 class _RecordingFeeds(HttpToolsProtocol):
-    """Records the size of each piece fed to uvicorn's protocol (mixed in as above)."""
+    """Records the size of each piece BoundedHttpToolsProtocol feeds uvicorn's protocol (mixed
+    in below it, so its `super().data_received` comes here)."""
 
     fed: ClassVar[list[int]] = []
 
@@ -286,20 +277,20 @@ def test_a_chunked_body_goes_to_the_parser_in_few_pieces() -> None:
     """A chunked body went in 256-byte slices, a parser call each: about 200 times the CPU of
     a body of known length. It now goes whole up to where it could end (a blank line), and
     the requests behind it still wait past the queue's limit."""
-    counting = type("Counting", (BoundedHttpToolsProtocol, _CountingFeeds), {})
+    recording = type("Recording", (BoundedHttpToolsProtocol, _RecordingFeeds), {})
     chunk = b"%x\r\n" % 65536 + b"a" * 65536 + b"\r\n"
     body = chunk * 16 + b"0\r\n\r\n"  # 1 MiB
     request = b"POST /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body
 
     async def main() -> None:
         app = BodyLength()
-        protocol, transport = _connection(app, base=counting)
+        protocol, transport = _connection(app, base=recording)
         wire = request + GET * 100
         for start in range(0, len(wire), 65536):  # reads of 64 KiB, as a socket gives them
-            _CountingFeeds.feeds = 0
+            _RecordingFeeds.fed = []
             protocol.data_received(wire[start : start + 65536])
             if start + 65536 <= len(request):  # a read of body alone
-                assert _CountingFeeds.feeds <= 2, start
+                assert len(_RecordingFeeds.fed) <= 2, start
             await asyncio.sleep(0)
             assert len(protocol.pipeline) <= protocol.max_pipelined
         assert (await _answered(transport, 101))[:2] == [200, 200]
@@ -509,15 +500,11 @@ def test_the_server_s_own_refusals_carry_the_date_as_every_answer(
     asyncio.run(main())
 
 
-def _reads(protocol: BoundedHttpToolsProtocol, wire: bytes, size: int) -> list[int]:
-    """Feed `wire` in reads of `size` bytes; the parser calls of each read."""
-    feeds = []
+def _reads(protocol: BoundedHttpToolsProtocol, wire: bytes, size: int) -> None:
+    """Feed `wire` in reads of `size` bytes, the queue within its limit after each."""
     for start in range(0, len(wire), size):
-        _CountingFeeds.feeds = 0
         protocol.data_received(wire[start : start + size])
-        feeds.append(_CountingFeeds.feeds)
         assert len(protocol.pipeline) <= protocol.max_pipelined
-    return feeds
 
 
 def test_a_chunk_whose_data_looks_like_the_body_s_end_and_requests_is_one_body() -> None:
@@ -604,7 +591,7 @@ def test_any_chunked_body_ends_where_the_parser_ends_it(
         protocol, transport = _connection(BodyLength(), base=recording)
         _RecordingFeeds.fed = []
         _reads(protocol, wire, read_size)
-        piece_ends = {sum(_RecordingFeeds.fed[: n + 1]) for n in range(len(_RecordingFeeds.fed))}
+        piece_ends = set(itertools.accumulate(_RecordingFeeds.fed))
         assert body_ends <= piece_ends
         assert await _answered(transport, 2 * len(bodies)) == [200] * (2 * len(bodies))
         lengths = re.findall(rb"body=(\d+)", bytes(transport.written))

@@ -185,9 +185,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         piece carries requests behind the body (they would pass the queue's limit and the
         head count): up to the body's end by its Content-Length; a chunked body ends just
         after a blank line (its last chunk's, or its trailers'), so up to the first one,
-        begun in the bytes fed before or not (one in chunk data only cuts a piece short;
-        following the chunk sizes instead was tried and reverted: a head end split across
-        reads or a long size line split across reads put it out of step with llhttp)."""
+        begun in the bytes fed before or not (one in chunk data only cuts a piece short)."""
         rest = len(data) - pos
         left = self._body_left
         if left:
@@ -394,17 +392,16 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         has every request before it answered: the 400 goes at once, as uvicorn's; but one
         answered already (its app read no body) gets no second answer, which a client would
         read as the next request's: the connection closes."""
-        cycle = self.cycle  # a malformed body's request (in a head, the one before it)
-        in_body = not self._in_head
-        queued = [entry for entry in self.pipeline if in_body and entry[0] is cycle]
-        if in_body and not queued:
-            if cycle is not None and cycle.response_complete:
-                self.transport.close()
+        if not self._in_head:  # the body of `self.cycle`, the last request parsed
+            cycle = self.cycle
+            queued = next((entry for entry in self.pipeline if entry[0] is cycle), None)
+            if queued is None or self._cycle_before is None:  # its app runs
+                if cycle.response_complete:
+                    self.transport.close()
+                else:
+                    super().send_400_response(msg)
                 return
-            super().send_400_response(msg)
-            return
-        if queued and self._cycle_before is not None:  # queued: a request came before it
-            self.pipeline.remove(queued[0])  # as if its head had not been read
+            self.pipeline.remove(queued)  # as if its head had not been read
             self.cycle = self._cycle_before
         self._refuse(_bad_request(msg))
 
