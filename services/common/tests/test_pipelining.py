@@ -9,9 +9,11 @@ services/main-api/tests/test_server_limits.py.
 
 import asyncio
 import itertools
+import logging
 import re
 from typing import Any, ClassVar
 
+import httptools
 import hypothesis
 import hypothesis.strategies as st
 import pytest
@@ -19,7 +21,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from kontaxa_common.server import BoundedHttpToolsProtocol
+from kontaxa_common.server import BoundedHttpToolsProtocol, _ChunkedBody
 
 GET = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
 GET_WITH_A_BODY = b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx"
@@ -273,12 +275,14 @@ class _RecordingFeeds(HttpToolsProtocol):
         super().data_received(data)
 
 
-def test_a_chunked_body_goes_to_the_parser_in_few_pieces() -> None:
+@pytest.mark.parametrize("data", [b"a" * 65536, b"\r\n" * 32768], ids=["letters", "blank-lines"])
+def test_a_chunked_body_goes_to_the_parser_in_few_pieces(data: bytes) -> None:
     """A chunked body went in 256-byte slices, a parser call each: about 200 times the CPU of
-    a body of known length. It now goes whole up to where it could end (a blank line), and
-    the requests behind it still wait past the queue's limit."""
+    a body of known length. Then it was cut at each blank line (where it could end), so a
+    body of blank lines went two bytes a parser call (0.8 s of CPU per MiB). It now goes
+    whole up to its end, and the requests behind it still wait past the queue's limit."""
     recording = type("Recording", (BoundedHttpToolsProtocol, _RecordingFeeds), {})
-    chunk = b"%x\r\n" % 65536 + b"a" * 65536 + b"\r\n"
+    chunk = b"%x\r\n" % len(data) + data + b"\r\n"
     body = chunk * 16 + b"0\r\n\r\n"  # 1 MiB
     request = b"POST /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body
 
@@ -653,3 +657,200 @@ def test_a_request_answered_before_its_malformed_body_gets_no_second_answer() ->
         assert transport.closed
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("cut", [1, 2, 3])
+def test_a_chunked_body_after_a_head_end_split_across_reads_is_followed_from_its_start(
+    cut: int,
+) -> None:
+    """A head whose end (CRLF CRLF) is split across two reads is cut at that end, so the
+    body is followed from its first byte: begun there mid-size-line, a follower read chunk
+    data as framing, and the requests in the chunk's data passed the queue's limit (101
+    queued against 8 in a review of a former follower)."""
+    data = b"0\r\n\r\n" + GET * 100
+    chunked = CHUNKED_HEAD + b"%x\r\n" % len(data) + data + b"\r\n0\r\n\r\n"
+    oversized = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 40_000 + b"\r\n\r\n"
+
+    async def main() -> None:
+        app = Gate()
+        protocol, transport = _connection(app)
+        at = len(GET) + len(CHUNKED_HEAD) - cut
+        wire = GET + chunked + GET * 20 + oversized
+        protocol.data_received(wire[:at])
+        protocol.data_received(wire[at:])
+        await asyncio.sleep(0)
+        assert len(protocol.pipeline) <= protocol.max_pipelined
+        app.opened.set()
+        assert await _answered(transport, 23) == [200, 405] + [200] * 20 + [431]
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    "size_line",
+    [b"0" * 40 + b"%x", b"%x;" + b"e" * 40 + b"=v", b"%X;a=" + b'"' + b"\\q" * 20 + b'"'],
+    ids=["zeros", "extension", "quoted-extension"],
+)
+def test_a_long_size_line_split_across_reads_keeps_its_size(size_line: bytes) -> None:
+    """A size line longer than a follower kept across reads (20 bytes, in a review of a
+    former one) lost its middle there, and with it the chunk's size: the rest of the read
+    went to the parser as one piece, the requests in it past the queue's limit and a 60 KB
+    head answered 200. Split at each of its bytes, its chunk and the requests behind it are
+    each read as they are."""
+    data = b"0\r\n\r\n" + GET * 20
+    line = size_line.replace(b"%x", b"%x" % len(data)).replace(b"%X", b"%X" % len(data))
+    chunked = CHUNKED_HEAD + line + b"\r\n" + data + b"\r\n0\r\n\r\n"
+    oversized = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 60_000 + b"\r\n\r\n"
+
+    async def main() -> None:
+        for at in range(len(CHUNKED_HEAD), len(CHUNKED_HEAD) + len(line) + 2):
+            protocol, transport = _connection(BodyLength())
+            wire = chunked + GET * 20 + oversized
+            protocol.data_received(wire[:at])
+            protocol.data_received(wire[at:])
+            assert len(protocol.pipeline) <= protocol.max_pipelined, at
+            assert await _answered(transport, 22) == [200] * 21 + [431], at
+            assert bytes(transport.written).count(b"body=%d" % len(data)) == 1, at
+
+    asyncio.run(main())
+
+
+class _Completion:
+    """httptools' parser callbacks: whether a request is complete."""
+
+    def __init__(self) -> None:
+        self.complete = False
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+
+
+def _parser_reading(body: bytes) -> tuple[str, int]:
+    """How llhttp (httptools' parser, as uvicorn sets it) reads `body` after a chunked
+    request's head, a byte at a time: ("end", bytes to the body's end), ("error", the byte
+    it refuses), or ("more", len(body))."""
+    completion = _Completion()
+    parser = httptools.HttpRequestParser(completion)
+    parser.set_dangerous_leniencies(lenient_data_after_close=True)  # uvicorn's
+    parser.feed_data(CHUNKED_HEAD)
+    for at in range(len(body)):
+        try:
+            parser.feed_data(body[at : at + 1])
+        except httptools.HttpParserError:
+            return "error", at
+        if completion.complete:
+            return "end", at + 1
+    return "more", len(body)
+
+
+def _followed_end(body: bytes, cuts: list[int]) -> int | None:
+    """Where `_ChunkedBody` ends `body` read in parts cut at `cuts` (bytes into it), or
+    None; each part before that end is the body's whole. Each part comes after bytes of
+    the read that are not the body's (a request before it), as in a server's reads."""
+    chunks = _ChunkedBody()
+    start = 0
+    before = b"\r\n\r\n\r"
+    for cut in [*sorted(set(cuts)), len(body)]:
+        part = body[start:cut]
+        if part:
+            taken = chunks.span(before + part, len(before))
+            if chunks.ended:
+                return start + taken
+            assert taken == len(part)
+        start = cut
+    return None
+
+
+_FRAMING_BYTES = st.sampled_from(
+    [b"\r", b"\n", b"\r\n", b"0", b"1", b"a", b"F", b";", b"=", b" ", b"\t", b'"', b"\\", b"x"]
+)
+
+
+@st.composite
+def _near_chunked_bodies(draw: st.DrawFn) -> bytes:
+    """A well-formed chunked body with up to three edits of framing bytes (most no longer
+    well formed), or framing bytes alone."""
+    if draw(st.booleans()):
+        body = bytearray(draw(_chunked_bodies())[0])
+        for _ in range(draw(st.integers(0, 3))):
+            at = draw(st.integers(0, len(body)))
+            removed = draw(st.integers(0, 2))
+            body[at : at + removed] = draw(_FRAMING_BYTES)
+        return bytes(body)
+    return b"".join(draw(st.lists(_FRAMING_BYTES, max_size=40)))
+
+
+_CUTS = st.lists(st.integers(0, 200), max_size=6) | st.integers(1, 3).map(
+    lambda step: list(range(step, 300, step))  # reads of one, two or three bytes
+)
+
+
+@hypothesis.given(_near_chunked_bodies(), _CUTS)
+@hypothesis.settings(max_examples=3000, database=None, derandomize=True, deadline=None)
+def test_chunked_framing_is_followed_as_the_parser_reads_it(body: bytes, cuts: list[int]) -> None:
+    """Differential against llhttp itself, on bodies well formed and not, read in parts cut
+    anywhere: where the parser ends a body, so does `_ChunkedBody`, and where `_ChunkedBody`
+    ends one, the parser has ended it or refused it by then (its pieces never run past a
+    body's end; a follower that ends one early costs a 500, never a request)."""
+    cuts = [cut for cut in cuts if cut <= len(body)]
+    reading, at = _parser_reading(body)
+    followed = _followed_end(body, cuts)
+    if reading == "end":
+        assert followed == at
+    if followed is not None:
+        assert reading == "end" or (reading == "error" and at < followed)
+
+
+class _PastTheEnd(BoundedHttpToolsProtocol):
+    """Fault injection: a chunked body's pieces run to the read's end, past the body's."""
+
+    def _body_piece(self, data: bytes, pos: int) -> int:
+        return len(data) - pos if self._body_left is None else super()._body_piece(data, pos)
+
+
+class _EndsEarly(BoundedHttpToolsProtocol):
+    """Fault injection: a chunked body's end is found at its first byte."""
+
+    def _body_piece(self, data: bytes, pos: int) -> int:
+        self._chunks.ended = True
+        return 1
+
+
+@pytest.mark.parametrize(
+    ("faulty", "app", "statuses"),
+    [
+        (_PastTheEnd, Gate, [200, 405, 500]),  # the next request's head is not parsed
+        (_EndsEarly, Gate, [200, 500]),  # the request, queued, is taken off the queue
+        (_EndsEarly, BodyLength, [200, 500]),  # its app, reading its body, is not waited for
+    ],
+    ids=["past-the-end", "early-queued", "early-running"],
+)
+def test_pieces_out_of_step_with_the_parser_refuse_the_connection(
+    faulty: type[BoundedHttpToolsProtocol],
+    app: type[Gate | BodyLength],
+    statuses: list[int],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Were the pieces ever out of step with the parser's requests (a defect), the requests
+    behind would escape the queue's limit and the head count: the connection is refused
+    instead (500 after the answers before it, nothing more parsed), and the error logged."""
+
+    async def main() -> None:
+        application = app()
+        protocol, transport = _connection(application, base=faulty)
+        protocol.data_received(GET + CHUNKED_HEAD)
+        await asyncio.sleep(0.01)  # Gate: both wait; BodyLength: GET answered, POST's app runs
+        protocol.data_received(b"5\r\nhello\r\n0\r\n\r\n" + GET * 100)
+        await asyncio.sleep(0)
+        assert len(protocol.pipeline) <= protocol.max_pipelined
+        if isinstance(application, Gate):
+            application.opened.set()
+        assert await _answered(transport, len(statuses)) == statuses
+        await asyncio.sleep(0.01)
+        assert transport.statuses() == statuses
+        assert transport.written.endswith(b"lost track of this connection's requests\r\n")
+        assert transport.closed
+
+    with caplog.at_level(logging.ERROR, logger="kontaxa_common.server"):
+        asyncio.run(main())
+    assert "lost track of where its requests end" in caplog.text

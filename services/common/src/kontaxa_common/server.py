@@ -36,6 +36,7 @@ import functools
 import gc
 import logging
 import os
+import re
 import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -58,6 +59,7 @@ logger = logging.getLogger(__name__)
 # A refusal the server writes itself (`_refusal_bytes`): its status and its text.
 _Refusal = tuple[int, bytes]
 _TOO_LARGE: _Refusal = (431, b"request head is too large\r\n")
+_OUT_OF_STEP: _Refusal = (500, b"the server lost track of this connection's requests\r\n")
 
 
 class _ReadingFlow(FlowControl):
@@ -82,6 +84,108 @@ class _ReadingFlow(FlowControl):
             self._protocol._reading_resumed()
 
 
+class _LostTrack(Exception):
+    """Raised in a parser callback to stop the parser (`on_message_begin`)."""
+
+
+# A chunked body's framing (RFC 9112 7.1) as llhttp reads it (src/llhttp/http.ts, v9.4,
+# which httptools 0.9 bundles), with none of the leniencies that touch it (uvicorn sets only
+# `lenient_data_after_close`). A size line: hex digits (a uint64: past it, an error), then
+# anything up to the line's end, its first LF (every other way there is an error). Size 0
+# is the last chunk: trailer lines follow, each ending in CRLF (a CR elsewhere is an error),
+# up to an empty one, so the body ends at the first CRLF CRLF from the last chunk's line's
+# CRLF. Otherwise that many bytes of data, then CRLF (exactly), then the next size line.
+# Where the parser finds an error, what is followed here no longer matters: it parses
+# nothing more of the connection.
+_HEX_DIGITS = re.compile(rb"[0-9A-Fa-f]*")
+_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]*+)[^\n]*+\n")  # possessive: no backtracking
+_SIZE_OVERFLOW = 2**64
+
+
+class _ChunkedBody:
+    """Where a chunked request body ends: its framing followed a read at a time (`span`),
+    no more than three of its bytes kept. The parser's framing, not a search for a blank
+    line (chunk data may hold any, and cutting at each sent a body of blank lines to the
+    parser two bytes a call)."""
+
+    __slots__ = ("_in_digits", "_left", "_size", "_trailers", "ended")
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """A new body begins, at its first size line."""
+        self._size = 0  # of the chunk whose size line is being read
+        self._in_digits = True  # that line's leading hex digits are being read
+        self._left = 0  # of a chunk's data and its CRLF, not yet read
+        self._trailers = b""  # once the last chunk's line is read: its last bytes (three)
+        self.ended = False
+
+    def span(self, data: bytes, pos: int) -> int:
+        """How many bytes of `data` from `pos` are the body's: all, or up to its end."""
+        end = len(data)
+        i = pos
+        while i < end:
+            if self._left:  # chunk data, then CRLF
+                step = min(self._left, end - i)
+                self._left -= step
+                i += step
+            elif self._trailers:
+                return i - pos + self._trailers_span(data, i)
+            elif self._in_digits and (line := _SIZE_LINE.match(data, i)):  # a whole line
+                i = line.end()
+                self._line_read(_grown(self._size, line[1]))
+            else:  # a size line, to end in a read to come
+                if self._in_digits:
+                    digits_end = _HEX_DIGITS.match(data, i).end()  # type: ignore[union-attr]
+                    self._size = _grown(self._size, data[i:digits_end])
+                    i = digits_end
+                    if i == end:
+                        break
+                    self._in_digits = False
+                line_end = data.find(b"\n", i)
+                if line_end < 0:
+                    break
+                i = line_end + 1
+                self._line_read(self._size)
+        return end - pos
+
+    def _line_read(self, size: int) -> None:
+        """A size line is read: its chunk's data and CRLF follow, or (size 0) the trailers,
+        after the line's CRLF."""
+        self._size, self._in_digits = 0, True
+        if size:
+            self._left = size + 2
+        else:
+            self._trailers = b"\r\n"
+
+    def _trailers_span(self, data: bytes, pos: int) -> int:
+        """In the trailers: how many bytes of `data` from `pos` are the body's."""
+        kept = self._trailers
+        straddling = (kept + data[pos : pos + 3]).find(b"\r\n\r\n")
+        if straddling >= 0:
+            self.ended = True
+            return straddling + 4 - len(kept)
+        blank = data.find(b"\r\n\r\n", pos)
+        if blank >= 0:
+            self.ended = True
+            return blank + 4 - pos
+        self._trailers = (kept + data[max(pos, len(data) - 3) :])[-3:]
+        return len(data) - pos
+
+
+def _grown(size: int, digits: bytes) -> int:
+    """A chunk size read so far, with hex `digits` after it (at most `_SIZE_OVERFLOW`)."""
+    if not size and len(digits) <= 16:
+        return int(digits or b"0", 16)
+    if size:
+        digits = b"%x" % size + digits
+    digits = digits.lstrip(b"0")
+    if len(digits) > 16:
+        return _SIZE_OVERFLOW
+    return int(digits or b"0", 16)
+
+
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the request head bounded in size, and the request
     (head and body) in time."""
@@ -103,8 +207,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._refusing = False
         self._refusal = _TOO_LARGE  # what a refusal writes (431, or 400 for a malformed head)
         self._switch_refused = False  # an upgrade request was read: nothing more is
-        self._heads = 0  # request heads completed on this connection
-        self._body_bytes = 0  # request body bytes the parser passed on, on this connection
+        self._chunks = _ChunkedBody()  # where the request's chunked body ends
+        self._ended = False  # a request ended in the piece being parsed
+        self._out_of_step = False  # a piece ran past a request's end (`on_message_begin`)
         self._held = b""  # bytes read past max_pipelined queued requests, not parsed yet
         self._held_pos = 0  # where in `_held` they start
         self._tail = b""  # the last bytes (three at most) fed to the parser
@@ -120,10 +225,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         """Count the bytes of each request head before the parser sees them.
 
-        Pipelined requests share a read, so the parser gets it in pieces whose bounds are
-        known: a head up to its end (when it ends within the limit), a body up to where it
-        can end (`_body_piece`). Where a request ends within a piece, what follows it in the
-        piece is counted as the next head's (`_count_after`).
+        Pipelined requests share a read, so the parser gets it in pieces, each ending where
+        the parser ends the head or body it holds, or earlier: a head up to its end (within
+        the limit), a body up to its end (`_body_piece`). So no request is parsed past the
+        queue's limit or counted with another's head; a piece that the parser found to run
+        past a request's end is refused, unparsed past that end (`on_message_begin`).
         """
         if self._refusing or (self._switch_refused and not self._upgrade_body_left):
             self.flow.pause_reading()  # read nothing more on this connection
@@ -157,45 +263,51 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 self._start_request_timer()  # the next request's first bytes, or held ones
             in_head = self._in_head
             if in_head:
-                room = self.max_head_bytes - self._head_bytes
-                end = data.find(b"\r\n\r\n", pos, pos + room)
-                size = end + 4 - pos if end >= 0 else min(end_of_data - pos, room)
+                size, head_ends = self._head_piece(data, pos)
                 self._head_bytes += size
+            elif self._chunks.ended:  # the parser reads on past where its body ended
+                self._lost_track("a chunked body went on past its end")
+                return
             else:
-                end = -1
                 size = self._body_piece(data, pos)
             piece = data[pos : pos + size]
             pos += size
-            heads, body_bytes, tail = self._heads, self._body_bytes, self._tail
+            self._ended = False
             super().data_received(piece)
-            self._tail = piece[-3:] if size >= 3 else (tail + piece)[-3:]
-            if self._refusing:  # a malformed head (send_400_response): nothing more is parsed
+            self._tail = piece[-3:] if size >= 3 else (self._tail + piece)[-3:]
+            if self._refusing:  # a malformed request (send_400_response): nothing more is parsed
                 return
             if self.parser.should_upgrade():  # the parser stopped at an upgrade request's head
                 self._refuse_switch()
                 continue  # its body, if it has one, is read on (`_upgrade_body`)
-            if self._in_head and (self._heads != heads or not in_head):
-                self._count_after(piece, tail, self._body_bytes - body_bytes)
-            elif self._in_head and end < 0 and pos < end_of_data:  # the head is over the limit
+            if in_head and not head_ends and pos < end_of_data:  # the head is over the limit
                 self._refuse()
                 return
+
+    def _head_piece(self, data: bytes, pos: int) -> tuple[int, bool]:
+        """How much of `data` from `pos` the parser gets as head in one piece, and whether
+        the head ends there: up to the first blank line (CRLF CRLF: in a head, none but its
+        end; a request's leading ones, which the parser skips, only cut a piece short),
+        begun in the bytes fed before or not; else as much as the size limit leaves."""
+        room = self.max_head_bytes - self._head_bytes
+        tail = self._tail
+        straddling = (tail + data[pos : pos + 3]).find(b"\r\n\r\n")
+        if straddling >= 0 and straddling + 4 - len(tail) <= room:
+            return straddling + 4 - len(tail), True
+        end = data.find(b"\r\n\r\n", pos, pos + room)
+        if end >= 0:
+            return end + 4 - pos, True
+        return min(len(data) - pos, room), False
 
     def _body_piece(self, data: bytes, pos: int) -> int:
         """How much of `data` from `pos` the parser gets as body in one piece, so that no
         piece carries requests behind the body (they would pass the queue's limit and the
-        head count): up to the body's end by its Content-Length; a chunked body ends just
-        after a blank line (its last chunk's, or its trailers'), so up to the first one,
-        begun in the bytes fed before or not (one in chunk data only cuts a piece short)."""
-        rest = len(data) - pos
+        head count): up to the body's end, by its Content-Length or its chunks'
+        (`_ChunkedBody`)."""
         left = self._body_left
         if left:
-            return min(rest, left)
-        tail = self._tail
-        straddling = (tail + data[pos : pos + 3]).find(b"\r\n\r\n")
-        if straddling >= 0:
-            return straddling + 4 - len(tail)
-        end = data.find(b"\r\n\r\n", pos)
-        return rest if end < 0 else end + 4 - pos
+            return min(len(data) - pos, left)
+        return self._chunks.span(data, pos)
 
     def _upgrade_body(self, data: bytes, pos: int) -> int:
         """Pass the body of an upgrade request on to its app (httptools skips it and stops
@@ -224,25 +336,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         """Nothing: uvicorn warns twice per upgrade request, a log line anyone can make; the
         request is in the access log with its answer."""
 
-    def _count_after(self, piece: bytes, tail: bytes, body_bytes: int) -> None:
-        """A request ended within `piece`: count what follows it as the next head's. Two
-        bounds, never below it: what follows the piece's last head end (a head's bytes
-        contain no head end; one begun in `tail`, the bytes fed before the piece, ends in its
-        first three), and the piece less its body bytes (exact after a body of known length);
-        the smaller is counted."""
-        last = piece.rfind(b"\r\n\r\n")
-        if last >= 0:
-            after_heads = len(piece) - (last + 4)
-        else:
-            straddling = (tail + piece[:3]).rfind(b"\r\n\r\n")
-            after_heads = (
-                len(piece) - (straddling + 4 - len(tail)) if straddling >= 0 else len(piece)
-            )
-        self._head_bytes = min(after_heads, len(piece) - body_bytes)
-
     def on_body(self, body: bytes) -> None:
-        """Count the body's bytes (to find where a request ends in a read), then uvicorn's."""
-        self._body_bytes += len(body)
+        """Count down the body's Content-Length (where the request ends in a read), then
+        uvicorn's."""
         if self._body_left is not None:
             self._body_left -= len(body)
         super().on_body(body)
@@ -254,6 +350,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         # The parser has checked it (digits; not beside Transfer-Encoding): None when chunked.
         lengths = [value for name, value in self.headers if name == b"content-length"]
         self._body_left = int(lengths[0]) if lengths else None
+        self._chunks.reset()
         chunked = any(name == b"transfer-encoding" for name, _ in self.headers)
         if chunked and self.parser.should_upgrade():
             self._refuse(_bad_request(_CHUNKED_UPGRADE))
@@ -264,7 +361,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         self._in_head = False
         self._head_bytes = 0
-        self._heads += 1
 
     def on_message_complete(self) -> None:
         """The request is complete: stop timing it; the next bytes are the next request's.
@@ -276,6 +372,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._upgrade_body_left = self._body_left
             return
         self._in_head = True
+        self._ended = True
         self._cancel_request_timer()
         super().on_message_complete()
         cycle = self.cycle
@@ -286,6 +383,16 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self.timeout_keep_alive_task = self.loop.call_later(
                 self.timeout_keep_alive, self.timeout_keep_alive_handler
             )
+
+    def on_message_begin(self) -> None:
+        """A request begins: in a piece where one ended, the piece ran past a request's end
+        (this server's pieces end no later), so the request would escape the queue's limit
+        and the head count. Never seen; if it is, the parser stops here (the exception) and
+        the connection is refused (`send_400_response`), nothing after that end parsed."""
+        if self._ended:
+            self._out_of_step = True
+            raise _LostTrack
+        super().on_message_begin()
 
     def on_header(self, name: bytes, value: bytes) -> None:
         """A header of the head, uvicorn's; a trailer (after a chunked body) is dropped: ASGI
@@ -377,6 +484,16 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._send_refusal()
 
+    def _lost_track(self, what: str) -> None:
+        """The pieces fed to the parser are out of step with its requests (a defect here):
+        500 and close after the answers before, nothing more parsed, and an error logged."""
+        logger.error(
+            "connection refused (500): %s; kontaxa_common.server lost track of where its "
+            "requests end, a defect to report",
+            what,
+        )
+        self._refuse_request(_OUT_OF_STEP)
+
     def _send_refusal(self) -> None:
         if not self.transport.is_closing():
             status, text = self._refusal
@@ -387,23 +504,33 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
         """A malformed request: 400 and close, after the answers to the requests before it,
         as the 431 (uvicorn wrote it at once, ahead of them, and a client reading in order
-        took it for an earlier answer). A malformed body's request, queued behind them, is
-        taken off the queue (its app never runs; the 400 is its answer). One whose app runs
-        has every request before it answered: the 400 goes at once, as uvicorn's; but one
-        answered already (its app read no body) gets no second answer, which a client would
-        read as the next request's: the connection closes."""
+        took it for an earlier answer); see `_refuse_request`."""
+        if self._out_of_step:
+            self._lost_track("a piece fed to the parser ran past a request's end")
+            return
+        self._refuse_request(_bad_request(msg))
+
+    def _refuse_request(self, reply: _Refusal) -> None:
+        """`reply` to the request being read, and close, after the answers to the requests
+        before it. One refused in its body, queued behind them, is taken off the queue (its
+        app never runs; `reply` is its answer). One whose app runs has every request before
+        it answered: `reply` goes at once (uvicorn's 400 did); but one answered already (its
+        app read no body) gets no second answer, which a client would read as the next
+        request's: the connection closes."""
         if not self._in_head:  # the body of `self.cycle`, the last request parsed
             cycle = self.cycle
             queued = next((entry for entry in self.pipeline if entry[0] is cycle), None)
             if queued is None or self._cycle_before is None:  # its app runs
+                self._refusing = True
                 if cycle.response_complete:
                     self.transport.close()
                 else:
-                    super().send_400_response(msg)
+                    self._refusal = reply
+                    self._send_refusal()
                 return
             self.pipeline.remove(queued)  # as if its head had not been read
             self.cycle = self._cycle_before
-        self._refuse(_bad_request(msg))
+        self._refuse(reply)
 
 
 _CHUNKED_UPGRADE = (
