@@ -18,8 +18,11 @@ uvicorn alone went on parsing past its head, and answered its body as a request 
 passed on to the app by its Content-Length; a chunked one is refused (400). Pipelined
 requests are parsed only while few wait for their answer (`max_pipelined`); the bytes behind
 them wait as they came, reading paused, untimed (they wait on answers, not on the client),
-and a graceful stop answers them too. A chunked body's trailers are dropped (uvicorn added
-them to the request's headers).
+and a graceful stop answers them too. To that end each read goes to the parser in pieces
+that end no later than the parser ends a request (a chunked body's end found from its
+framing, `_ChunkedBody`); were a piece ever to run past one, the connection is refused
+(500) and the error logged. A chunked body's trailers are dropped (uvicorn added them to
+the request's headers).
 
 The Prometheus exposition has a listener of its own (`metrics_listener`, METRICS_PORT): a
 second uvicorn server on the app's event loop, so the app port (the one a Service and an
