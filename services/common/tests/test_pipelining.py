@@ -715,6 +715,30 @@ def test_a_long_size_line_split_across_reads_keeps_its_size(size_line: bytes) ->
     asyncio.run(main())
 
 
+def test_a_malformed_body_of_a_request_being_answered_cuts_its_answer_short() -> None:
+    """uvicorn wrote its 400 into the answer its app had begun (a client would read its
+    status line as answer data); the connection closes, the answer cut short."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"begun;", "more_body": True})
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    async def main() -> None:
+        protocol, transport = _connection(app)
+        protocol.data_received(CHUNKED_HEAD + b"5\r\nhel")
+        await asyncio.sleep(0.01)
+        assert transport.written.endswith(b"begun;\r\n")
+        protocol.data_received(b"lo\r\nzz\r\n")
+        await asyncio.sleep(0.01)
+        assert transport.closed
+        assert transport.statuses() == [200]
+        assert transport.written.endswith(b"begun;\r\n")
+
+    asyncio.run(main())
+
+
 class _Completion:
     """httptools' parser callbacks: whether a request is complete."""
 

@@ -517,15 +517,16 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         """`reply` to the request being read, and close, after the answers to the requests
         before it. One refused in its body, queued behind them, is taken off the queue (its
         app never runs; `reply` is its answer). One whose app runs has every request before
-        it answered: `reply` goes at once (uvicorn's 400 did); but one answered already (its
-        app read no body) gets no second answer, which a client would read as the next
-        request's: the connection closes."""
+        it answered: `reply` goes at once (uvicorn's 400 did), unless its app has begun to
+        answer: then the connection closes, the answer cut short (uvicorn wrote the 400
+        into it) or whole (its app read no body; a second answer would be read as the next
+        request's)."""
         if not self._in_head:  # the body of `self.cycle`, the last request parsed
             cycle = self.cycle
             queued = next((entry for entry in self.pipeline if entry[0] is cycle), None)
             if queued is None or self._cycle_before is None:  # its app runs
                 self._refusing = True
-                if cycle.response_complete:
+                if cycle.response_started:
                     self.transport.close()
                 else:
                     self._refusal = reply
