@@ -126,6 +126,15 @@ async def _answered(transport: RecordingTransport, count: int) -> list[int]:
     return transport.statuses()
 
 
+async def _closed(transport: RecordingTransport) -> bool:
+    """Whether the connection is closed (within 1 s)."""
+    for _ in range(1000):
+        if transport.closed:
+            break
+        await asyncio.sleep(0.001)
+    return transport.closed
+
+
 def test_a_body_cannot_carry_requests_past_the_queue_s_limit() -> None:
     """A body piece ends where the body does: a one-byte body followed by 800 requests in the
     same read queued all 800 (the piece was cut at 32 KiB)."""
@@ -175,11 +184,7 @@ def test_a_graceful_stop_answers_the_held_requests_too() -> None:
         protocol.shutdown()
         app.opened.set()
         assert await _answered(transport, 21) == [200] * 21
-        for _ in range(100):
-            if transport.closed:
-                break
-            await asyncio.sleep(0.001)
-        assert transport.closed
+        assert await _closed(transport)
 
     asyncio.run(main())
 
@@ -739,6 +744,119 @@ def test_a_malformed_body_of_a_request_being_answered_cuts_its_answer_short() ->
     asyncio.run(main())
 
 
+@pytest.mark.parametrize("read_size", [1, 7, 4096])
+def test_trailers_are_bounded_as_a_head_is(read_size: int) -> None:
+    """A chunked body's trailers went to the parser unbounded (httptools copies a header's
+    value so far at each read: 79 s of CPU for 128 MiB of one trailer, in a review). They
+    may take `max_head_bytes` with their blank line: at the limit the request is answered,
+    one byte over it gets 431, after the answer before it, and nothing after it is read."""
+    limit = 1024
+
+    def chunked(trailers_size: int) -> bytes:
+        field = b"X-Pad: " + b"p" * (trailers_size - len(b"X-Pad: \r\n\r\n")) + b"\r\n"
+        return CHUNKED_HEAD + b"5\r\nhello\r\n0\r\n" + field + b"\r\n"
+
+    async def main() -> None:
+        protocol, transport = _connection(BodyLength(), max_head_bytes=limit)
+        _reads(protocol, GET + chunked(limit) + GET, read_size)
+        assert await _answered(transport, 3) == [200, 200, 200]
+        assert not transport.closed
+
+        protocol, transport = _connection(BodyLength(), max_head_bytes=limit)
+        _reads(protocol, GET + chunked(limit + 1) + GET, read_size)
+        assert await _answered(transport, 2) == [200, 431]
+        assert transport.written.endswith(b"request trailers are too large\r\n")
+        assert transport.closed
+
+    asyncio.run(main())
+
+
+def test_a_trailer_without_end_is_refused_before_the_parser_gets_more_than_the_limit() -> None:
+    """1 MiB of one trailer in 64 KiB reads: refused within the first read past the limit,
+    the parser fed no more of it than the limit."""
+    recording = type("Recording", (BoundedHttpToolsProtocol, _RecordingFeeds), {})
+
+    async def main() -> None:
+        app = Gate()
+        protocol, transport = _connection(app, base=recording)
+        _RecordingFeeds.fed = []
+        protocol.data_received(GET + CHUNKED_HEAD + b"0\r\nX: ")
+        for _ in range(16):
+            protocol.data_received(b"a" * 65536)
+        fed = sum(_RecordingFeeds.fed)
+        assert fed <= len(GET + CHUNKED_HEAD) + protocol.max_head_bytes
+        app.opened.set()
+        assert await _answered(transport, 2) == [200, 431]
+        assert transport.closed
+
+    asyncio.run(main())
+
+
+def test_blank_lines_before_requests_go_to_the_parser_in_few_pieces() -> None:
+    """The parser skips CR and LF before a request; a run of them went two bytes a piece
+    (each blank line looked like a head's end), a parser call each."""
+    recording = type("Recording", (BoundedHttpToolsProtocol, _RecordingFeeds), {})
+    wire = (b"\r\n" * 16000 + GET) * 8
+
+    async def main() -> None:
+        protocol, transport = _connection(BodyLength(), base=recording)
+        _RecordingFeeds.fed = []
+        for start in range(0, len(wire), 65536):
+            protocol.data_received(wire[start : start + 65536])
+            await asyncio.sleep(0)
+        assert await _answered(transport, 8) == [200] * 8
+        assert len(_RecordingFeeds.fed) <= 8 * 2 + len(wire) // 65536 + 1
+
+        protocol, transport = _connection(BodyLength())
+        protocol.data_received(b"\r\n" * (protocol.max_head_bytes // 2) + GET)
+        assert await _answered(transport, 1) == [431]
+
+    asyncio.run(main())
+
+
+def test_a_graceful_stop_parses_no_request_after_those_read() -> None:
+    """After a graceful stop had parsed the held requests, the queue's limit stayed lifted:
+    each read went whole to the parser (276,697 requests queued on one connection in a
+    review), after the last request to be answered. Now nothing after those is parsed, and
+    the connection closes after their answers."""
+
+    async def main() -> None:
+        protocol, transport = _connection(BodyLength(work=0.001))
+        protocol.data_received(GET * 20)
+        assert len(protocol.pipeline) == protocol.max_pipelined
+        protocol.shutdown()
+        for _ in range(50):
+            if transport.reading:
+                protocol.data_received(GET * 100)
+            assert len(protocol.pipeline) <= 20
+            await asyncio.sleep(0.002)
+        assert await _answered(transport, 20) == [200] * 20
+        assert await _closed(transport)
+        assert transport.statuses() == [200] * 20
+
+    asyncio.run(main())
+
+
+def test_a_graceful_stop_reads_the_body_being_read_to_its_end() -> None:
+    """Its app waits for it: the rest of a body in flight at the stop is read and the
+    request answered; a request after it is not parsed."""
+
+    async def main() -> None:
+        protocol, transport = _connection(BodyLength())
+        protocol.data_received(CHUNKED_HEAD + b"5\r\nhel")
+        await asyncio.sleep(0.01)
+        protocol.shutdown()
+        assert transport.reading
+        protocol.data_received(b"lo\r\n0\r\n\r\n" + GET)
+        assert await _answered(transport, 1) == [200]
+        assert b"body=5" in transport.written
+        await asyncio.sleep(0.01)
+        assert transport.statuses() == [200]
+        assert transport.closed
+
+    asyncio.run(main())
+
+
 class _Completion:
     """httptools' parser callbacks: whether a request is complete."""
 
@@ -771,7 +889,7 @@ def _followed_end(body: bytes, cuts: list[int]) -> int | None:
     """Where `_ChunkedBody` ends `body` read in parts cut at `cuts` (bytes into it), or
     None; each part before that end is the body's whole. Each part comes after bytes of
     the read that are not the body's (a request before it), as in a server's reads."""
-    chunks = _ChunkedBody()
+    chunks = _ChunkedBody(BoundedHttpToolsProtocol.max_head_bytes)
     start = 0
     before = b"\r\n\r\n\r"
     for cut in [*sorted(set(cuts)), len(body)]:

@@ -62,6 +62,7 @@ logger = logging.getLogger(__name__)
 # A refusal the server writes itself (`_refusal_bytes`): its status and its text.
 _Refusal = tuple[int, bytes]
 _TOO_LARGE: _Refusal = (431, b"request head is too large\r\n")
+_TRAILERS_TOO_LARGE: _Refusal = (431, b"request trailers are too large\r\n")
 _OUT_OF_STEP: _Refusal = (500, b"the server lost track of this connection's requests\r\n")
 
 
@@ -82,7 +83,7 @@ class _ReadingFlow(FlowControl):
     def resume_reading(self) -> None:
         # Not while bytes are held: they are parsed, and reading resumed, as answers go out
         # (uvicorn resumes at each `receive()` of an app, and each read was held on top).
-        if self.read_paused and not self._protocol._held:
+        if self.read_paused and not self._protocol._reading_held():
             super().resume_reading()
             self._protocol._reading_resumed()
 
@@ -101,6 +102,7 @@ class _LostTrack(Exception):
 # Where the parser finds an error, what is followed here no longer matters: it parses
 # nothing more of the connection.
 _HEX_DIGITS = re.compile(rb"[0-9A-Fa-f]*")
+_LINE_ENDS = re.compile(rb"[\r\n]*")  # what llhttp skips before a request
 _SIZE_LINE = re.compile(rb"([0-9A-Fa-f]*+)[^\n]*+\n")  # possessive: no backtracking
 _SIZE_OVERFLOW = 2**64
 
@@ -111,9 +113,19 @@ class _ChunkedBody:
     line (chunk data may hold any, and cutting at each sent a body of blank lines to the
     parser two bytes a call)."""
 
-    __slots__ = ("_in_digits", "_left", "_size", "_trailers", "ended")
+    __slots__ = (
+        "_in_digits",
+        "_left",
+        "_size",
+        "_trailer_room",
+        "_trailers",
+        "ended",
+        "max_trailer_bytes",
+        "too_large",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, max_trailer_bytes: int) -> None:
+        self.max_trailer_bytes = max_trailer_bytes  # the trailers and their blank line at most
         self.reset()
 
     def reset(self) -> None:
@@ -122,10 +134,13 @@ class _ChunkedBody:
         self._in_digits = True  # that line's leading hex digits are being read
         self._left = 0  # of a chunk's data and its CRLF, not yet read
         self._trailers = b""  # once the last chunk's line is read: its last bytes (three)
+        self._trailer_room = self.max_trailer_bytes  # what the trailers may still take
         self.ended = False
+        self.too_large = False  # the trailers go past `max_trailer_bytes`
 
     def span(self, data: bytes, pos: int) -> int:
-        """How many bytes of `data` from `pos` are the body's: all, or up to its end."""
+        """How many bytes of `data` from `pos` are the body's: all, or up to its end (or
+        `too_large` is set)."""
         end = len(data)
         i = pos
         while i < end:
@@ -163,18 +178,26 @@ class _ChunkedBody:
             self._trailers = b"\r\n"
 
     def _trailers_span(self, data: bytes, pos: int) -> int:
-        """In the trailers: how many bytes of `data` from `pos` are the body's."""
-        kept = self._trailers
+        """In the trailers: how many bytes of `data` from `pos` are the body's. They are
+        bounded as a head is: unbounded, they reached the parser whole (httptools copies a
+        header's value so far at each read: 79 s of CPU for 128 MiB of one trailer)."""
+        kept, room = self._trailers, self._trailer_room
         straddling = (kept + data[pos : pos + 3]).find(b"\r\n\r\n")
         if straddling >= 0:
+            end = straddling + 4 - len(kept)
+        else:
+            blank = data.find(b"\r\n\r\n", pos, pos + room)
+            end = blank + 4 - pos if blank >= 0 else -1
+        if 0 <= end <= room:
             self.ended = True
-            return straddling + 4 - len(kept)
-        blank = data.find(b"\r\n\r\n", pos)
-        if blank >= 0:
-            self.ended = True
-            return blank + 4 - pos
+            return end
+        rest = len(data) - pos
+        if end >= 0 or rest >= room:  # their end cannot come within the limit
+            self.too_large = True
+            return 0
         self._trailers = (kept + data[max(pos, len(data) - 3) :])[-3:]
-        return len(data) - pos
+        self._trailer_room -= rest
+        return rest
 
 
 def _grown(size: int, digits: bytes) -> int:
@@ -210,14 +233,16 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._refusing = False
         self._refusal = _TOO_LARGE  # what a refusal writes (431, or 400 for a malformed head)
         self._switch_refused = False  # an upgrade request was read: nothing more is
-        self._chunks = _ChunkedBody()  # where the request's chunked body ends
+        self._chunks = _ChunkedBody(self.max_head_bytes)  # where a chunked body ends
         self._ended = False  # a request ended in the piece being parsed
+        self._begun = False  # the parser has begun a request (its first byte past CR, LF)
         self._out_of_step = False  # a piece ran past a request's end (`on_message_begin`)
         self._held = b""  # bytes read past max_pipelined queued requests, not parsed yet
         self._held_pos = 0  # where in `_held` they start
         self._tail = b""  # the last bytes (three at most) fed to the parser
         self._upgrade_body_left = 0  # of an upgrade request's body (its Content-Length)
         self._draining = False  # shutting down: held requests are parsed to be answered
+        self._stopping = False  # shut down: no request after those read is parsed
         self._body_left: int | None = None  # of the request's Content-Length, not yet parsed
         self._cycle_before: RequestResponseCycle | None = None  # uvicorn's before the last head
         self._request_timer: asyncio.TimerHandle | None = None
@@ -250,6 +275,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         by offset, never copied whole again (pieces are copies, each byte in one)."""
         end_of_data = len(data)
         while pos < end_of_data and not self.transport.is_closing():
+            if self._stopping and self._in_head:  # no request after the last one read
+                self.flow.pause_reading()
+                return
             if self._switch_refused:  # only an upgrade request's body is read on
                 if not self._upgrade_body_left:
                     return
@@ -266,13 +294,16 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 self._start_request_timer()  # the next request's first bytes, or held ones
             in_head = self._in_head
             if in_head:
-                size, head_ends = self._head_piece(data, pos)
+                size, within = self._head_piece(data, pos)
                 self._head_bytes += size
             elif self._chunks.ended:  # the parser reads on past where its body ended
                 self._lost_track("a chunked body went on past its end")
                 return
             else:
                 size = self._body_piece(data, pos)
+                if self._chunks.too_large:
+                    self._refuse_request(_TRAILERS_TOO_LARGE)
+                    return
             piece = data[pos : pos + size]
             pos += size
             self._ended = False
@@ -283,16 +314,21 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             if self.parser.should_upgrade():  # the parser stopped at an upgrade request's head
                 self._refuse_switch()
                 continue  # its body, if it has one, is read on (`_upgrade_body`)
-            if in_head and not head_ends and pos < end_of_data:  # the head is over the limit
+            if in_head and not within and pos < end_of_data:  # the head is over the limit
                 self._refuse()
                 return
 
     def _head_piece(self, data: bytes, pos: int) -> tuple[int, bool]:
         """How much of `data` from `pos` the parser gets as head in one piece, and whether
-        the head ends there: up to the first blank line (CRLF CRLF: in a head, none but its
-        end; a request's leading ones, which the parser skips, only cut a piece short),
-        begun in the bytes fed before or not; else as much as the size limit leaves."""
+        that is within the size limit: before a request, the CR and LF bytes the parser skips
+        (counted as head: a run of them cut at each blank line cost a parser call per two
+        bytes); in a head, up to its end (CRLF CRLF: in a head, none but its end), begun in
+        the bytes fed before or not; else as much as the limit leaves."""
         room = self.max_head_bytes - self._head_bytes
+        if not self._begun:
+            skipped = _LINE_ENDS.match(data, pos).end() - pos  # type: ignore[union-attr]
+            if skipped:
+                return min(skipped, room), skipped < room
         tail = self._tail
         straddling = (tail + data[pos : pos + 3]).find(b"\r\n\r\n")
         if straddling >= 0 and straddling + 4 - len(tail) <= room:
@@ -376,6 +412,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._in_head = True
         self._ended = True
+        self._begun = False
         self._cancel_request_timer()
         super().on_message_complete()
         cycle = self.cycle
@@ -395,6 +432,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self._ended:
             self._out_of_step = True
             raise _LostTrack
+        self._begun = True
         super().on_message_begin()
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -463,12 +501,25 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def shutdown(self) -> None:
         """A graceful stop answers every request read: held ones are parsed first, then
-        uvicorn's own (the connection closes after the last answer)."""
+        uvicorn's own (the connection closes after the last answer). Nothing after them is
+        parsed: a request begun later could get no answer, and parsed with the queue's limit
+        lifted, as held ones are, one connection queued 276,697 in a review. A body being
+        read is read to its end (its app waits for it)."""
         if self._held and not self.transport.is_closing():
             self._draining = True
             held, self._held = self._held, b""
             self._parse(held, self._held_pos)
+            self._draining = False
+        self._stopping = True
+        if self._in_head:
+            self._cancel_request_timer()
+            self.flow.pause_reading()
         super().shutdown()
+
+    def _reading_held(self) -> bool:
+        """Whether reading stays paused: bytes are held, or the server is stopping and
+        nothing more is to be read (`shutdown`)."""
+        return bool(self._held) or (self._stopping and self._in_head)
 
     def _responding(self) -> bool:
         """Whether an earlier request of this connection has yet to get its response."""
