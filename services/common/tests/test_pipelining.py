@@ -820,15 +820,17 @@ def test_a_graceful_stop_parses_no_request_after_those_read() -> None:
     review), after the last request to be answered. Now nothing after those is parsed, and
     the connection closes after their answers."""
 
+    recording = type("Recording", (BoundedHttpToolsProtocol, _RecordingFeeds), {})
+
     async def main() -> None:
-        protocol, transport = _connection(BodyLength(work=0.001))
+        protocol, transport = _connection(BodyLength(work=0.001), base=recording)
         protocol.data_received(GET * 20)
         assert len(protocol.pipeline) == protocol.max_pipelined
         protocol.shutdown()
-        for _ in range(50):
-            if transport.reading:
-                protocol.data_received(GET * 100)
-            assert len(protocol.pipeline) <= 20
+        _RecordingFeeds.fed = []  # the held requests were parsed by the stop
+        for _ in range(50):  # reads, paused or not (a read in flight at the pause comes)
+            protocol.data_received(GET * 100)
+            assert _RecordingFeeds.fed == []
             await asyncio.sleep(0.002)
         assert await _answered(transport, 20) == [200] * 20
         assert await _closed(transport)
@@ -853,6 +855,53 @@ def test_a_graceful_stop_reads_the_body_being_read_to_its_end() -> None:
         await asyncio.sleep(0.01)
         assert transport.statuses() == [200]
         assert transport.closed
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("refused", "status"),
+    [(CHUNKED_HEAD + b"0\r\nX: " + b"a" * 40_000, 431), (b"BAD\r\n\r\n", 400)],
+    ids=["trailers-too-large", "malformed-head"],
+)
+def test_a_graceful_stop_sends_the_refusal_waiting_behind_answers(
+    refused: bytes, status: int
+) -> None:
+    """uvicorn's stop closed the connection after the answer before a refusal still
+    waiting for it, so the refusal never went out (a review)."""
+
+    async def main() -> None:
+        app = Gate()
+        protocol, transport = _connection(app)
+        protocol.data_received(GET + refused)
+        protocol.shutdown()
+        app.opened.set()
+        assert await _answered(transport, 2) == [200, status]
+        assert await _closed(transport)
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    "after",
+    [b"\r\n", GET[:10], CHUNKED_HEAD + b"5\r\nhe"],
+    ids=["blank-line", "part-of-a-head", "part-of-a-queued-body"],
+)
+def test_a_request_out_of_time_closes_the_connection_after_the_answers_before_it(
+    after: bytes,
+) -> None:
+    """A next request (or a blank line some clients send after a body) in part when the
+    head timeout fired closed the connection at once: the answers still being worked on
+    were lost. They go out first now; the request out of time gets none."""
+
+    async def main() -> None:
+        protocol, transport = _connection(BodyLength(work=0.3), head_timeout_seconds=0.1)
+        protocol.data_received(GET + GET + after)
+        await asyncio.sleep(0.2)  # the timeout has passed; the answers are being worked on
+        assert not transport.closed
+        assert await _answered(transport, 2) == [200, 200]
+        assert await _closed(transport)
+        assert transport.statuses() == [200, 200]
 
     asyncio.run(main())
 

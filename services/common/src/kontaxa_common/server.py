@@ -6,7 +6,8 @@ connection, and cancels its keep-alive timer on any byte, so a client can hold a
 with an idle socket or one header byte a second, or make it parse 64 MiB of header first.
 `BoundedHttpToolsProtocol` bounds each head where it is read: its size (431 and close, after
 the replies to requests pipelined before it; pipelined heads in one read count each on its own) and
-the time to receive the request, head and body (close), from the connection's first byte or a
+the time to receive the request, head and body (close, after the answers to the requests
+before it), from the connection's first byte or a
 request's first byte (a body dripped a byte at a time would hold the connection too), while
 the server reads (not while uvicorn pauses reading: a request queued behind another, a body
 its app has not read yet).
@@ -59,8 +60,9 @@ from kontaxa_common.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
 
-# A refusal the server writes itself (`_refusal_bytes`): its status and its text.
-_Refusal = tuple[int, bytes]
+# A refusal the server writes itself (`_refusal_bytes`): its status and its text; None
+# closes the connection with no answer (a request that did not come in time).
+_Refusal = tuple[int, bytes] | None
 _TOO_LARGE: _Refusal = (431, b"request head is too large\r\n")
 _TRAILERS_TOO_LARGE: _Refusal = (431, b"request trailers are too large\r\n")
 _OUT_OF_STEP: _Refusal = (500, b"the server lost track of this connection's requests\r\n")
@@ -231,7 +233,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._in_head = True
         self._refusing = False
-        self._refusal = _TOO_LARGE  # what a refusal writes (431, or 400 for a malformed head)
+        self._refusal: _Refusal = _TOO_LARGE  # what a refusal writes (`_Refusal`)
         self._switch_refused = False  # an upgrade request was read: nothing more is
         self._chunks = _ChunkedBody(self.max_head_bytes)  # where a chunked body ends
         self._ended = False  # a request ended in the piece being parsed
@@ -482,9 +484,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._request_timer = None
 
     def _request_timed_out(self) -> None:
+        """The request did not come in time: the connection closes, after the answers to
+        the requests before it (they were lost, when an app took longer than the timeout
+        while the next request, or a blank line a client sent after a body, was in part)."""
         self._request_timer = None  # runs only while a request is being received
         if not self.transport.is_closing():
-            self.transport.close()
+            self._refuse_request(None)
 
     def on_response_complete(self) -> None:
         """A response went out: held bytes are parsed while the queue has room; a refusal
@@ -505,7 +510,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         parsed: a request begun later could get no answer, and parsed with the queue's limit
         lifted, as held ones are, one connection queued 276,697 in a review. A body being
         read is read to its end (its app waits for it)."""
-        if self._held and not self.transport.is_closing():
+        if self._held and not self.transport.is_closing() and not self._refusing:
             self._draining = True
             held, self._held = self._held, b""
             self._parse(held, self._held_pos)
@@ -514,7 +519,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self._in_head:
             self._cancel_request_timer()
             self.flow.pause_reading()
-        super().shutdown()
+        if not self._refusing:  # a refusal closes the connection after the last answer
+            super().shutdown()
 
     def _reading_held(self) -> bool:
         """Whether reading stays paused: bytes are held, or the server is stopping and
@@ -550,9 +556,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _send_refusal(self) -> None:
         if not self.transport.is_closing():
-            status, text = self._refusal
-            headers = self.server_state.default_headers  # its `date`, as on every answer
-            self.transport.write(_refusal_bytes(status, text, headers))
+            if self._refusal is not None:
+                status, text = self._refusal
+                headers = self.server_state.default_headers  # its `date`, as on every answer
+                self.transport.write(_refusal_bytes(status, text, headers))
             self.transport.close()
 
     def send_400_response(self, msg: str) -> None:
