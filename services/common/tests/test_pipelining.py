@@ -50,6 +50,9 @@ class RecordingTransport(asyncio.Transport):
     def close(self) -> None:
         self.closed = True
 
+    def can_write_eof(self) -> bool:
+        return False  # a refusal closes at once (the real server's orderly end: test_server_limits)
+
     def pause_reading(self) -> None:
         self.reading = False
 
@@ -100,6 +103,7 @@ def _connection(
     app: Any,
     base: type[BoundedHttpToolsProtocol] = BoundedHttpToolsProtocol,
     keep_alive: int = 5,
+    transport: RecordingTransport | None = None,
     **limits: float,
 ) -> tuple[BoundedHttpToolsProtocol, RecordingTransport]:
     config = uvicorn.Config(
@@ -112,7 +116,7 @@ def _connection(
     )
     protocol_class = type("Limited", (base,), limits)
     protocol = protocol_class(config=config, server_state=ServerState(), app_state={})
-    transport = RecordingTransport()
+    transport = transport or RecordingTransport()
     protocol.connection_made(transport)
     return protocol, transport
 
@@ -902,6 +906,65 @@ def test_a_request_out_of_time_closes_the_connection_after_the_answers_before_it
         assert await _answered(transport, 2) == [200, 200]
         assert await _closed(transport)
         assert transport.statuses() == [200, 200]
+
+    asyncio.run(main())
+
+
+def test_reading_stays_paused_while_a_refusal_waits() -> None:
+    """An app's receive() resumed reading while a refusal waited for its answer: each read
+    was dropped unparsed, but read (a review)."""
+
+    async def main() -> None:
+        protocol, transport = _connection(BodyLength(work=0.05))
+        oversized = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 40_000 + b"\r\n\r\n"
+        protocol.data_received(POST + oversized)
+        for _ in range(20):
+            assert not transport.reading
+            await asyncio.sleep(0.005)
+        assert await _answered(transport, 2) == [200, 431]
+        assert await _closed(transport)
+
+    asyncio.run(main())
+
+
+class _HalfClosingTransport(RecordingTransport):
+    """A transport that can shut its side (a TCP socket's), recording that it did."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.eof = False
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.eof = True
+
+
+@pytest.mark.parametrize("more", [b"", b"x" * 1000], ids=["time", "bytes"])
+def test_a_refused_connection_ends_in_order(more: bytes) -> None:
+    """After the answers and the refusal, the server shuts its side, reads and drops what
+    still comes (closed with it unread, the kernel reset the connection: see
+    test_server_limits), and closes after `linger_seconds`, or once `linger_bytes` came."""
+    oversized = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 40_000 + b"\r\n\r\n"
+
+    async def main() -> None:
+        transport = _HalfClosingTransport()
+        protocol, _ = _connection(
+            BodyLength(), transport=transport, linger_seconds=0.2, linger_bytes=500
+        )
+        protocol.data_received(GET + oversized)
+        assert await _answered(transport, 2) == [200, 431]
+        assert transport.eof
+        assert transport.reading
+        assert not transport.closed
+        protocol.data_received(GET + more)  # dropped, never a request
+        if more:
+            assert transport.closed
+        await asyncio.sleep(0.1)
+        assert transport.statuses() == [200, 431]
+        assert transport.closed == bool(more)
+        assert await _closed(transport)
 
     asyncio.run(main())
 

@@ -287,3 +287,20 @@ def test_pipelined_requests_wait_as_bytes_not_as_requests(
     grown = _rss_bytes(pid) - before
     assert replies.count(b"HTTP/1.1 200 ") == count
     assert grown < 8 << 20, f"main-api grew {grown / 2**20:.1f} MiB for {count} pipelined requests"
+
+
+def test_a_refusal_ends_the_connection_without_a_reset(main_api: int) -> None:
+    """Closed with bytes of the client's unread, or receiving more after the close, the
+    kernel resets the connection, which can erase answers the client has not read yet (RFC
+    9112, 9.6). The server shuts its side, reads and drops what still comes for a moment,
+    then closes: the client reads the answers and an orderly end."""
+    oversized = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 40_000 + b"\r\n\r\n"
+    connection = _connect(main_api)
+    connection.sendall(GET + oversized + b"x" * 100_000)
+    time.sleep(0.3)  # the answers are written; the server reads no request after them
+    connection.sendall(b"y" * 100_000)
+    replies = b""
+    while chunk := connection.recv(65536):  # a reset raises ConnectionResetError
+        replies += chunk
+    connection.close()
+    assert [int(code) for code in re.findall(rb"HTTP/1\.1 (\d{3}) ", replies)] == [200, 431]

@@ -224,6 +224,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     # wait unparsed (`_held`) until the queue is shorter. uvicorn alone parsed every request
     # of each read and queued it with its ASGI state, about 2.9 KB each.
     max_pipelined = 8
+    # How long, and how much, a refused connection, its side shut, reads and drops of what
+    # the client still sends before it closes (`_linger`).
+    linger_seconds = 2.0
+    linger_bytes = 1 << 20
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Start the request timer: a connection that sends no complete request in time is
@@ -245,6 +249,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._upgrade_body_left = 0  # of an upgrade request's body (its Content-Length)
         self._draining = False  # shutting down: held requests are parsed to be answered
         self._stopping = False  # shut down: no request after those read is parsed
+        self._lingering: asyncio.TimerHandle | None = None  # its side shut, closing (`_linger`)
+        self._linger_left = self.linger_bytes  # of what may still be read and dropped
         self._body_left: int | None = None  # of the request's Content-Length, not yet parsed
         self._cycle_before: RequestResponseCycle | None = None  # uvicorn's before the last head
         self._request_timer: asyncio.TimerHandle | None = None
@@ -261,6 +267,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         queue's limit or counted with another's head; a piece that the parser found to run
         past a request's end is refused, unparsed past that end (`on_message_begin`).
         """
+        if self._lingering:  # closing: what still comes is read and dropped, up to a limit
+            self._linger_left -= len(data)
+            if self._linger_left < 0:
+                self.transport.close()
+            return
         if self._refusing or (self._switch_refused and not self._upgrade_body_left):
             self.flow.pause_reading()  # read nothing more on this connection
             return
@@ -445,8 +456,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             super().on_header(name, value)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        """Drop the timer with the connection."""
+        """Drop the timers with the connection."""
         self._cancel_request_timer()
+        if self._lingering:
+            self._lingering.cancel()
         super().connection_lost(exc)
 
     def _start_request_timer(self) -> None:
@@ -523,9 +536,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             super().shutdown()
 
     def _reading_held(self) -> bool:
-        """Whether reading stays paused: bytes are held, or the server is stopping and
-        nothing more is to be read (`shutdown`)."""
-        return bool(self._held) or (self._stopping and self._in_head)
+        """Whether reading stays paused: bytes are held, a refusal waits (nothing more is
+        read), or the server is stopping and nothing more is to be read (`shutdown`)."""
+        return bool(self._held) or self._refusing or (self._stopping and self._in_head)
 
     def _responding(self) -> bool:
         """Whether an earlier request of this connection has yet to get its response."""
@@ -554,13 +567,29 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         )
         self._refuse_request(_OUT_OF_STEP)
 
-    def _send_refusal(self) -> None:
+    def _send_refusal(self, app_runs: bool = False) -> None:
+        """The refusal, then the connection's end: at once while an app runs (it may write
+        yet), else in order (`_linger`)."""
         if not self.transport.is_closing():
             if self._refusal is not None:
                 status, text = self._refusal
                 headers = self.server_state.default_headers  # its `date`, as on every answer
                 self.transport.write(_refusal_bytes(status, text, headers))
-            self.transport.close()
+            if app_runs or not self.transport.can_write_eof():
+                self.transport.close()
+            else:
+                self._linger()
+
+    def _linger(self) -> None:
+        """End the connection in order (RFC 9112, 9.6): shut this side (the client reads
+        every answer, then the end), read and drop what the client still sends, and close
+        when it shuts its side or after `linger_seconds`. Closed at once with bytes of the
+        client's unread, or sent more after, the kernel reset the connection, which can
+        erase answers the client has not read yet. Past `linger_bytes` read, it closes."""
+        self._cancel_request_timer()
+        self.transport.write_eof()
+        self.transport.resume_reading()  # under uvicorn's flow control, paused; dropped now
+        self._lingering = self.loop.call_later(self.linger_seconds, self.transport.close)
 
     def send_400_response(self, msg: str) -> None:
         """A malformed request: 400 and close, after the answers to the requests before it,
@@ -588,7 +617,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                     self.transport.close()
                 else:
                     self._refusal = reply
-                    self._send_refusal()
+                    self._send_refusal(app_runs=True)
                 return
             self.pipeline.remove(queued)  # as if its head had not been read
             self.cycle = self._cycle_before
