@@ -930,9 +930,11 @@ def test_reading_stays_paused_while_a_refusal_waits() -> None:
 class _HalfClosingTransport(RecordingTransport):
     """A transport that can shut its side (a TCP socket's), recording that it did."""
 
-    def __init__(self) -> None:
+    def __init__(self, unsent: int = 0) -> None:
         super().__init__()
         self.eof = False
+        self.unsent = unsent  # bytes the client has not taken yet
+        self.aborted = False
 
     def can_write_eof(self) -> bool:
         return True
@@ -940,18 +942,28 @@ class _HalfClosingTransport(RecordingTransport):
     def write_eof(self) -> None:
         self.eof = True
 
+    def get_write_buffer_size(self) -> int:
+        return self.unsent
 
-@pytest.mark.parametrize("more", [b"", b"x" * 1000], ids=["time", "bytes"])
-def test_a_refused_connection_ends_in_order(more: bytes) -> None:
+    def abort(self) -> None:
+        self.aborted = self.closed = True
+
+
+@pytest.mark.parametrize(
+    ("more", "unsent"), [(b"", 0), (b"x" * 1000, 0), (b"", 1)], ids=["time", "bytes", "unread"]
+)
+def test_a_refused_connection_ends_in_order(more: bytes, unsent: int) -> None:
     """After the answers and the refusal, the server shuts its side, reads and drops what
     still comes (closed with it unread, the kernel reset the connection: see
-    test_server_limits), and closes after `linger_seconds`, or once `linger_bytes` came."""
+    test_server_limits), and closes after `linger_seconds`, or once `linger_bytes` came;
+    it aborts then if the client has not even taken the answers (a close waits for them).
+    uvicorn's keep-alive timer, armed with the last answer, does not cut it short."""
     oversized = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 40_000 + b"\r\n\r\n"
 
     async def main() -> None:
-        transport = _HalfClosingTransport()
+        transport = _HalfClosingTransport(unsent)
         protocol, _ = _connection(
-            BodyLength(), transport=transport, linger_seconds=0.2, linger_bytes=500
+            BodyLength(), keep_alive=0, transport=transport, linger_seconds=0.2, linger_bytes=500
         )
         protocol.data_received(GET + oversized)
         assert await _answered(transport, 2) == [200, 431]
@@ -965,6 +977,24 @@ def test_a_refused_connection_ends_in_order(more: bytes) -> None:
         assert transport.statuses() == [200, 431]
         assert transport.closed == bool(more)
         assert await _closed(transport)
+        assert transport.aborted == bool(unsent)
+
+    asyncio.run(main())
+
+
+def test_a_graceful_stop_closes_a_connection_ending_in_order() -> None:
+    """Its answers are written: the stop does not wait for the end in order (it paused
+    reading, so the client's end was never seen, and waited the whole time)."""
+
+    async def main() -> None:
+        transport = _HalfClosingTransport()
+        protocol, _ = _connection(BodyLength(), transport=transport)
+        protocol.data_received(GET + b"NOT HTTP\r\n\r\n")
+        assert await _answered(transport, 2) == [200, 400]
+        assert transport.eof
+        assert not transport.closed
+        protocol.shutdown()
+        assert transport.closed
 
     asyncio.run(main())
 

@@ -522,7 +522,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         uvicorn's own (the connection closes after the last answer). Nothing after them is
         parsed: a request begun later could get no answer, and parsed with the queue's limit
         lifted, as held ones are, one connection queued 276,697 in a review. A body being
-        read is read to its end (its app waits for it)."""
+        read is read to its end (its app waits for it). A connection ending in order
+        (`_linger`) closes now: its answers are written, and the stop should not wait."""
+        if self._lingering:
+            self.transport.close()
+            return
         if self._held and not self.transport.is_closing() and not self._refusing:
             self._draining = True
             held, self._held = self._held, b""
@@ -587,9 +591,22 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         client's unread, or sent more after, the kernel reset the connection, which can
         erase answers the client has not read yet. Past `linger_bytes` read, it closes."""
         self._cancel_request_timer()
-        self.transport.write_eof()
+        self._unset_keepalive_if_required()  # uvicorn's, armed with the last answer
+        try:
+            self.transport.write_eof()
+        except OSError:  # the client has gone (asyncio's loop raises; uvloop's does not)
+            self.transport.close()
+            return
         self.transport.resume_reading()  # under uvicorn's flow control, paused; dropped now
-        self._lingering = self.loop.call_later(self.linger_seconds, self.transport.close)
+        self._lingering = self.loop.call_later(self.linger_seconds, self._linger_over)
+
+    def _linger_over(self) -> None:
+        """The time to end in order is over: close; abort if the client is not even reading
+        the answers (a close waits for them to be sent, without end)."""
+        if self.transport.get_write_buffer_size():
+            self.transport.abort()
+        else:
+            self.transport.close()
 
     def send_400_response(self, msg: str) -> None:
         """A malformed request: 400 and close, after the answers to the requests before it,
