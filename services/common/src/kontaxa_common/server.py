@@ -22,8 +22,9 @@ them wait as they came, reading paused, untimed (they wait on answers, not on th
 and a graceful stop answers them too. To that end each read goes to the parser in pieces
 that end no later than the parser ends a request (a chunked body's end found from its
 framing, `_ChunkedBody`); were a piece ever to run past one, the connection is refused
-(500) and the error logged. A chunked body's trailers are dropped (uvicorn added them to
-the request's headers).
+(500) and the error logged. A chunked body's trailers are bounded as a head is (431), and
+dropped (uvicorn added them to the request's headers). A connection the server refuses or
+times out ends after the answers before, and in order (`_linger`), not with a reset.
 
 The Prometheus exposition has a listener of its own (`metrics_listener`, METRICS_PORT): a
 second uvicorn server on the app's event loop, so the app port (the one a Service and an
