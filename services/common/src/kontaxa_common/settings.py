@@ -52,7 +52,10 @@ class ServiceSettings(BaseSettings):
     max_request_head_bytes: int = Field(
         32 * 1024,
         ge=4096,
-        description="Largest request head (request line and headers) read; then 431 and close.",
+        description=(
+            "Largest request head (request line and headers), and largest trailer section of "
+            "a chunked body, read; then 431 and close, after the answers before."
+        ),
     )
     header_read_timeout_seconds: float = Field(
         10.0,
