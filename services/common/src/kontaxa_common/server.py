@@ -185,22 +185,29 @@ class _ChunkedBody:
         bounded as a head is: unbounded, they reached the parser whole (httptools copies a
         header's value so far at each read: 79 s of CPU for 128 MiB of one trailer)."""
         kept, room = self._trailers, self._trailer_room
-        straddling = (kept + data[pos : pos + 3]).find(b"\r\n\r\n")
-        if straddling >= 0:
-            end = straddling + 4 - len(kept)
-        else:
-            blank = data.find(b"\r\n\r\n", pos, pos + room)
-            end = blank + 4 - pos if blank >= 0 else -1
-        if 0 <= end <= room:
+        end = _blank_line_end(kept, data, pos, room)
+        if end >= 0:
             self.ended = True
             return end
         rest = len(data) - pos
-        if end >= 0 or rest >= room:  # their end cannot come within the limit
+        if rest >= room:  # their end cannot come within the limit
             self.too_large = True
             return 0
         self._trailers = (kept + data[max(pos, len(data) - 3) :])[-3:]
         self._trailer_room -= rest
         return rest
+
+
+def _blank_line_end(kept: bytes, data: bytes, pos: int, room: int) -> int:
+    """How many bytes of `data` from `pos` run to the end of the first blank line (CRLF
+    CRLF), one begun in `kept` (the three bytes before, at most) or not, when that is no
+    more than `room`; else -1."""
+    straddling = (kept + data[pos : pos + 3]).find(b"\r\n\r\n")
+    if straddling >= 0:
+        size = straddling + 4 - len(kept)
+        return size if size <= room else -1
+    end = data.find(b"\r\n\r\n", pos, pos + room)
+    return end + 4 - pos if end >= 0 else -1
 
 
 def _grown(size: int, digits: bytes) -> int:
@@ -343,13 +350,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             skipped = _LINE_ENDS.match(data, pos).end() - pos  # type: ignore[union-attr]
             if skipped:
                 return min(skipped, room), skipped < room
-        tail = self._tail
-        straddling = (tail + data[pos : pos + 3]).find(b"\r\n\r\n")
-        if straddling >= 0 and straddling + 4 - len(tail) <= room:
-            return straddling + 4 - len(tail), True
-        end = data.find(b"\r\n\r\n", pos, pos + room)
+        end = _blank_line_end(self._tail, data, pos, room)
         if end >= 0:
-            return end + 4 - pos, True
+            return end, True
         return min(len(data) - pos, room), False
 
     def _body_piece(self, data: bytes, pos: int) -> int:
