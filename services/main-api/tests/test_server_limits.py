@@ -25,6 +25,7 @@ from .conftest import process_env
 
 HEAD_TIMEOUT = 1.0
 KEEP_ALIVE = 1
+SEND_TIMEOUT = 2.0
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +40,8 @@ def main_api_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
         free_port(),
         HEADER_READ_TIMEOUT_SECONDS=str(HEAD_TIMEOUT),
         KEEP_ALIVE_TIMEOUT_SECONDS=str(KEEP_ALIVE),
+        SEND_TIMEOUT_SECONDS=str(SEND_TIMEOUT),
+        API_DOCS="true",
     )
     process = subprocess.Popen(
         [sys.executable, "-m", "main_api"], env=env, stderr=subprocess.DEVNULL
@@ -304,3 +307,68 @@ def test_a_refusal_ends_the_connection_without_a_reset(main_api: int) -> None:
         replies += chunk
     connection.close()
     assert [int(code) for code in re.findall(rb"HTTP/1\.1 (\d{3}) ", replies)] == [200, 431]
+
+
+# An answer of about 18 KB (API_DOCS is on here): the sockets' buffers, a few MB on
+# loopback, fill after a few hundred of them.
+OPENAPI = b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n"
+PINNING = 1000
+
+
+def _pinned(port: int) -> socket.socket:
+    """A connection whose client has sent PINNING requests and reads no answer: the server
+    answers until the sockets' buffers are full, then its answers wait."""
+    connection = socket.socket()
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    connection.connect(("127.0.0.1", port))
+    connection.sendall(OPENAPI * PINNING)
+    return connection
+
+
+def _read_to_end(connection: socket.socket, seconds: float) -> tuple[bytes, str]:
+    """What the connection brings within `seconds`, and how it ended: "closed", "reset" or
+    "open"."""
+    connection.settimeout(seconds)
+    replies = bytearray()
+    try:
+        while chunk := connection.recv(1 << 20):
+            replies += chunk
+    except ConnectionResetError:
+        return bytes(replies), "reset"
+    except TimeoutError:
+        return bytes(replies), "open"
+    return bytes(replies), "closed"
+
+
+def test_a_client_that_reads_no_answer_is_dropped_after_the_send_timeout(main_api: int) -> None:
+    """uvicorn has no timeout on a write: a client that pipelined requests and read none of
+    the answers held the connection, an app's task and megabytes of buffers for as long as
+    it liked (a review held one for 110 s), and made every graceful stop wait its timeout
+    out. Once the answers wait in the server, the client has SEND_TIMEOUT_SECONDS to take
+    some."""
+    connection = _pinned(main_api)
+    time.sleep(2 * SEND_TIMEOUT + 1)
+    replies, end = _read_to_end(connection, 5.0)
+    connection.close()
+    answered = replies.count(b"HTTP/1.1 200 ")
+    assert end in ("reset", "closed"), f"still open after {answered} of {PINNING} answers"
+    assert 0 < answered < PINNING
+
+
+def test_a_client_that_reads_its_answers_gets_them_all(main_api: int) -> None:
+    """The same client, reading before the send timeout: every request answered (with
+    the tail of the last answer, 12 MB in all)."""
+    connection = _pinned(main_api)
+    replies = bytearray()
+    connection.settimeout(10.0)
+    size = None  # of the PINNING answers, alike but for the date, once the first is in
+    while size is None or len(replies) < size:
+        chunk = connection.recv(1 << 20)
+        assert chunk, f"closed after {replies.count(b'HTTP/1.1 200 ')} of {PINNING} answers"
+        replies += chunk
+        if size is None and (length := re.search(rb"content-length: (\d+)\r\n", replies)):
+            head = replies.index(b"\r\n\r\n") + 4
+            size = PINNING * (head + int(length[1]))
+    connection.close()
+    assert replies.count(b"HTTP/1.1 200 ") == PINNING
+    assert len(replies) == size

@@ -18,13 +18,17 @@ uvicorn alone went on parsing past its head, and answered its body as a request 
 (encode/uvicorn#2722). Its body (`curl --http2 -d` sends one), which httptools skips, is
 passed on to the app by its Content-Length; a chunked one is refused (400). Pipelined
 requests are parsed only while few wait for their answer (`max_pipelined`); the bytes behind
-them wait as they came, reading paused, untimed (they wait on answers, not on the client),
-and a graceful stop answers them too. To that end each read goes to the parser in pieces
-that end no later than the parser ends a request (a chunked body's end found from its
-framing, `_ChunkedBody`); were a piece ever to run past one, the connection is refused
-(500) and the error logged. A chunked body's trailers are bounded as a head is (431), and
-dropped (uvicorn added them to the request's headers). A connection the server refuses or
-times out ends after the answers before, and in order (`_linger`), not with a reset.
+them wait as they came, reading paused, untimed (they wait on answers, not on the client);
+a graceful stop answers the queued ones, and the client sends the held ones again. To that
+end each read goes to the parser in pieces that end no later than the parser ends a request
+(a chunked body's end found from its framing, `_ChunkedBody`); were a piece ever to run past
+one, the connection is refused (500) and the error logged. A chunked body's trailers are
+bounded as a head is (431), and dropped (uvicorn added them to the request's headers). A
+connection the server refuses or times out ends after the answers before, and in order
+(`_linger`), not with a reset. Answers the client does not take (the socket's buffers
+full) wait for it at most `send_timeout_seconds` without progress; then the connection is
+dropped (`_send_stalled`): uvicorn alone held it, and the app's task, for as long as the
+client read nothing.
 
 The Prometheus exposition has a listener of its own (`metrics_listener`, METRICS_PORT): a
 second uvicorn server on the app's event loop, so the app port (the one a Service and an
@@ -236,12 +240,21 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     # the client still sends before it closes (`_linger`).
     linger_seconds = 2.0
     linger_bytes = 1 << 20
+    # How long answers may wait for the client to take them, once the socket's buffers are
+    # full (`_send_stalled`).
+    send_timeout_seconds = 10.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Start the request timer: a connection that sends no complete request in time is
         closed."""
         super().connection_made(transport)
         self.flow = _ReadingFlow(transport, self)
+        # Writing pauses as soon as a byte of an answer waits in this process, the socket's
+        # buffers full (the transport's default waits for 64 KiB more): the send timer runs
+        # from then (`pause_writing`), however little waits when the connection closes.
+        transport.set_write_buffer_limits(high=0)
+        self._send_timer: asyncio.TimerHandle | None = None
+        self._send_waiting = 0  # bytes waiting for the client when the send timer was set
         self._head_bytes = 0
         self._in_head = True
         self._refusing = False
@@ -255,7 +268,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._held_pos = 0  # where in `_held` they start
         self._tail = b""  # the last bytes (three at most) fed to the parser
         self._upgrade_body_left = 0  # of an upgrade request's body (its Content-Length)
-        self._draining = False  # shutting down: held requests are parsed to be answered
+        self._draining = False  # shutting down: a body held midway is parsed to its end
         self._stopping = False  # shut down: no request after those read is parsed
         self._lingering: asyncio.TimerHandle | None = None  # its side shut, closing (`_linger`)
         self._linger_left = self.linger_bytes  # of what may still be read and dropped
@@ -462,6 +475,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         """Drop the timers with the connection."""
         self._cancel_request_timer()
+        self._cancel_send_timer()
         if self._lingering:
             self._lingering.cancel()
         super().connection_lost(exc)
@@ -508,6 +522,41 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if not self.transport.is_closing():
             self._refuse_request(None)
 
+    def pause_writing(self) -> None:
+        """The client takes no more of the answers for now (the socket's buffers are full):
+        uvicorn holds the app's next write, and the send timer runs."""
+        super().pause_writing()
+        if self._send_timer is None:
+            self._set_send_timer()
+
+    def resume_writing(self) -> None:
+        """The client took every byte that waited: the app writes on, untimed."""
+        self._cancel_send_timer()
+        super().resume_writing()
+
+    def _set_send_timer(self) -> None:
+        self._send_waiting = self.transport.get_write_buffer_size()
+        self._send_timer = self.loop.call_later(self.send_timeout_seconds, self._send_stalled)
+
+    def _cancel_send_timer(self) -> None:
+        if self._send_timer is not None:
+            self._send_timer.cancel()
+            self._send_timer = None
+
+    def _send_stalled(self) -> None:
+        """`send_timeout_seconds` since the answers began to wait: if the client took some of
+        them meanwhile, it gets as long again; if none, the connection is dropped (a client
+        that reads nothing held it, an app's task and its answers without end: uvicorn has
+        no timeout on a write, and a close waits for the answers to be sent)."""
+        self._send_timer = None
+        waiting = self.transport.get_write_buffer_size()
+        if not waiting:
+            return
+        if waiting < self._send_waiting:
+            self._set_send_timer()
+            return
+        self.transport.abort()
+
     def on_response_complete(self) -> None:
         """A response went out: held bytes are parsed while the queue has room; a refusal
         waiting on it goes once none is left."""
@@ -522,21 +571,22 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 self._send_refusal()
 
     def shutdown(self) -> None:
-        """A graceful stop answers every request read: held ones are parsed first, then
-        uvicorn's own (the connection closes after the last answer). Nothing after them is
-        parsed: a request begun later could get no answer, and parsed with the queue's limit
-        lifted, as held ones are, one connection queued 276,697 in a review. A body being
-        read is read to its end (its app waits for it). A connection ending in order
-        (`_linger`) closes now: its answers are written, and the stop should not wait."""
+        """A graceful stop answers the requests queued (the connection closes after the last
+        answer); the bytes held behind them are not parsed, save the rest of a body being
+        read (its app waits for it): the client sees the connection end with those requests
+        unanswered, and sends them again (RFC 9112, 9.3.2). Parsed with the queue's limit
+        lifted, one read of held bytes queued about 7,000 requests (12.5 MB) per connection
+        in a review, on connections whose client read no answer. A connection ending in
+        order (`_linger`) closes now: its answers are written, and the stop should not wait."""
         if self._lingering:
             self.transport.close()
             return
+        self._stopping = True
         if self._held and not self.transport.is_closing() and not self._refusing:
-            self._draining = True
+            self._draining = True  # the body being read, if one is, to its end: no request more
             held, self._held = self._held, b""
             self._parse(held, self._held_pos)
             self._draining = False
-        self._stopping = True
         if self._in_head:
             self._cancel_request_timer()
             self.flow.pause_reading()
@@ -675,6 +725,7 @@ def protocol_for(settings: ServiceSettings) -> type[BoundedHttpToolsProtocol]:
     attributes: dict[str, Any] = {
         "max_head_bytes": settings.max_request_head_bytes,
         "head_timeout_seconds": settings.header_read_timeout_seconds,
+        "send_timeout_seconds": settings.send_timeout_seconds,
     }
     return type("ServiceHttpProtocol", (BoundedHttpToolsProtocol,), attributes)
 

@@ -62,6 +62,12 @@ class ServiceSettings(BaseSettings):
         gt=0,
         description="Time a connection gets to send a complete request, head and body.",
     )
+    send_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Time answers may wait for the client to take any of them once the "
+        "socket's buffers are full; then the connection is dropped.",
+    )
     cpu_batch_scheduling: bool = Field(
         True,
         description="Run the service's threads under Linux's SCHED_BATCH policy: a thread "
