@@ -31,9 +31,9 @@ class Redactor:
         """Swap in the current set of secret values, whatever their length (longest first)."""
         self._values = tuple(sorted({v for v in values if v}, key=len, reverse=True))
 
-    def is_secret(self, text: str) -> bool:
-        """Whether `text` is one of the secret values, whole."""
-        return text in self._values
+    def holds_secret(self, text: str) -> bool:
+        """Whether one of the secret values occurs in `text` (what `scrub` would replace)."""
+        return any(value in text for value in self._values)
 
     def scrub(self, text: str) -> str:
         """Return `text` with every known secret value replaced."""

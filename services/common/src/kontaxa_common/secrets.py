@@ -103,12 +103,12 @@ class SecretFiles:
         self._problems = problems
         return values
 
-    def is_secret(self, text: str) -> bool:
-        """Whether `text` is a value of these files, whole (current, or replaced and still
-        redacted): text that goes where this service's redaction does not reach (another
-        service's logs, AWS's) must not be one. Whole values only: a short secret would make
-        a test of containment refuse ordinary text."""
-        return self._redactor.is_secret(text)
+    def holds_secret(self, text: str) -> bool:
+        """Whether a value of these files (current, or replaced and still redacted) occurs in
+        `text`, as this service's redaction finds them: text that goes where that redaction
+        does not reach (another service's logs, AWS's) must hold none. Generated values are
+        24 characters or more (Terraform's app-config), so ordinary text does not hold one."""
+        return self._redactor.holds_secret(text)
 
     def refresh(self, force: bool = False) -> None:
         """Re-read the files if due; take the new values if any changed."""

@@ -315,8 +315,8 @@ class AuxClient:
         left of it, and none is sent once it has run out.
         """
         request_id = current_request_id.get()
-        if self._secrets.is_secret(request_id):
-            # A client's key as its request ID: main-api's logs redact it, aux-service's
+        if self._secrets.holds_secret(request_id):
+            # A client's key in its request ID: main-api's logs redact it, aux-service's
             # would not (it knows only its own token); aux-service gets an ID of its own.
             request_id = new_request_id()
         headers = {REQUEST_ID_HEADER: request_id}
@@ -456,7 +456,7 @@ class AuxClient:
 
     async def parameter(self, name: str) -> OneParameter:
         """One parameter, `name` already validated."""
-        if any(self._secrets.is_secret(part) for part in (name, *name.split("/"))):
+        if self._secrets.holds_secret(name):
             # A key pasted into the path: aux-service's logs and AWS's (CloudTrail records
             # the name) would keep it, where main-api's redaction does not reach.
             raise ApiError(
