@@ -8,6 +8,7 @@ import contextlib
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +165,15 @@ def test_a_listing_past_its_deadline_stops_at_the_page_in_flight(secrets_root: P
         assert calls >= 2, "the listing went past its first page before the deadline"
         time.sleep(1.0)  # five more pages' time
         assert len(ssm.requests) - calls <= 1, (calls, len(ssm.requests))
+
+
+def test_readiness_probes_at_once_share_one_aws_check(secrets_root: Path) -> None:
+    """40 probes at once, past the reuse time, made 10 GetParametersByPath calls in a review:
+    each began a check before the first had ended. They now wait for the one in flight."""
+    ssm = FakeUpstream(FakeReply(body={"Parameters": []}, delay=0.3))
+    with ssm, start_aux(ssm.url, secrets_root, SeedData()) as aux:
+        with ThreadPoolExecutor(20) as pool:
+            answers = list(pool.map(lambda _: aux.http.get("/ready"), range(40)))
+        assert [answer.status_code for answer in answers] == [200] * 40
+        assert {answer.json()["checks"]["aws"] for answer in answers} == {"ok"}
+        assert len(ssm.requests) == 1

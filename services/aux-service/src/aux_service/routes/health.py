@@ -1,5 +1,6 @@
 """Liveness, readiness and version."""
 
+import asyncio
 import time
 
 from fastapi import APIRouter, Response
@@ -13,29 +14,40 @@ from kontaxa_common.version import VersionMetadata
 
 
 class AwsCheck:
-    """The last readiness check of AWS, reused for READY_CACHE_SECONDS."""
+    """The last readiness check of AWS, reused for READY_CACHE_SECONDS; one at a time (40
+    probes at once each began a check of their own before the first one had ended: 10 AWS
+    calls, taking AWS slots from the requests)."""
 
     def __init__(self, aws: AwsGateway, reuse_seconds: float) -> None:
         self._aws = aws
         self._reuse_seconds = reuse_seconds
         self.status = "unchecked"
         self._checked_at = float("-inf")
+        self._checking = asyncio.Lock()
+
+    def _due(self) -> bool:
+        return time.monotonic() - self._checked_at >= self._reuse_seconds
 
     async def current(self) -> str:
         """ "ok", or the error code of the last failed check."""
-        now = time.monotonic()
-        if now - self._checked_at >= self._reuse_seconds:
-            try:
-                await self._aws.ping()
-                self.status = "ok"
-            except ApiError as exc:
-                if exc.code == BUSY:
-                    # Busy, not broken: the calls in flight say nothing of AWS's health, and
-                    # every pod leaving the Service under load would make it worse.
-                    return self.status
-                self.status = exc.code
-            self._checked_at = now
+        if self._due():
+            async with self._checking:  # a check in flight: its result, when it ends
+                if self._due():
+                    await self._check()
         return self.status
+
+    async def _check(self) -> None:
+        now = time.monotonic()
+        try:
+            await self._aws.ping()
+            self.status = "ok"
+        except ApiError as exc:
+            if exc.code == BUSY:
+                # Busy, not broken: the calls in flight say nothing of AWS's health, and
+                # every pod leaving the Service under load would make it worse.
+                return
+            self.status = exc.code
+        self._checked_at = now
 
 
 # What the AWS check may say of a pod that serves: AWS answered. Throttled is an answer:
