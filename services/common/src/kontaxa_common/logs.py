@@ -66,8 +66,7 @@ class Redactor:
                 texts.append(value)
             elif not (value is None or isinstance(value, bool | int | float)):
                 return True
-        joined = "\0".join(texts)
-        return any(value in joined for value in self._values)
+        return self.holds_secret("\0".join(texts))
 
     def _scrub_value(self, value: Any) -> Any:
         if isinstance(value, str):
