@@ -2,7 +2,8 @@
 
 `python candidates.py` serves main-api exactly as `python -m main_api` does (same settings,
 same server), except for the one thing BENCH_CLIENT names: aiohttp, aiosonic or httpx (httpx
-with its default transport) as its AuxClient's transport; `replaced`: the GET-only pool on
+with its default transport) as its AuxClient's transport, or pyqwest or rnet (not installed
+with the project: `uv run --with` adds them for a selection run, docs/performance.md); `replaced`: the GET-only pool on
 httptools that pyreqwest replaced (issue 15), read from git history as it was at
 REPLACED_AT, so the cost of the replacement stays measured without the project keeping the
 client it retired (a clone without that history skips the case); or `unfrozen`: main-api's own
@@ -15,6 +16,7 @@ Only the happy path is mapped here: the benchmark reads a cached parameter, so n
 meets a fault.
 """
 
+import asyncio
 import os
 import subprocess
 import types
@@ -157,6 +159,75 @@ class HttpxTransport(Candidate):
         )
 
 
+class PyqwestTransport(Candidate):
+    """pyqwest (reqwest and hyper, in Rust, like pyreqwest) with the same pool and timeouts;
+    its OpenTelemetry and decompression off, as main-api's own client has them. Not installed
+    with the project: a selection run adds it (docs/performance.md, point 7)."""
+
+    async def start(self) -> None:
+        import pyqwest  # type: ignore[import-not-found,unused-ignore]
+
+        transport = pyqwest.HTTPTransport(
+            timeout=self.settings.aux_read_timeout_seconds,
+            connect_timeout=self.settings.aux_connect_timeout_seconds,
+            max_connections_per_address=self.settings.aux_max_connections,
+            pool_max_idle_per_host=self.settings.aux_max_connections,
+            enable_gzip=False,
+            enable_brotli=False,
+            enable_zstd=False,
+            follow_redirects=False,
+            enable_otel=False,
+        )
+        self.client = pyqwest.Client(transport)
+
+    async def close(self) -> None:
+        self.client = None
+
+    async def get(self, path: str, headers: dict[str, str], budget: float | None = None) -> Reply:
+        call = self.client.get(self.base + path, headers)
+        response = await (call if budget is None else asyncio.wait_for(call, budget))
+        return Reply(
+            response.status,
+            response.headers.get(self.version_header),
+            response.headers.get("Retry-After"),
+            response.content,
+        )
+
+
+class RnetTransport(Candidate):
+    """rnet (wreq and hyper, in Rust) with the same pool and timeouts (whole seconds: its
+    API's unit). Not installed with the project: a selection run adds it."""
+
+    async def start(self) -> None:
+        import rnet  # type: ignore[import-not-found,unused-ignore]
+
+        self.client = rnet.Client(
+            timeout=max(1, round(self.settings.aux_read_timeout_seconds)),
+            connect_timeout=max(1, round(self.settings.aux_connect_timeout_seconds)),
+            pool_max_size=self.settings.aux_max_connections,
+            pool_max_idle_per_host=self.settings.aux_max_connections,
+            allow_redirects=False,
+        )
+
+    async def close(self) -> None:
+        self.client = None
+
+    async def get(self, path: str, headers: dict[str, str], budget: float | None = None) -> Reply:
+        call = self._get(path, headers)
+        return await (call if budget is None else asyncio.wait_for(call, budget))
+
+    async def _get(self, path: str, headers: dict[str, str]) -> Reply:
+        response = await self.client.get(self.base + path, headers=headers)
+        version = response.headers.get(self.version_header)
+        retry_after = response.headers.get("Retry-After")
+        return Reply(
+            response.status,
+            None if version is None else bytes(version).decode("latin-1"),
+            None if retry_after is None else bytes(retry_after).decode("latin-1"),
+            await response.bytes(),
+        )
+
+
 class ReplacedTransport(Candidate):
     """The replaced client's ConnectionPool, driven as its AuxClient drove it: the request
     written as bytes, the reply's headers looked up by lower-case name."""
@@ -197,6 +268,8 @@ TRANSPORTS: dict[str, type[Candidate]] = {
     "aiohttp": AiohttpTransport,
     "aiosonic": AiosonicTransport,
     "httpx": HttpxTransport,
+    "pyqwest": PyqwestTransport,
+    "rnet": RnetTransport,
     REPLACED: ReplacedTransport,
 }
 

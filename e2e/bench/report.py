@@ -199,6 +199,15 @@ are single wrk runs on the same machine, so approximate.
    kept as a candidate): curl_cffi 0.17 (libcurl on the event loop through its socket API),
    its `AsyncSession` 1,522 requests/s and its `AsyncCurl` handles driven directly 1,321,
    against pyreqwest's 2,135 and the replaced client's 3,103 in the same rounds.
+   Two more clients on reqwest or its fork, candidates `pyqwest` and `rnet` (not installed
+   with the project; a selection run adds them: `uv run --with pyqwest==0.12.0 --with
+   rnet==2.4.2 python e2e/bench/run.py --cases 1,6,6-pyqwest,6-rnet,6-replaced,6-aiohttp
+   --clients pyqwest,rnet,replaced,aiohttp --rounds 4 --out /tmp/selection`), 2026-12-05
+   05:55 UTC, medians of 4 rounds, requests/s and CPU µs per request: pyreqwest 2,934 and
+   527, the replaced client 3,104 and 518, rnet 2,829 and 544, pyqwest 2,663 and 578,
+   aiohttp 2,502 and 628 (the ceiling 8,792). Both run their own Rust runtime thread, as
+   pyreqwest does, and pay the same handoff; neither does better. httpr was not measured:
+   its `AsyncClient` runs its blocking client in a thread pool.
 8. The two costs named below as standing in the way (issue 18), both taken away:
    both services' credential checks (aux-service's service token, main-api's API key) run
    in the ASGI layer in front of each data route (`kontaxa_common.middleware.CredentialGuard`,
@@ -352,8 +361,9 @@ full run of 2026-12-04 01:05 UTC gave 2/1 0.73 and 4/1 0.64, the one of 02:55 UT
 0.54 (its rounds 0.59 to 0.75 and 0.40 to 0.69, load average 2.0 after it), and the one of
 11:12 UTC, on an idle machine (load average 0.0 before it) and with the server's pipelining
 and upgrade limits in, 0.74 and 0.63 (rounds 0.65 to 0.81 and 0.50 to 0.87); point 11's
-policy is not the cause (side by side there, the same ratios under either policy). What is
-left per request is uvicorn's and
+policy is not the cause (side by side there, the same ratios under either policy). The run
+of 2026-12-05 05:25 UTC (load average 0.3 before it) gave 0.73 and 0.599, 4/1's rounds 0.56
+to 0.68. What is left per request is uvicorn's and
 Starlette's, FastAPI's request handling (its dependency solving, which runs for a route
 without parameters too; four reads of OpenTelemetry's context a request, telemetry off or
 not), and the middleware's request ID, headers, two metric updates and access line.
@@ -361,18 +371,23 @@ not), and the middleware's request ID, headers, two metric updates and access li
 Why case 6 stays below 0.40 of the ceiling: the ceiling is one FastAPI hop that returns a
 constant; case 6 is two hops and a client call, and with the services pinned a core each,
 main-api's core (its event loop and pyreqwest's runtime thread) sets the pace. 6/1 was 0.36
-(the median of the rounds' ratios, 0.22 to 0.38) in the full run of 2026-12-04 02:55 UTC and
-0.35 (0.25 to 0.40) in the one of 11:12 UTC; the run before point 11, at 01:05 UTC, gave
-0.28, but between runs the machine moves these ratios as much (6-normal, the policy off,
-gave 0.24 in the 02:55 run), so the side-by-side ratios of point 11 are the measure of the
-change. For 0.40, main-api would have to spend at most 2.5 times the ceiling's time per
-request. What stands in the way is still the client (points 7 and 11): in the same runs
-the same main-api with the replaced hand-written client reached 0.42 and 0.37, and side by
-side pyreqwest served 0.81 to 0.85 of its requests (02:55) and 0.85, 0.70 to 1.00 over the
-rounds (11:12: the two equal in two rounds, pyreqwest behind in three, as the machine moved
-case 6 between about 3,000 and 2,000 requests/s). The rest of main-api's time is the same
-FastAPI and middleware work as aux-service's, plus validating aux-service's reply and
-serialising its own.
+(the median of the rounds' ratios, 0.22 to 0.38) in the full run of 2026-12-04 02:55 UTC
+and 0.35 (0.25 to 0.40) in the one of 11:12 UTC, and 0.30 (0.23 to 0.36) in the one of
+2026-12-05 05:25 UTC, where the replaced client gave 0.39 (0.34 to 0.42); the run before
+point 11, 2026-12-04 01:05 UTC, gave 0.28, but between runs the machine moves these ratios
+as much (6-normal, the policy off, gave 0.24 in the 02:55 run), so the side-by-side ratios
+of point 11 are the measure of the change. For 0.40, main-api would have to spend at most
+2.5 times the ceiling's time per request. What stands in the way is still the client
+(points 7 and 11): in the same runs the same main-api with the replaced hand-written client
+reached 0.42 and 0.37, and side by side pyreqwest served 0.81 to 0.85 of its requests
+(02:55) and 0.85, 0.70 to 1.00 over the rounds (11:12: the two equal in two rounds,
+pyreqwest behind in three, as the machine moved case 6 between about 3,000 and 2,000
+requests/s). The rest of main-api's time is the same FastAPI and middleware work as
+aux-service's, plus validating aux-service's reply and serialising its own: called in
+process (uvicorn's proxy-headers layer and the app, no sockets, aux-service's reply
+canned), a cached read through main-api took 91 to 105 µs of CPU against the ceiling's 36
+to 48 (6 alternating rounds of 5,000, 2026-12-05), so even a client that cost nothing would
+leave main-api's app at 2.5 times the ceiling's.
 """
 
 
@@ -410,13 +425,21 @@ def machine_description() -> dict[str, Any]:
     }
 
 
+def _at_commit(results: dict[str, Any]) -> str:
+    """ ", at commit <id>" for results that name the working tree they measured (older ones
+    do not; `-dirty`: it had uncommitted changes)."""
+    commit = results.get("commit")
+    return f", at commit `{commit}`" if commit else ""
+
+
 def _markdown(results: dict[str, Any], chart: str) -> str:
     machine = results["machine"]
     settings = results["settings"]
     lines = [
         "# Performance: services against a ceiling, side by side",
         "",
-        f"Generated by `{results['command']}` (`e2e/bench/run.py`) on {results['generated']}.",
+        f"Generated by `{results['command']}` (`e2e/bench/run.py`) on {results['generated']}"
+        f"{_at_commit(results)}.",
         "Regenerate it with the same command; it rewrites this file, `performance.json` and "
         "`performance.png`.",
         "",
@@ -477,8 +500,10 @@ def _markdown(results: dict[str, Any], chart: str) -> str:
         target = ""
         if ratio["target"] is not None:
             target = ("≥ " if ratio["kind"] == "min" else "≤ ") + f"{ratio['target']:.2f}"
+        # Three places where two would show a median equal to a target it missed.
+        places = 3 if target and round(ratio["median"], 2) == ratio["target"] else 2
         lines.append(
-            f"| {names[name]} | {ratio['median']:.2f} ({ratio['min']:.2f} to "
+            f"| {names[name]} | {ratio['median']:.{places}f} ({ratio['min']:.2f} to "
             f"{ratio['max']:.2f}) | {target} | {ratio['verdict']} |"
         )
     cpu = results["cpu_ratios"]
@@ -520,7 +545,8 @@ def _bringup_markdown(bringup: dict[str, Any] | None) -> list[str]:
     lines = [
         "## Bring-up (task local-up, process runtime, warm clone)",
         "",
-        f"Measured on {bringup['generated']} (`task bench -- --cases bringup`), "
+        f"Measured on {bringup['generated']}{_at_commit(bringup)} "
+        "(`task bench -- --cases bringup`), "
         f"{bringup['rounds']} rounds after one that fills the cache; load average "
         + ", ".join(f"{x:.1f}" for x in bringup["load_before"])
         + " before, "

@@ -67,6 +67,7 @@ import httpx
 
 from kontaxa_e2e.load import Copy, aws_calls, component_pid, spawn_copy
 from kontaxa_e2e.targets import ProcessTarget
+from kontaxa_local.version import working_tree_revision
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parents[1]
@@ -168,7 +169,7 @@ def bring_up(rounds: int) -> dict[str, Any]:
     from kontaxa_local.process_runtime import ProcessRuntime
     from kontaxa_local.settings import Settings
 
-    started = time.time()
+    started, commit = time.time(), working_tree_revision(REPO_ROOT)  # what is measured
     load_before = os.getloadavg()
     measured: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="kontaxa-bench-up-") as temporary:
@@ -206,6 +207,7 @@ def bring_up(rounds: int) -> dict[str, Any]:
     return {
         "commands_cpu_s": spread([r["commands_cpu_s"] for r in measured]),
         "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
+        "commit": commit,
         "rounds": rounds,
         "load_before": load_before,
         "load_after": os.getloadavg(),
@@ -322,7 +324,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Bring the stack up, measure every case in rounds, take everything down."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk (task bench does it)")
-    started = time.time()
+    started, commit = time.time(), working_tree_revision(REPO_ROOT)  # what is measured
     machine = machine_description()
     with tempfile.TemporaryDirectory(prefix="kontaxa-bench-") as temporary:
         state_dir = args.stack.resolve() if args.stack else Path(temporary)
@@ -505,6 +507,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     return {
         "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
+        "commit": commit,
         "command": "task bench",
         "settings": {
             "duration_s": args.duration,
