@@ -46,8 +46,8 @@ def test_an_unknown_client_is_refused_with_the_names(
         parse_args()
     assert exited.value.code == 2
     assert (
-        "names from aiohttp, aiosonic, httpx, replaced, unfrozen, normal (not requests)"
-        in capsys.readouterr().err
+        "names from aiohttp, aiosonic, httpx, pyqwest, rnet, replaced, unfrozen, normal "
+        "(not requests)" in capsys.readouterr().err
     )
 
 
