@@ -3,17 +3,17 @@
 `python candidates.py` serves main-api exactly as `python -m main_api` does (same settings,
 same server), except for the one thing BENCH_CLIENT names: aiohttp, aiosonic or httpx (httpx
 with its default transport) as its AuxClient's transport, or pyqwest or rnet (not installed
-with the project: `uv run --with` adds them for a selection run, docs/performance.md); `replaced`: the GET-only pool on
-httptools that pyreqwest replaced (issue 15), read from git history as it was at
-REPLACED_AT, so the cost of the replacement stays measured without the project keeping the
-client it retired (a clone without that history skips the case); or `unfrozen`: main-api's own
-client, served without `gc.freeze()` after start-up (kontaxa_common.server.build_frozen), to
-show what the freeze does to the tail; or `normal`: main-api's own client, its threads under
-the default CPU scheduling policy instead of SCHED_BATCH (CPU_BATCH_SCHEDULING,
-kontaxa_common.server.schedule_in_batches), to show what the policy does to case 6.
-main-api's own client (pyreqwest, main_api/clients/aux.py) is the runtime's main-api itself.
-Only the happy path is mapped here: the benchmark reads a cached parameter, so no candidate
-meets a fault.
+with the project: `uv run --with` adds them for a selection run, docs/performance.md);
+`replaced`: the GET-only pool on httptools that pyreqwest replaced (issue 15), read from git
+history as it was at REPLACED_AT, so the cost of the replacement stays measured without the
+project keeping the client it retired (a clone without that history skips the case); or
+`unfrozen`: main-api's own client, served without `gc.freeze()` after start-up
+(kontaxa_common.server.build_frozen), to show what the freeze does to the tail; or `normal`:
+main-api's own client, its threads under the default CPU scheduling policy instead of
+SCHED_BATCH (CPU_BATCH_SCHEDULING, kontaxa_common.server.schedule_in_batches), to show what the
+policy does to case 6. main-api's own client (pyreqwest, main_api/clients/aux.py) is the
+runtime's main-api itself. Only the happy path is mapped here: the benchmark reads a cached
+parameter, so no candidate meets a fault.
 """
 
 import asyncio
