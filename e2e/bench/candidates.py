@@ -20,8 +20,9 @@ import asyncio
 import os
 import subprocess
 import types
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
@@ -39,6 +40,7 @@ REPLACED = "replaced"
 REPLACED_AT = "19b8638^"
 REPLACED_PATH = "services/main-api/src/main_api/clients/http.py"
 REPO_ROOT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
 
 
 def replaced_source() -> str | None:
@@ -62,6 +64,12 @@ class Candidate:
         self.settings = settings
         self.base = settings.aux_service_url.rstrip("/") + "/"
         self.client: Any = None
+
+    @staticmethod
+    async def within(call: Awaitable[T], budget: float | None) -> T:
+        """`call`'s result, within `budget` seconds when one is given (for clients whose
+        requests take no timeout of their own)."""
+        return await (call if budget is None else asyncio.wait_for(call, budget))
 
 
 class AiohttpTransport(Candidate):
@@ -184,8 +192,7 @@ class PyqwestTransport(Candidate):
         self.client = None
 
     async def get(self, path: str, headers: dict[str, str], budget: float | None = None) -> Reply:
-        call = self.client.get(self.base + path, headers)
-        response = await (call if budget is None else asyncio.wait_for(call, budget))
+        response = await self.within(self.client.get(self.base + path, headers), budget)
         return Reply(
             response.status,
             response.headers.get(self.version_header),
@@ -213,8 +220,7 @@ class RnetTransport(Candidate):
         self.client = None
 
     async def get(self, path: str, headers: dict[str, str], budget: float | None = None) -> Reply:
-        call = self._get(path, headers)
-        return await (call if budget is None else asyncio.wait_for(call, budget))
+        return await self.within(self._get(path, headers), budget)
 
     async def _get(self, path: str, headers: dict[str, str]) -> Reply:
         response = await self.client.get(self.base + path, headers=headers)

@@ -426,8 +426,8 @@ def machine_description() -> dict[str, Any]:
 
 
 def _at_commit(results: dict[str, Any]) -> str:
-    """ ", at commit <id>" for results that name the working tree they measured (older ones
-    do not; `-dirty`: it had uncommitted changes)."""
+    """The text `, at commit <id>` for results that name the working tree they measured
+    (older ones do not; `-dirty`: it had uncommitted changes)."""
     commit = results.get("commit")
     return f", at commit `{commit}`" if commit else ""
 
@@ -500,7 +500,7 @@ def _markdown(results: dict[str, Any], chart: str) -> str:
         target = ""
         if ratio["target"] is not None:
             target = ("≥ " if ratio["kind"] == "min" else "≤ ") + f"{ratio['target']:.2f}"
-        # Three places where two would show a median equal to a target it missed.
+        # Three places where two would show a median equal to its target, met or missed.
         places = 3 if target and round(ratio["median"], 2) == ratio["target"] else 2
         lines.append(
             f"| {names[name]} | {ratio['median']:.{places}f} ({ratio['min']:.2f} to "
